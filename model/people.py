@@ -1,0 +1,136 @@
+"""Patients as numpy arrays: one array per attribute, a person is an index (Starsim-style).
+
+A national run has well over a million people passing through, so no person is a Python object. Every
+change of state goes through `People.move`, which keeps a table of counts by (state, CCG, cohort) in
+step with the arrays: that table is what the results read, and what the conservation tests recount.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class State(IntEnum):
+    NOT_ELIGIBLE = 0  # in a cohort whose right to a PHB has not started (wheelchair users before Dec 2019)
+    ELIGIBLE = 1
+    OFFERED = 2  # offered this month; decides next month
+    PLANNING = 3  # accepted; waiting for / in support planning
+    NOTIONAL = 4  # holding a PHB as a notional budget
+    THIRD_PARTY = 5
+    DIRECT_PAYMENT = 6
+    DECLINED = 7
+    DIED = 8
+    RECOVERED = 9
+    LOST_ELIGIBILITY = 10
+
+
+HOLDING = (State.NOTIONAL, State.THIRD_PARTY, State.DIRECT_PAYMENT)
+LEFT = (State.DIED, State.RECOVERED, State.LOST_ELIGIBILITY)
+N_STATES = len(State)
+
+# bit flags in People.flags
+FAST_TRACK, CARER, CAPACITY, SECTION117 = 1, 2, 4, 8
+
+INF = np.inf
+
+
+class People:
+    """Per-person state for everyone who is or was in an eligible population.
+
+    Arrays grow by doubling; `compact` drops people who have left (their counts stay in `counts`).
+    """
+
+    FIELDS = {
+        "group": np.int16,  # commissioner index × number of cohorts + cohort: the unit offers are made in
+        "state": np.int8,
+        "flags": np.uint8,
+        "since": np.int16,  # month the person entered their current state
+        "exit": np.int16,  # month the person leaves the eligible population (drawn at entry)
+        "threshold": np.float64,  # cumulative offer hazard at which the person is offered (inf: not waiting)
+        "u_decide": np.float32,  # the person's own uniform draw for the take-up decision (common random numbers)
+        "u_type": np.float32,  # and for the way they hold the budget
+        "budget": np.int32,  # monthly budget in pence, drawn at entry
+    }
+
+    def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024):
+        self.n_groups, self.n_cohorts = n_groups, n_cohorts
+        self.n = 0
+        for name, dtype in self.FIELDS.items():
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+        self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
+        self.created = 0
+
+    # ---- views -------------------------------------------------------------------------------
+    def org_of(self, idx: np.ndarray) -> np.ndarray:
+        return self.group[idx] // self.n_cohorts
+
+    def cohort_of(self, idx: np.ndarray) -> np.ndarray:
+        return self.group[idx] % self.n_cohorts
+
+    def where(self, *states: State) -> np.ndarray:
+        s = self.state[: self.n]
+        if len(states) == 1:
+            return np.flatnonzero(s == states[0])
+        lo, hi = min(states), max(states)
+        if list(range(lo, hi + 1)) == sorted(states):
+            return np.flatnonzero((s >= lo) & (s <= hi))
+        return np.flatnonzero(np.isin(s, states))
+
+    # ---- changes ------------------------------------------------------------------------------
+    def add(self, **values: np.ndarray) -> np.ndarray:
+        """Append people; every field must be given. Returns their indices."""
+        k = len(values["group"])
+        if self.n + k > len(self.group):
+            self._grow(self.n + k)
+        idx = np.arange(self.n, self.n + k)
+        for name in self.FIELDS:
+            getattr(self, name)[idx] = values[name]
+        self.n += k
+        self.created += k
+        self._tally(idx, +1)
+        return idx
+
+    def move(self, idx: np.ndarray, to: State | np.ndarray, month: int) -> None:
+        """Change the state of `idx` (the only place a state changes), keeping counts in step."""
+        if len(idx) == 0:
+            return
+        self._tally(idx, -1)
+        self.state[idx] = to
+        self.since[idx] = month
+        self._tally(idx, +1)
+
+    def _tally(self, idx: np.ndarray, sign: int) -> None:
+        key = self.state[idx].astype(np.int64) * self.n_groups + self.group[idx]
+        self.counts += sign * np.bincount(key, minlength=self.counts.size).reshape(self.counts.shape)
+
+    def recount(self) -> np.ndarray:
+        """Counts of people still in the arrays, from scratch: the conservation check."""
+        key = self.state[: self.n].astype(np.int64) * self.n_groups + self.group[: self.n]
+        return np.bincount(key, minlength=self.counts.size).reshape(self.counts.shape)
+
+    def reassign(self, idx: np.ndarray, new_group: np.ndarray) -> None:
+        """Move people to another commissioner (a merger), keeping counts in step."""
+        self._tally(idx, -1)
+        self.group[idx] = new_group
+        self._tally(idx, +1)
+
+    def compact(self) -> None:
+        """Drop people who have left; their counts stay in `counts` as cumulative tallies."""
+        keep = np.flatnonzero(self.state[: self.n] < State.DIED)
+        for name in self.FIELDS:
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep]
+        self.n = len(keep)
+
+    def _grow(self, need: int) -> None:
+        cap = max(need, 2 * len(self.group))
+        for name, dtype in self.FIELDS.items():
+            old = getattr(self, name)
+            new = np.zeros(cap, dtype=dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in self.FIELDS)

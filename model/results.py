@@ -1,0 +1,209 @@
+"""Named monthly series from a run, their summary, and writing them to disk.
+
+Every table carries the scenario name and model version as columns (after the NHS demand model), so a
+file found on its own can be traced back to what made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from model import __version__
+from model import parameters as reg
+from model.people import HOLDING, State
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+N_COHORTS = len(reg.COHORTS)
+HOLDING_COLUMNS = {State.NOTIONAL: "notional", State.THIRD_PARTY: "third_party",
+                   State.DIRECT_PAYMENT: "direct_payment"}
+TABLES = ("national", "by_cohort", "by_type", "by_ccg", "by_region", "events")
+KEY_DATES = (  # (month, what the published figure or target is)
+    (dt.date(2015, 10, 1), "~4,700 held (autumn 2015)", 4_700),
+    (dt.date(2016, 10, 1), "10,824 held, 185 CCGs reporting (Oct 2016)", 10_824),
+    (dt.date(2019, 3, 1), "milestone 50,000 (2019)", 50_000),
+    (dt.date(2021, 3, 1), "target 50,000–100,000 (March 2021)", 50_000),
+    (dt.date(2024, 3, 1), "Long Term Plan: up to 200,000 (2023/24)", 200_000),
+)
+
+
+@dataclass
+class Results:
+    scenario_name: str
+    scenario_yaml: str
+    seed: int
+    national: pd.DataFrame
+    by_cohort: pd.DataFrame
+    by_type: pd.DataFrame
+    by_ccg: pd.DataFrame
+    by_region: pd.DataFrame
+    events: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables added by other parts (services)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {**{name: getattr(self, name) for name in TABLES}, **self.extra}
+
+    def holders_on(self, month: dt.date) -> float | None:
+        row = self.national[self.national["month"] == pd.Timestamp(month)]
+        return None if row.empty else float(row["holders"].iloc[0])
+
+    def summary(self) -> str:
+        n = self.national
+        lines = [f"Scenario {self.scenario_name} (seed {self.seed}): people holding a PHB"]
+        for month, what, _ in KEY_DATES:
+            held = self.holders_on(month)
+            if held is None:
+                continue
+            rep = float(n.loc[n["month"] == pd.Timestamp(month), "reported_holders"].iloc[0])
+            lines.append(f"  {month:%b %Y}: {held:>9,.0f} held ({rep:>9,.0f} as CCGs would report)   vs {what}")
+        last = n.iloc[-1]
+        lines.append(f"  {last['month']:%b %Y}: {last['holders']:>9,.0f} held; "
+                     f"{last['direct_payment'] / max(last['holders'], 1):.0%} as direct payments; "
+                     f"{last['received_ytd']:,.0f} received a PHB this financial year")
+        return "\n".join(lines)
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) -> Results:
+    """Aggregate the recorder's snapshots into named series, scaled to real people."""
+    rec, scale = m.recorder, m.agent_scale
+    months = pd.to_datetime(pd.Series(m.months))
+    T, n_orgs = len(m.months), m.n_orgs
+    counts = rec.counts.reshape(T, -1, n_orgs, N_COHORTS).astype(np.int64) * scale  # t, state, org, cohort
+    by_state = counts.sum(axis=(2, 3))
+    holding = counts[:, list(HOLDING)].sum(axis=1)  # t, org, cohort
+    in_scope = counts[:, State.ELIGIBLE:State.DECLINED + 1].sum(axis=1)
+
+    def flow(arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(T, n_orgs, N_COHORTS).astype(np.float64) * scale
+
+    starts, offers, declines = flow(rec.starts), flow(rec.offers), flow(rec.declines)
+    waits = flow(rec.wait_months) / scale
+    spend = rec.spend.reshape(T, n_orgs, N_COHORTS) / 100.0 * scale  # pounds
+    fy_start = flow(rec.fy_start_holders)
+    fy = np.array([mo.year if mo.month >= 4 else mo.year - 1 for mo in m.months])
+    starts_ytd = np.zeros_like(starts)
+    for t in range(T):
+        starts_ytd[t] = starts[t] + (starts_ytd[t - 1] if t > 0 and fy[t] == fy[t - 1] else 0)
+    received_ytd = fy_start + starts_ytd
+
+    national = pd.DataFrame({"month": months})
+    national["holders"] = holding.sum(axis=(1, 2))
+    for state, col in HOLDING_COLUMNS.items():
+        national[col] = by_state[:, state]
+    national["eligible_population"] = in_scope.sum(axis=(1, 2))
+    national["not_yet_eligible"] = by_state[:, State.NOT_ELIGIBLE]
+    national["offered_deciding"] = by_state[:, State.OFFERED]
+    national["waiting_for_support_plan"] = by_state[:, State.PLANNING]
+    national["declined"] = by_state[:, State.DECLINED]
+    national["died"] = by_state[:, State.DIED]
+    national["recovered"] = by_state[:, State.RECOVERED]
+    national["lost_eligibility"] = by_state[:, State.LOST_ELIGIBILITY]
+    national["new_holders"] = starts.sum(axis=(1, 2))
+    national["offers"] = offers.sum(axis=(1, 2))
+    national["declines"] = declines.sum(axis=(1, 2))
+    national["received_ytd"] = received_ytd.sum(axis=(1, 2))
+    national["spend_gbp"] = spend.sum(axis=(1, 2))
+    national["mean_wait_months"] = _ratio(waits.sum(axis=(1, 2)), national["new_holders"].to_numpy())
+    national["reported_holders"] = national["holders"] * m.p.reporting_share
+
+    cohort_frames = []
+    for k, name in enumerate(reg.COHORTS):
+        cohort_frames.append(pd.DataFrame({
+            "month": months, "cohort": name, "holders": holding[:, :, k].sum(axis=1),
+            "eligible_population": in_scope[:, :, k].sum(axis=1), "new_holders": starts[:, :, k].sum(axis=1),
+            "offers": offers[:, :, k].sum(axis=1), "declines": declines[:, :, k].sum(axis=1),
+            "waiting_for_support_plan": counts[:, State.PLANNING, :, k].sum(axis=1),
+            "received_ytd": received_ytd[:, :, k].sum(axis=1), "spend_gbp": spend[:, :, k].sum(axis=1),
+        }))
+    by_cohort = pd.concat(cohort_frames, ignore_index=True)
+
+    type_frames = []
+    for state, col in HOLDING_COLUMNS.items():
+        for k, name in enumerate(reg.COHORTS):
+            type_frames.append(pd.DataFrame({"month": months, "type": col, "cohort": name,
+                                             "holders": counts[:, state, :, k].sum(axis=1)}))
+    by_type = pd.concat(type_frames, ignore_index=True)
+
+    orgs = m.geo.organisations
+    open_mask = np.zeros((T, n_orgs), bool)
+    opened = pd.to_datetime(orgs["open_date"]).to_numpy()
+    closed = pd.to_datetime(orgs["close_date"]).to_numpy()
+    for t, mo in enumerate(months.to_numpy()):
+        open_mask[t] = (opened <= mo) & (pd.isna(closed) | (closed >= mo))
+    t_idx, o_idx = np.nonzero(open_mask)
+    by_ccg = pd.DataFrame({
+        "month": months.to_numpy()[t_idx], "code": np.array(m.org_codes)[o_idx],
+        "name": orgs["name"].to_numpy()[o_idx], "region": orgs["region"].to_numpy()[o_idx],
+        "population": orgs["population"].to_numpy()[o_idx],
+        "holders": holding.sum(axis=2)[t_idx, o_idx],
+        "direct_payment": counts[:, State.DIRECT_PAYMENT].sum(axis=2)[t_idx, o_idx],
+        "eligible_population": in_scope.sum(axis=2)[t_idx, o_idx],
+        "waiting_for_support_plan": counts[:, State.PLANNING].sum(axis=2)[t_idx, o_idx],
+        "new_holders": starts.sum(axis=2)[t_idx, o_idx], "offers": offers.sum(axis=2)[t_idx, o_idx],
+        "received_ytd": received_ytd.sum(axis=2)[t_idx, o_idx], "spend_gbp": spend.sum(axis=2)[t_idx, o_idx],
+    })
+    by_ccg["holders_per_100k"] = by_ccg["holders"] / by_ccg["population"] * 100_000
+    value_cols = [c for c in by_ccg.columns if c not in ("month", "code", "name", "region", "holders_per_100k")]
+    by_region = by_ccg.groupby(["month", "region"], as_index=False)[value_cols].sum()
+    by_region["holders_per_100k"] = by_region["holders"] / by_region["population"] * 100_000
+
+    events = pd.DataFrame(m.events, columns=["date", "event"])
+    events["date"] = pd.to_datetime(events["date"])
+    events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
+    return Results(scenario_name=m.scenario.name, scenario_yaml=m.scenario.to_yaml(), seed=m.scenario.seed,
+                   national=national, by_cohort=by_cohort, by_type=by_type, by_ccg=by_ccg,
+                   by_region=by_region, events=events, timings=dict(timings or {}))
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.full(len(a), np.nan), where=b > 0)
+
+
+def write_results(res: Results, out_dir: Path, manifest_extra: dict | None = None) -> Path:
+    """Write every table as Parquet and CSV plus a manifest, atomically: a crash leaves no partial run."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name, table in res.tables().items():
+            table = table.copy()
+            table.insert(0, "scenario", res.scenario_name)
+            table.insert(1, "model_version", __version__)
+            table.to_parquet(tmp / f"{name}.parquet", index=False)
+            table.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g", date_format="%Y-%m-%d")
+        (tmp / "scenario.yaml").write_text(res.scenario_yaml, encoding="utf-8")
+        manifest = {
+            "scenario": res.scenario_name, "seed": res.seed, "model_version": __version__,
+            "git_revision": git_revision(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "timings_seconds": res.timings, "tables": sorted(res.tables()), **(manifest_extra or {}),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
