@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from model.scenario import ScenarioError, available_scenarios, load_scenario
+from model.scenario import LATEST_END, MODEL_START, ScenarioError, available_scenarios, load_scenario
 
 RESULTS_DIR = Path("results")
 
@@ -17,6 +17,14 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD, e.g. 2021-03-31") from None
+
+
+def _until(text: str) -> dt.date:
+    day = _date(text)
+    if not MODEL_START < day <= LATEST_END:
+        raise argparse.ArgumentTypeError(f"{day} is outside the model's span; allowed: after {MODEL_START}, "
+                                         f"up to {LATEST_END}")
+    return day
 
 
 def _nonneg_int(text: str) -> int:
@@ -43,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one scenario and write its monthly series under results/")
     run.add_argument("scenario", help=f"a scenario name ({', '.join(available_scenarios())}) or a YAML file")
     run.add_argument("--seed", type=_nonneg_int, help="random seed (default: the scenario's)")
-    run.add_argument("--until", type=_date, help="last month to simulate, YYYY-MM-DD (up to 2030-03-31)")
+    run.add_argument("--until", type=_until, help="last month to simulate, YYYY-MM-DD (up to 2030-03-31)")
     run.add_argument("--scale", type=_positive_int, help="people per patient agent (default 1: full scale)")
     run.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for results (default: results/)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
