@@ -47,7 +47,7 @@ class CCG(mesa.Agent):
 
     def target_gap(self) -> float:
         """How far the CCG is behind its population share of the national trajectory (0–1)."""
-        fair_share = self.model.target_trajectory() * self.population / self.model.total_population
+        fair_share = self.model.target_now() * self.population / self.model._population_now
         if fair_share <= 0:
             return 0.0
         return float(np.clip(1.0 - self.model.holders_of(self.index) / fair_share, 0.0, 1.0))

@@ -27,6 +27,7 @@ class State(IntEnum):
 
 
 HOLDING = (State.NOTIONAL, State.THIRD_PARTY, State.DIRECT_PAYMENT)
+TRACKED = (State.OFFERED, State.PLANNING)  # small states kept as index lists, so no month scans everyone
 LEFT = (State.DIED, State.RECOVERED, State.LOST_ELIGIBILITY)
 N_STATES = len(State)
 
@@ -48,7 +49,7 @@ class People:
         "flags": np.uint8,
         "since": np.int16,  # month the person entered their current state
         "exit": np.int16,  # month the person leaves the eligible population (drawn at entry)
-        "threshold": np.float64,  # cumulative offer hazard at which the person is offered (inf: not waiting)
+        "threshold": np.float32,  # cumulative offer hazard at which the person is offered (inf: not waiting)
         "u_decide": np.float32,  # the person's own uniform draw for the take-up decision (common random numbers)
         "u_type": np.float32,  # and for the way they hold the budget
         "budget": np.int32,  # monthly budget in pence, drawn at entry
@@ -61,6 +62,8 @@ class People:
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
         self.created = 0
+        self._leaving: list[tuple[np.ndarray, np.ndarray]] = []  # (exit months, people), sorted by month
+        self._tracked: dict[int, list[np.ndarray]] = {s: [] for s in TRACKED}
 
     # ---- views -------------------------------------------------------------------------------
     def org_of(self, idx: np.ndarray) -> np.ndarray:
@@ -90,6 +93,25 @@ class People:
         self.n += k
         self.created += k
         self._tally(idx, +1)
+        self._book_exits(idx)
+        return idx
+
+    def _book_exits(self, idx: np.ndarray) -> None:
+        """File newcomers by exit month: one sorted batch per intake, merged at each compaction."""
+        order = np.argsort(self.exit[idx], kind="stable")
+        self._leaving.append((self.exit[idx][order], idx[order]))
+
+    def leaving(self, month: int) -> np.ndarray:
+        """People whose stay ends this month (their exit month was drawn when they entered)."""
+        parts = [idx[np.searchsorted(m, month, "left"):np.searchsorted(m, month, "right")] for m, idx in self._leaving]
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+    def tracked(self, state: State) -> np.ndarray:
+        """Everyone now in one of the small TRACKED states, in index order."""
+        parts = self._tracked[state]  # a person enters each tracked state once, so no duplicates
+        idx = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        idx = idx[self.state[idx] == state]
+        self._tracked[state] = [idx]
         return idx
 
     def move(self, idx: np.ndarray, to: State | np.ndarray, month: int) -> None:
@@ -100,6 +122,12 @@ class People:
         self.state[idx] = to
         self.since[idx] = month
         self._tally(idx, +1)
+        for s in TRACKED:
+            if np.ndim(to) == 0:
+                if to == s:
+                    self._tracked[s].append(idx)
+            else:
+                self._tracked[s].append(idx[to == s])
 
     def _tally(self, idx: np.ndarray, sign: int) -> None:
         key = self.state[idx].astype(np.int64) * self.n_groups + self.group[idx]
@@ -116,9 +144,26 @@ class People:
         self.group[idx] = new_group
         self._tally(idx, +1)
 
+    def left_share(self) -> float:
+        """Share of the arrays taken by people who have left (compaction drops them)."""
+        alive = self.counts[: State.DIED].sum()
+        return 1.0 - alive / self.n if self.n else 0.0
+
     def compact(self) -> None:
         """Drop people who have left; their counts stay in `counts` as cumulative tallies."""
         keep = np.flatnonzero(self.state[: self.n] < State.DIED)
+        new_index = np.full(self.n, -1, np.int64)
+        new_index[keep] = np.arange(len(keep))
+
+        def remap(parts: list[np.ndarray]) -> list[np.ndarray]:
+            moved = new_index[np.concatenate(parts)] if parts else np.empty(0, np.int64)
+            return [moved[moved >= 0]]
+
+        months = np.concatenate([m for m, _ in self._leaving]) if self._leaving else np.empty(0, np.int16)
+        people = new_index[np.concatenate([i for _, i in self._leaving])] if self._leaving else np.empty(0, np.int64)
+        order = np.argsort(months[people >= 0], kind="stable")
+        self._leaving = [(months[people >= 0][order], people[people >= 0][order])]
+        self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
             arr[: len(keep)] = arr[keep]

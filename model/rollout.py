@@ -156,6 +156,9 @@ class RolloutModel(mesa.Model):
     def total_population(self) -> float:
         return sum(c.population for c in self.ccg_by_index.values())
 
+    def target_now(self) -> float:
+        return self._target_now
+
     def _population_share(self) -> np.ndarray:
         share = np.zeros(self.n_orgs)
         for i, c in self.ccg_by_index.items():
@@ -205,12 +208,12 @@ class RolloutModel(mesa.Model):
         flags[s117] |= SECTION117
         mean = f.mean_months[cohort]
         mean[fast] = f.fast_track_months
-        stay = rng.geometric(-np.expm1(-1.0 / mean))
+        stay = 1 + np.floor(rng.standard_exponential(k) * mean)  # geometric months, drawn as a floored exponential
         exit_month = np.minimum(self.month + stay, np.iinfo(np.int16).max).astype(np.int16)
         threshold = self.hazard[group] + rng.exponential(1.0, k) / np.where(
             s117 & self.s117_right, p.right_to_have_multiplier, 1.0)
         medians = np.array([getattr(p, f"budget_median_{c}") for c in COHORTS])
-        yearly = medians[cohort] * np.exp(rng.normal(0.0, p.budget_log_sd, k))
+        yearly = medians[cohort] * np.exp(p.budget_log_sd * rng.standard_normal(k))
         budget = np.minimum(yearly / MONTHS_PER_YEAR * PENCE, np.iinfo(np.int32).max).astype(np.int32)
         state = np.where(self.in_scope[cohort], State.ELIGIBLE, State.NOT_ELIGIBLE).astype(np.int8)
         return self.people.add(
@@ -289,23 +292,29 @@ class RolloutModel(mesa.Model):
         ppl, rng = self.people, self.streams["mergers"]
         predecessors: dict[str, list[tuple[CCG, float]]] = {}
         closing = sorted(set(moves["from_code"]) - set(moves["to_code"]))
+        org = ppl.group[: ppl.n] // N_COHORTS
+        new_org = np.arange(self.n_orgs)
+        splits = []
         for from_code, rows in moves.groupby("from_code", sort=True):
             src = self.org_index[from_code]
-            targets = [self.org_index[c] for c in rows["to_code"]]
+            targets = np.array([self.org_index[c] for c in rows["to_code"]])
             shares = rows["share"].to_numpy(float)
             for c, s in zip(rows["to_code"], shares):
                 predecessors.setdefault(c, []).append((self.ccg_by_index[src], s))
-            live = np.flatnonzero((ppl.group[: ppl.n] // N_COHORTS == src) & (ppl.state[: ppl.n] < State.DIED))
-            if len(live) == 0:
-                continue
-            pick = rng.choice(len(targets), size=len(live), p=shares / shares.sum()) if len(targets) > 1 \
-                else np.zeros(len(live), int)
-            new_org = np.array(targets)[pick]
-            old_group = ppl.group[live].astype(np.int64)
-            new_group = new_org * N_COHORTS + old_group % N_COHORTS
-            waiting = np.isfinite(ppl.threshold[live])
-            ppl.threshold[live[waiting]] += self.hazard[new_group[waiting]] - self.hazard[old_group[waiting]]
-            ppl.reassign(live, new_group.astype(np.int16))
+            new_org[src] = targets[0]
+            if len(targets) > 1:
+                splits.append((src, targets, shares / shares.sum()))
+        new_org = new_org[org]
+        live = ppl.state[: ppl.n] < State.DIED
+        for src, targets, shares in splits:  # a boundary move: people go by the share of the area that moves
+            sel = np.flatnonzero(live & (org == src))
+            new_org[sel] = targets[rng.choice(len(targets), size=len(sel), p=shares)]
+        moved = np.flatnonzero(live & (new_org != org))
+        old_group = ppl.group[moved].astype(np.int64)
+        new_group = new_org[moved] * N_COHORTS + old_group % N_COHORTS
+        waiting = np.isfinite(ppl.threshold[moved])  # keep each person's remaining distance to an offer
+        ppl.threshold[moved[waiting]] += self.hazard[new_group[waiting]] - self.hazard[old_group[waiting]]
+        ppl.reassign(moved, new_group.astype(np.int16))
         for code, preds in sorted(predecessors.items()):
             idx = self.org_index[code]
             if idx in self.ccg_by_index:  # a CCG that continues and takes in others
@@ -347,8 +356,9 @@ class RolloutModel(mesa.Model):
     def step(self) -> None:
         t = self.month
         if t > 0 and self.months[t].month == 4:
-            self.people.compact()
             self.recorder.new_financial_year(self.people.counts)
+        if self.people.left_share() > 0.3:
+            self.people.compact()
         self._ccgs_learn()
         self._leave(t)
         self._enter(t)
@@ -384,6 +394,8 @@ class RolloutModel(mesa.Model):
     def _ccgs_learn(self) -> None:
         ccgs = self.open_ccgs
         self._holders_by_org = self.holders_by_org()
+        self._target_now = self.target_trajectory()
+        self._population_now = self.total_population
         ready = np.array([c.readiness for c in ccgs])
         region = np.array([c.region for c in ccgs])
         self.regional_leader_readiness = {}
@@ -395,11 +407,12 @@ class RolloutModel(mesa.Model):
 
     def _leave(self, t: int) -> None:
         ppl, p = self.people, self.p
-        idx = np.flatnonzero(ppl.exit[: ppl.n] == t)
+        idx = ppl.leaving(t)
         if len(idx) == 0:
             return
-        holding = idx[np.isin(ppl.state[idx], HOLDING)]
-        np.subtract.at(self.spend, ppl.group[holding], ppl.budget[holding].astype(np.int64))
+        state = ppl.state[idx]
+        holding = idx[(state >= min(HOLDING)) & (state <= max(HOLDING))]
+        self.spend -= np.bincount(ppl.group[holding], weights=ppl.budget[holding], minlength=self.n_groups).astype(np.int64)
         cohort = ppl.cohort_of(idx)
         fast = (ppl.flags[idx] & FAST_TRACK).astype(bool)
         death = np.where(fast, 1.0, np.where(cohort == CHC, p.chc_death_share, p.other_death_share))
@@ -444,7 +457,7 @@ class RolloutModel(mesa.Model):
         ppl = self.people
         self._capacity = np.array([self.ccg_by_index[i].planning_capacity() if i in self.ccg_by_index else 0.0
                                    for i in range(self.n_orgs)])
-        idx = ppl.where(State.OFFERED)
+        idx = ppl.tracked(State.OFFERED)
         if len(idx) == 0:
             return
         accept = ppl.u_decide[idx] < self._take_up(idx)
@@ -459,7 +472,7 @@ class RolloutModel(mesa.Model):
     def _plan(self, t: int) -> None:
         """Support planning, first come first served within each CCG's capacity."""
         ppl = self.people
-        idx = ppl.where(State.PLANNING)
+        idx = ppl.tracked(State.PLANNING)
         credit = np.zeros(self.n_orgs)
         for i, c in self.ccg_by_index.items():
             c.planning_credit = min(c.planning_credit + self._capacity[i], self._capacity[i] + 1.0)
@@ -517,7 +530,7 @@ class RolloutModel(mesa.Model):
         yearly = np.minimum(np.outer(intensity, self.offer_rates()), 0.999).ravel()
         self.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
         n = ppl.n
-        idx = np.flatnonzero(ppl.threshold[:n] <= self.hazard[ppl.group[:n]])
+        idx = np.flatnonzero(ppl.threshold[:n] <= np.take(self.hazard.astype(np.float32), ppl.group[:n]))
         self.recorder.offered(t, ppl.group[idx])
         ppl.move(idx, State.OFFERED, t)
         ppl.threshold[idx] = INF

@@ -1,0 +1,137 @@
+"""Benchmark: a full national run (all CCGs, full-scale population, April 2014 – March 2021, monthly).
+
+Reports set-up and run time (fastest of several repeats, as Mesa's benchmarks do), patient-months per
+second, peak memory per patient, and the speed-up over the same patient rules written with one Mesa
+Agent object per person (measured on a smaller population in the same run). Normalised by a fixed
+numpy reference loop so figures from different machines compare. Targets (issue 2): run ≤ 2 s on one
+core, ≤ 200 bytes per patient, ≥ 100× the object-per-person version.
+
+    python benchmarks/bench_national.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from mesa_reference import ObjectPerPersonModel  # noqa: E402
+
+from model.people import LEFT, State  # noqa: E402
+from model.rollout import RolloutModel  # noqa: E402
+from model.scenario import load_scenario  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results"
+REFERENCE_SCALE = 50  # the object-per-person model runs on 1/50 of the population
+REFERENCE_UNTIL = dt.date(2015, 3, 31)  # a year, before the first CCG merger
+
+
+def reference_loop_seconds() -> float:
+    """A fixed numpy workload: divide timings by it to compare machines."""
+    rng = np.random.default_rng(0)
+    x = rng.random(2_000_000)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        np.flatnonzero(x[np.arange(len(x)) % 1000] < 0.5)
+    return time.perf_counter() - t0
+
+
+def alive_patient_months(model: RolloutModel) -> int:
+    """Sum over months of people in an eligible population or waiting to become eligible."""
+    alive = [s for s in State if s not in LEFT]
+    return int(model.recorder.counts[:, alive, :].sum())
+
+
+def time_national(scenario, repeats: int) -> dict:
+    best = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model = RolloutModel(scenario)
+        t1 = time.perf_counter()
+        model.run()
+        t2 = time.perf_counter()
+        if best is None or t2 - t1 < best["run_s"]:
+            best = {"setup_s": t1 - t0, "run_s": t2 - t1, "model": model}
+    model = best.pop("model")
+    pm = alive_patient_months(model)
+    best.update(people_created=model.people.created, patient_months=pm,
+                patient_months_per_s=pm / best["run_s"],
+                total_s=best["setup_s"] + best["run_s"],
+                holders_march_2021=float(model.holders_total()),
+                simpy_events=getattr(model, "simpy_event_count", None))
+    return best
+
+
+def peak_memory(scenario) -> dict:
+    tracemalloc.start()
+    model = RolloutModel(scenario)
+    model.run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"peak_bytes": peak, "bytes_per_patient": peak / model.people.created,
+            "person_array_bytes_per_slot": model.people.nbytes() / len(model.people.group)}
+
+
+def time_reference(scenario) -> dict:
+    small = scenario.with_(agent_scale=REFERENCE_SCALE, until=REFERENCE_UNTIL)
+    arrays = RolloutModel(small)
+    t0 = time.perf_counter()
+    arrays.run()
+    t_arrays = time.perf_counter() - t0
+    objects = ObjectPerPersonModel(small)
+    t0 = time.perf_counter()
+    objects.run()
+    t_objects = time.perf_counter() - t0
+    pm_arrays = alive_patient_months(arrays)
+    return {"population_scale": REFERENCE_SCALE, "until": str(REFERENCE_UNTIL),
+            "objects_run_s": t_objects, "objects_patient_months": objects.patient_months(),
+            "objects_patient_months_per_s": objects.patient_months() / t_objects,
+            "arrays_same_population_run_s": t_arrays,
+            "arrays_same_population_patient_months_per_s": pm_arrays / t_arrays}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    scenario = load_scenario("baseline")
+    ref = reference_loop_seconds()
+    national = time_national(scenario, args.repeats)
+    memory = peak_memory(scenario)
+    reference = time_reference(scenario)
+    speedup = national["patient_months_per_s"] / reference["objects_patient_months_per_s"]
+    report = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
+        "cpu_count": os.cpu_count(), "reference_loop_s": ref, "national": national, "memory": memory,
+        "object_per_person_reference": reference, "speedup_vs_object_per_person": speedup,
+        "run_s_in_reference_loops": national["run_s"] / ref,
+        "targets": {"run_s<=2": national["total_s"] <= 2.0, "bytes_per_patient<=200": memory["bytes_per_patient"] <= 200,
+                    "speedup>=100": speedup >= 100},
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "national.json").write_text(json.dumps(report, indent=2))
+    print(f"national run: set-up {national['setup_s']:.2f} s + run {national['run_s']:.2f} s = {national['total_s']:.2f} s "
+          f"(target ≤ 2 s); {national['people_created']:,} people, {national['patient_months']:,} patient-months, "
+          f"{national['patient_months_per_s']:,.0f} patient-months/s")
+    print(f"peak memory {memory['peak_bytes'] / 2**20:.0f} MiB = {memory['bytes_per_patient']:.0f} bytes per patient "
+          f"(target ≤ 200)")
+    print(f"object-per-person Mesa reference at 1:{REFERENCE_SCALE}: {reference['objects_patient_months_per_s']:,.0f} "
+          f"patient-months/s; arrays are {speedup:,.0f}× faster (target ≥ 100×)")
+    if national.get("simpy_events") is not None:
+        print(f"SimPy events in the national run: {national['simpy_events']:,}")
+    print(f"written to {OUT / 'national.json'}")
+
+
+if __name__ == "__main__":
+    main()
