@@ -1,0 +1,196 @@
+"""Charts: pure functions from tables to Plotly figures, in NHS identity colours. No Streamlit here.
+
+Colours: NHS Blue for the central line, Dark Blue / Light Blue tints for bands, and a categorical set
+ordered so that neighbouring series differ in lightness as well as hue (safe for the common forms of
+colour blindness).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+NHS_BLUE, NHS_DARK_BLUE, NHS_BRIGHT_BLUE, NHS_LIGHT_BLUE = "#005EB8", "#003087", "#0072CE", "#41B6E6"
+NHS_AQUA_GREEN, NHS_WARM_YELLOW, NHS_ORANGE, NHS_DARK_PINK = "#00A499", "#FFB81C", "#ED8B00", "#7C2855"
+NHS_PURPLE, NHS_DARK_GREY, NHS_MID_GREY, NHS_PALE_GREY = "#330072", "#425563", "#768692", "#E8EDEE"
+CATEGORICAL = [NHS_BLUE, NHS_ORANGE, NHS_AQUA_GREEN, NHS_DARK_PINK, NHS_LIGHT_BLUE, NHS_WARM_YELLOW,
+               NHS_PURPLE, NHS_DARK_GREY, NHS_MID_GREY]
+BAND_FILLS = {95: "rgba(65,182,230,0.22)", 80: "rgba(0,114,206,0.25)", 50: "rgba(0,48,135,0.30)"}
+BAND_COLS = {95: ("p2_5", "p97_5"), 80: ("p10", "p90"), 50: ("p25", "p75")}
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "Month", height: int = 460) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=18, color=NHS_DARK_BLUE)), height=height,
+        template="plotly_white", font=dict(family="Arial, sans-serif", size=13, color="#212B32"),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(l=60, r=20, t=60, b=40),
+        hovermode="x unified", colorway=CATEGORICAL,
+    )
+    fig.update_yaxes(title_text=y_title, rangemode="tozero", separatethousands=True)
+    fig.update_xaxes(title_text=x_title)
+    return fig
+
+
+def fan_chart(bands: pd.DataFrame, title: str, y_title: str, *, targets=(), points: pd.DataFrame | None = None,
+              actual: pd.DataFrame | None = None, height: int = 460) -> go.Figure:
+    """Median with 95/80/50% bands; targets as dashed lines; published points and actuals as markers."""
+    fig = go.Figure()
+    x = pd.to_datetime(bands["month"])
+    for level in (95, 80, 50):
+        lo, hi = BAND_COLS[level]
+        fig.add_trace(go.Scatter(x=x, y=bands[hi], line=dict(width=0), showlegend=False, hoverinfo="skip",
+                                 legendgroup=f"b{level}"))
+        fig.add_trace(go.Scatter(x=x, y=bands[lo], fill="tonexty", fillcolor=BAND_FILLS[level],
+                                 line=dict(width=0), name=f"{level}% of runs", legendgroup=f"b{level}",
+                                 hovertemplate=f"{level}% band low %{{y:,.0f}}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=x, y=bands["median"], name="Median", line=dict(color=NHS_BLUE, width=3),
+                             hovertemplate="median %{y:,.0f}<extra></extra>"))
+    top = float(bands["p97_5"].max()) if len(bands) else 0.0
+    for value, label in targets:
+        if value <= top * 2.5:
+            fig.add_hline(y=value, line=dict(color=NHS_DARK_GREY, dash="dash", width=1.5),
+                          annotation_text=f"Target {label}", annotation_position="top left",
+                          annotation_font=dict(size=11, color=NHS_DARK_GREY))
+    if points is not None and len(points):
+        fig.add_trace(go.Scatter(x=pd.to_datetime(points["month"]), y=points["value"], mode="markers",
+                                 name="Published figure", marker=dict(color=NHS_ORANGE, size=11, symbol="diamond",
+                                                                      line=dict(color="black", width=1)),
+                                 text=points["source"], hovertemplate="%{y:,.0f} (%{text})<extra></extra>"))
+    if actual is not None and len(actual):
+        fig.add_trace(go.Scatter(x=pd.to_datetime(actual["month"]), y=actual["holders"], mode="lines+markers",
+                                 name="Actual (uploaded)", line=dict(color=NHS_DARK_PINK, width=2),
+                                 marker=dict(symbol="square", size=8)))
+    return _layout(fig, title, y_title, height=height)
+
+
+def probability_chart(prob: dict[int, pd.DataFrame], labels: dict[int, str], title: str,
+                      height: int = 420) -> go.Figure:
+    """S-curves: chance that the number holding a PHB has reached each target by each month."""
+    fig = go.Figure()
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    for i, (value, df) in enumerate(sorted(prob.items())):
+        fig.add_trace(go.Scatter(x=pd.to_datetime(df["month"]), y=df["probability"] * 100,
+                                 name=labels.get(value, f"{value:,}"), line=dict(color=CATEGORICAL[i], width=3,
+                                                                                 dash=dashes[i % 4]),
+                                 hovertemplate="%{y:.0f}%<extra></extra>"))
+    fig = _layout(fig, title, "Chance reached (%)", height=height)
+    fig.update_yaxes(range=[0, 100], rangemode="normal")
+    return fig
+
+
+def lines_chart(df: pd.DataFrame, y: str, group: str, names: dict[str, str], title: str, y_title: str,
+                height: int = 420, stacked: bool = False, percent: bool = False) -> go.Figure:
+    """One line (or stacked area) per group over the months."""
+    fig = go.Figure()
+    for i, (key, part) in enumerate(df.groupby(group, sort=False)):
+        part = part.sort_values("month")
+        fig.add_trace(go.Scatter(x=pd.to_datetime(part["month"]), y=part[y], name=names.get(key, str(key)),
+                                 line=dict(color=CATEGORICAL[i % len(CATEGORICAL)], width=2.5),
+                                 stackgroup="one" if stacked else None,
+                                 hovertemplate=("%{y:.0%}" if percent else "%{y:,.0f}") + "<extra></extra>"))
+    fig = _layout(fig, title, y_title, height=height)
+    if percent:
+        fig.update_yaxes(tickformat=".0%", range=[0, 1], rangemode="normal")
+    return fig
+
+
+def ranked_ccg_chart(df: pd.DataFrame, title: str, height: int | None = None) -> go.Figure:
+    """CCGs ranked by PHBs per 100,000, coloured by region (horizontal bars)."""
+    df = df.sort_values("holders_per_100k")
+    fig = go.Figure()
+    for i, (region, part) in enumerate(df.groupby("region")):
+        fig.add_trace(go.Bar(y=part["name"], x=part["holders_per_100k"], orientation="h", name=region,
+                             marker_color=CATEGORICAL[i % len(CATEGORICAL)],
+                             hovertemplate="%{y}: %{x:,.1f} per 100,000<extra></extra>"))
+    fig = _layout(fig, title, "", x_title="PHBs per 100,000 population",
+                  height=height or max(420, 14 * len(df) + 120))
+    fig.update_layout(barmode="overlay", hovermode="closest", legend=dict(y=1.0, yanchor="bottom", x=0))
+    fig.update_yaxes(categoryorder="array", categoryarray=list(df["name"]), tickfont=dict(size=9))
+    return fig
+
+
+def funnel_limits(population: np.ndarray, rate_per_100k: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson control limits (normal approximation) of a rate per 100,000 around the national rate."""
+    expected = rate_per_100k * population / 100_000
+    half = z * np.sqrt(np.maximum(expected, 1e-9))
+    lo = np.maximum(expected - half, 0) / population * 100_000
+    hi = (expected + half) / population * 100_000
+    return lo, hi
+
+
+def funnel_chart(df: pd.DataFrame, title: str, height: int = 520) -> go.Figure:
+    """Each CCG's rate against its population with 95% and 99.8% control limits."""
+    df = df[df["population"] > 0]
+    rate = df["holders"].sum() / df["population"].sum() * 100_000 if len(df) else 0.0
+    pop = np.linspace(max(df["population"].min() * 0.9, 1), df["population"].max() * 1.05, 200) if len(df) \
+        else np.array([1.0, 2.0])
+    fig = go.Figure()
+    for z, name, dash in ((1.96, "95% limits", "dash"), (3.09, "99.8% limits", "dot")):
+        lo, hi = funnel_limits(pop, rate, z)
+        for k, yv in enumerate((lo, hi)):
+            fig.add_trace(go.Scatter(x=pop, y=yv, mode="lines", line=dict(color=NHS_DARK_GREY, dash=dash, width=1.5),
+                                     name=name, showlegend=k == 0, legendgroup=name, hoverinfo="skip"))
+    fig.add_hline(y=rate, line=dict(color=NHS_DARK_BLUE, width=2),
+                  annotation_text=f"England {rate:,.1f} per 100,000", annotation_position="bottom right")
+    for i, (region, part) in enumerate(df.groupby("region")):
+        fig.add_trace(go.Scatter(x=part["population"], y=part["holders_per_100k"], mode="markers", name=region,
+                                 marker=dict(color=CATEGORICAL[i % len(CATEGORICAL)], size=8,
+                                             line=dict(color="white", width=0.5)),
+                                 text=part["name"], hovertemplate="%{text}: %{y:,.1f} per 100,000, "
+                                                                  "population %{x:,.0f}<extra></extra>"))
+    fig = _layout(fig, title, "PHBs per 100,000 population", x_title="Population of the CCG (people)",
+                  height=height)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def difference_chart(df: pd.DataFrame, title: str, y_title: str, height: int = 400) -> go.Figure:
+    """A difference from a counterfactual over time: median line with its interval (columns month,
+    median, low, high)."""
+    fig = go.Figure()
+    x = pd.to_datetime(df["month"])
+    fig.add_trace(go.Scatter(x=x, y=df["high"], line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=df["low"], fill="tonexty", fillcolor=BAND_FILLS[80], line=dict(width=0),
+                             name="Interval"))
+    fig.add_trace(go.Scatter(x=x, y=df["median"], name="Difference", line=dict(color=NHS_BLUE, width=3)))
+    fig.add_hline(y=0, line=dict(color=NHS_DARK_GREY, width=1))
+    fig = _layout(fig, title, y_title, height=height)
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def compare_chart(table: pd.DataFrame, title: str, y_title: str, height: int = 420) -> go.Figure:
+    """Median with 80% interval per scenario (columns scenario, median, p10, p90)."""
+    fig = go.Figure(go.Bar(
+        x=table["scenario"], y=table["median"], marker_color=CATEGORICAL[:len(table)],
+        error_y=dict(type="data", symmetric=False, array=table["p90"] - table["median"],
+                     arrayminus=table["median"] - table["p10"], color=NHS_DARK_GREY),
+        hovertemplate="%{x}: %{y:,.0f}<extra></extra>"))
+    fig = _layout(fig, title, y_title, x_title="Scenario", height=height)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def waterfall_chart(start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float],
+                    title: str, y_title: str, height: int = 440) -> go.Figure:
+    """From one scenario's total, through the contributions, to the other's."""
+    names = [start[0]] + [s[0] for s in steps] + [end[0]]
+    values = [start[1]] + [s[1] for s in steps] + [end[1]]
+    measure = ["absolute"] + ["relative"] * len(steps) + ["total"]
+    fig = go.Figure(go.Waterfall(
+        x=names, y=values, measure=measure, connector=dict(line=dict(color=NHS_MID_GREY)),
+        increasing=dict(marker=dict(color=NHS_AQUA_GREEN)), decreasing=dict(marker=dict(color=NHS_ORANGE)),
+        totals=dict(marker=dict(color=NHS_BLUE)), texttemplate="%{delta:+,.0f}", textposition="outside",
+        hovertemplate="%{x}: %{y:,.0f}<extra></extra>"))
+    fig = _layout(fig, title, y_title, x_title="", height=height)
+    fig.update_layout(hovermode="closest", showlegend=False)
+    return fig
+
+
+def nice_number(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.0f}"

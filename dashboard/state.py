@@ -1,0 +1,260 @@
+"""What the user has chosen (preset, lever overrides, view options) and how it travels in the URL.
+
+The pure functions here (`parse_params`, `to_params`, `build_scenario`) know nothing about Streamlit, so
+they are tested directly; `init_state` and `sync_url` are the thin Streamlit glue. Every value that comes
+from a link is validated by the model's own `scenario_from_dict`, so a tampered link gets the same
+message the CLI would give, naming the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from model import parameters as reg
+from model.scenario import Scenario, ScenarioError, available_scenarios, load_scenario, scenario_from_dict
+
+# View options that live in the URL beside the parameters, with their defaults and what is allowed.
+VIEW_DEFAULTS: dict[str, Any] = {
+    "view": "stock",        # uptake: stock or year to date
+    "runs": 50,             # ensemble size for fan charts
+    "scale": 20,            # people per agent in ensemble runs
+    "mode": "both",         # what varies between ensemble runs (model.ensemble MODES)
+    "ccg_scale": 1,         # people per agent in the single run behind CCG variation
+    "month": "",            # CCG variation month (YYYY-MM); empty = last month
+    "compare": "baseline,target_100k",  # scenarios on the Compare page
+    "present": 0,           # presentation mode
+}
+VIEW_RULES = {
+    "view": ("one of stock, ytd", lambda v: v if v in ("stock", "ytd") else None),
+    "runs": ("a whole number from 2 to 500", lambda v: _int_in(v, 2, 500)),
+    "scale": ("a whole number from 1 to 1000", lambda v: _int_in(v, 1, 1000)),
+    "mode": ("one of both, randomness, parameters", lambda v: v if v in ("both", "randomness", "parameters") else None),
+    "ccg_scale": ("a whole number from 1 to 1000", lambda v: _int_in(v, 1, 1000)),
+    "month": ("a month as YYYY-MM", lambda v: v if v == "" or _month(v) else None),
+    "compare": ("2 to 4 names of presets separated by commas", lambda v: _compare(v)),
+    "present": ("0 or 1", lambda v: _int_in(v, 0, 1)),
+}
+SCENARIO_KEYS = ("preset", "seed", "until")
+
+
+def _int_in(v: str, lo: int, hi: int) -> int | None:
+    try:
+        i = int(v)
+    except (TypeError, ValueError):
+        return None
+    return i if lo <= i <= hi else None
+
+
+def _month(v: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(f"{v}-01")
+    except ValueError:
+        return None
+
+
+def _compare(v: str) -> str | None:
+    names = [n for n in v.split(",") if n]
+    ok = set(available_scenarios()) | {"current"}
+    return ",".join(names) if 2 <= len(names) <= 4 and all(n in ok for n in names) else None
+
+
+@dataclass
+class Choice:
+    """Everything needed to rebuild what the user sees."""
+
+    preset: str = "baseline"
+    overrides: dict[str, Any] = field(default_factory=dict)  # parameter name -> value, vs the preset
+    seed: int | None = None
+    until: dt.date | None = None
+    view: dict[str, Any] = field(default_factory=lambda: dict(VIEW_DEFAULTS))
+
+
+def preset_scenario(name: str) -> Scenario:
+    return load_scenario(name)
+
+
+def build_scenario(choice: Choice) -> Scenario:
+    """The scenario: the preset with the overrides, validated by the model (raises ScenarioError)."""
+    base = preset_scenario(choice.preset)
+    data = base.model_dump()
+    data["parameters"].update(choice.overrides)
+    if choice.overrides:
+        data["name"] = f"{base.name}_custom"
+    if choice.seed is not None:
+        data["seed"] = choice.seed
+    if choice.until is not None:
+        data["until"] = choice.until
+    return scenario_from_dict(data, source="this scenario")
+
+
+def coerce(name: str, text: str) -> Any:
+    """A parameter value from URL text, typed by the register (raises ScenarioError)."""
+    p = reg.BY_NAME[name]
+    allowed = (f"one of {', '.join(p.choices)}" if p.choices else
+               f"a {p.kind.__name__} from {p.min} to {p.max} ({p.unit})")
+    try:
+        if p.choices:
+            value: Any = text
+        elif p.kind is dt.date:
+            value = dt.date.fromisoformat(text)
+        elif p.kind is bool:
+            value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+        elif p.kind is int:
+            value = int(text)
+        else:
+            value = float(text)
+    except (ValueError, KeyError):
+        raise ScenarioError(f"link: '{name}' ({p.label}) is '{text}'; allowed: {allowed}") from None
+    return value
+
+
+def to_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def parse_params(params: dict[str, str]) -> tuple[Choice, list[str]]:
+    """Read a link's query parameters; bad ones are dropped and reported, never raised."""
+    errors: list[str] = []
+    choice = Choice()
+    params = dict(params)
+    preset = params.pop("preset", "baseline")
+    if preset in available_scenarios():
+        choice.preset = preset
+    else:
+        errors.append(f"link: 'preset' is '{preset}'; allowed: one of {', '.join(available_scenarios())}")
+    if "seed" in params:
+        text = params.pop("seed")
+        if text.isdigit() and int(text) <= 2**63 - 1:
+            choice.seed = int(text)
+        else:
+            errors.append(f"link: 'seed' is '{text}'; allowed: a whole number, 0 or more")
+    if "until" in params:
+        text = params.pop("until")
+        try:
+            choice.until = dt.date.fromisoformat(text)
+            build_scenario(Choice(choice.preset, {}, None, choice.until))
+        except ValueError as e:
+            choice.until = None
+            errors.append(f"link: 'until' is '{text}'; allowed: a date YYYY-MM-DD after 2014-04-01 "
+                          f"and no later than 2030-03-31" + ("" if isinstance(e, ScenarioError) else ""))
+    for key, (allowed, check) in VIEW_RULES.items():
+        if key in params:
+            text = params.pop(key)
+            value = check(text)
+            if value is None:
+                errors.append(f"link: '{key}' is '{text}'; allowed: {allowed}")
+            else:
+                choice.view[key] = value
+    params.pop("page", None)  # the page is in the URL path; tolerated for old links
+    for key, text in params.items():
+        if key not in reg.BY_NAME:
+            close = [n for n in reg.BY_NAME if n[:4] == key[:4]]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            errors.append(f"link: '{key}' is not a setting or a parameter of the model{hint}")
+            continue
+        try:
+            value = coerce(key, text)
+            build_scenario(Choice(choice.preset, {**choice.overrides, key: value}, choice.seed, choice.until))
+        except ScenarioError as e:
+            errors.append(str(e) if str(e).startswith("link:") else _one_line(e, key))
+            continue
+        choice.overrides[key] = value
+    choice.overrides = {k: v for k, v in choice.overrides.items()
+                        if v != preset_scenario(choice.preset).parameters.model_dump()[k]}
+    return choice, errors
+
+
+def _one_line(e: ScenarioError, key: str) -> str:
+    lines = [ln.strip(" -") for ln in str(e).splitlines()[1:]] or [str(e)]
+    return f"link: '{key}' ({reg.BY_NAME[key].label}): " + "; ".join(lines)
+
+
+def to_params(choice: Choice) -> dict[str, str]:
+    """Query parameters that reproduce `choice`; defaults are left out to keep links short."""
+    out: dict[str, str] = {}
+    if choice.preset != "baseline":
+        out["preset"] = choice.preset
+    if choice.seed is not None:
+        out["seed"] = str(choice.seed)
+    if choice.until is not None:
+        out["until"] = choice.until.isoformat()
+    for k, v in choice.view.items():
+        if v != VIEW_DEFAULTS[k]:
+            out[k] = str(v)
+    for k in sorted(choice.overrides):
+        out[k] = to_text(choice.overrides[k])
+    return out
+
+
+def choice_from_yaml(text: str | bytes, source: str = "uploaded file") -> Choice:
+    """A scenario file (as the CLI reads it) turned into preset + overrides (raises ScenarioError)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{source}: not readable YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario file must be a mapping of fields (name, seed, parameters, …)")
+    parent = data.pop("extends", None)
+    name = str(data.get("name", ""))
+    preset = parent if parent in available_scenarios() else (
+        name if name in available_scenarios() else "baseline")
+    base = preset_scenario(preset)
+    merged = base.model_dump()
+    merged.pop("description", None)
+    for k, v in data.items():
+        if k == "parameters" and isinstance(v, dict):
+            merged["parameters"].update(v)
+        else:
+            merged[k] = v
+    scenario = scenario_from_dict(merged, source)
+    base_pars = base.parameters.model_dump()
+    overrides = {k: v for k, v in scenario.parameters.model_dump().items() if v != base_pars[k]}
+    return Choice(preset=preset, overrides=overrides,
+                  seed=scenario.seed if scenario.seed != base.seed else None,
+                  until=scenario.until if scenario.until != base.until else None)
+
+
+def differences_from_baseline(scenario: Scenario) -> list[dict[str, Any]]:
+    """Rows (label, group, baseline value, this scenario, unit) for parameters that differ from baseline."""
+    base = preset_scenario("baseline").parameters.model_dump()
+    rows = []
+    for name, value in scenario.parameters.model_dump().items():
+        if value != base[name]:
+            p = reg.BY_NAME[name]
+            rows.append({"Lever": p.label, "Group": p.group, "Baseline": to_text(base[name]),
+                         "This scenario": to_text(value), "Unit": p.unit})
+    return rows
+
+
+# ---- Streamlit glue ---------------------------------------------------------------------------------
+
+def init_state() -> list[str]:
+    """On a session's first run, read the link into session state; return messages about bad params."""
+    import streamlit as st
+
+    if "choice" in st.session_state:
+        return st.session_state.get("link_errors_shown", [])
+    choice, errors = parse_params({k: st.query_params[k] for k in st.query_params})
+    st.session_state["choice"] = choice
+    st.session_state["link_errors"] = errors
+    return errors
+
+
+def current() -> Choice:
+    import streamlit as st
+
+    return st.session_state["choice"]
+
+
+def sync_url() -> None:
+    """Write the current choice into the address bar, so the link always reproduces the view."""
+    import streamlit as st
+
+    wanted = to_params(current())
+    have = {k: st.query_params[k] for k in st.query_params}
+    if have != wanted:
+        st.query_params.from_dict(wanted)

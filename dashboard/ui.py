@@ -1,0 +1,101 @@
+"""Pieces every page uses: the current scenario, model results for it, and how a chart is shown."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import charts, exports, model_calls, state, text
+from model.scenario import Scenario, ScenarioError
+
+
+def present() -> bool:
+    return bool(state.current().view.get("present"))
+
+
+def scenario_now() -> Scenario:
+    """The scenario the user has built; if it no longer validates, say why and fall back to its preset."""
+    choice = state.current()
+    try:
+        return state.build_scenario(choice)
+    except ScenarioError as e:
+        st.error(f"{e}\n\nShowing the preset '{choice.preset}' instead.")
+        return state.preset_scenario(choice.preset)
+
+
+def intro(name: str) -> None:
+    if not present():
+        st.markdown(text.md(name))
+
+
+def fan_data(scenario: Scenario) -> dict:
+    view = state.current().view
+    runs, scale = int(view["runs"]), int(view["scale"])
+    targets = tuple(v for v, _ in text.targets())
+    bar = st.empty()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"Running the ensemble: {done} of {total} runs "
+                                                         f"(one agent per {scale} people)")
+
+    out = model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"], _progress=progress)
+    bar.empty()
+    return out
+
+
+def single(scenario: Scenario, scale: int | None = None) -> "model_calls.Results":
+    s = scenario if scale is None else scenario.with_(agent_scale=scale)
+    with st.spinner("Running the model…"):
+        return model_calls.single_run(s.to_yaml())
+
+
+def show_chart(fig: go.Figure, key: str) -> None:
+    """Draw a chart (full screen height in presentation mode) with a PNG download beside it."""
+    if present():
+        fig.update_layout(height=780, font=dict(size=20), title_font=dict(size=30))
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    if not present():
+        if exports_available():
+            st.download_button("PNG of this chart", data=lambda f=fig: exports.png(f), file_name=f"{key}.png",
+                               mime="image/png", key=f"png_{key}", on_click="ignore")
+        else:
+            st.caption(exports_unavailable_reason())
+
+
+def exports_available() -> bool:
+    try:
+        exports._kaleido_ready()
+        return True
+    except exports.ExportError:
+        return False
+
+
+def exports_unavailable_reason() -> str:
+    try:
+        exports._kaleido_ready()
+        return ""
+    except exports.ExportError as e:
+        return str(e)
+
+
+def headline_figures(scenario: Scenario) -> list[tuple[str, go.Figure]]:
+    """The charts that go into the report and the deck."""
+    data = fan_data(scenario)
+    labels = dict(text.targets())
+    pts = text.calibration_points()
+    held = pts[pts["measure"] == "phbs_held"]
+    fan = charts.fan_chart(data["bands"]["holders"], "People holding a PHB (people)", "People",
+                           targets=text.targets(), points=held)
+    prob = charts.probability_chart(data["prob"], labels, "Chance of reaching each target by date (%)")
+    b = data["bands"]
+    share = pd.DataFrame({"month": b["holders"]["month"],
+                          "share": b["direct_payment"]["median"] / b["holders"]["median"].where(b["holders"]["median"] > 0)})
+    dp = charts.lines_chart(share.assign(g="dp"), "share", "g", {"dp": "Direct payments (median run)"},
+                            "Share held as direct payments (%)", "Share", percent=True)
+    return [("People holding a PHB", fan), ("Chance of reaching each target", prob),
+            ("Share held as direct payments", dp)]
+
+
+def table(df: pd.DataFrame, **kw) -> None:
+    st.dataframe(df, hide_index=True, width="stretch", **kw)
