@@ -12,6 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import io
+
+import pandas as pd
 import yaml
 
 from model import parameters as reg
@@ -228,6 +231,30 @@ def differences_from_baseline(scenario: Scenario) -> list[dict[str, Any]]:
             rows.append({"Lever": p.label, "Group": p.group, "Baseline": to_text(base[name]),
                          "This scenario": to_text(value), "Unit": p.unit})
     return rows
+
+
+def read_actuals(raw: bytes, name: str) -> pd.DataFrame:
+    """Parse an uploaded CSV of actual figures; ValueError with a plain message if it is not usable."""
+    try:
+        df = pd.read_csv(io.BytesIO(raw))
+    except Exception as e:  # pandas raises many types for unreadable files
+        raise ValueError(f"{name}: not a readable CSV file ({type(e).__name__})") from None
+    cols = {c.strip().lower(): c for c in df.columns}
+    missing = [c for c in ("month", "holders") if c not in cols]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {', '.join(missing)}; the file needs columns month and "
+                         f"holders (found: {', '.join(map(str, df.columns)) or 'none'})")
+    out = pd.DataFrame({"month": pd.to_datetime(df[cols["month"]], errors="coerce"),
+                        "holders": pd.to_numeric(df[cols["holders"]], errors="coerce")})
+    bad = out[out.isna().any(axis=1)]
+    if len(bad):
+        row = int(bad.index[0]) + 2
+        raise ValueError(f"{name}: row {row} has a month that is not a date or holders that is not a number "
+                         f"({len(bad)} bad row(s)); use dates like 2019-03-31 and whole numbers")
+    if (out["holders"] < 0).any():
+        raise ValueError(f"{name}: holders must not be negative")
+    out["month"] = out["month"].dt.to_period("M").dt.to_timestamp()
+    return out.sort_values("month")
 
 
 # ---- Streamlit glue ---------------------------------------------------------------------------------
