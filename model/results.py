@@ -73,6 +73,8 @@ class Results:
         lines.append(f"  {last['month']:%b %Y}: {last['holders']:>9,.0f} held; "
                      f"{last['direct_payment'] / max(last['holders'], 1):.0%} as direct payments; "
                      f"{last['received_ytd']:,.0f} received a PHB this financial year")
+        from model.services import summary_lines
+        lines += summary_lines(self.extra)
         return "\n".join(lines)
 
 
@@ -174,7 +176,8 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
     return Results(scenario_name=m.scenario.name, scenario_yaml=m.scenario.to_yaml(), seed=m.scenario.seed,
                    national=national, by_cohort=by_cohort, by_type=by_type, by_ccg=by_ccg,
-                   by_region=by_region, events=events, timings=dict(timings or {}))
+                   by_region=by_region, events=events, timings=dict(timings or {}),
+                   extra=m.services.tables() if getattr(m, "services", None) is not None else {})
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from model.ccg import CCG, MONTHS_PER_YEAR
 from model.geography import Geography, load_geography
 from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, SECTION117, N_STATES, People, State
 from model.scenario import Scenario, ScenarioError
+from model.services import ServiceSide
 
 COHORTS = reg.COHORTS
 N_COHORTS = len(COHORTS)
@@ -74,7 +75,7 @@ def cohort_flows(p) -> CohortFlows:
 class RolloutModel(mesa.Model):
     """One run of one scenario. `run()` advances the SimPy clock month by month to `until`."""
 
-    def __init__(self, scenario: Scenario, geography: Geography | None = None):
+    def __init__(self, scenario: Scenario, geography: Geography | None = None, services: bool = True):
         seeds = np.random.SeedSequence(scenario.seed).spawn(len(STREAMS))
         self.streams = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds)}
         super().__init__(rng=self.streams["mesa"])
@@ -115,6 +116,7 @@ class RolloutModel(mesa.Model):
         self.recorder = Recorder(len(self.months), N_STATES, self.n_groups)
         self._seed_population()
         self.recorder.new_financial_year(self.people.counts)
+        self.services = ServiceSide(self) if services else None  # providers, queues, money (model/services.py)
         self._schedule_events()
         self.env.process(self._monthly())
 
@@ -328,6 +330,8 @@ class RolloutModel(mesa.Model):
             if ccg is not None:
                 ccg.remove()
         self._recompute_spend()
+        if self.services is not None:
+            self.services.rehome(moves)
 
     def _successor_policy(self, preds: list[tuple[CCG, float]]) -> dict:
         """A merged CCG's PHB policy: the most advanced predecessor's, or a population-weighted mix."""
@@ -365,6 +369,8 @@ class RolloutModel(mesa.Model):
         self._decide(t)
         self._plan(t)
         self._offer(t)
+        if self.services is not None:
+            self.services.month(t)
         self.recorder.record(t, self.people.counts, self.spend)
 
     def _org_vector(self, attr: str) -> np.ndarray:

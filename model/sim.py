@@ -17,11 +17,14 @@ class Sim:
         self.model: RolloutModel | None = None
         self.results: Results | None = None
 
-    def run(self, progress: Callable[[int, int], None] | None = None, trace_memory: bool = False) -> Results:
+    def run(self, progress: Callable[[int, int], None] | None = None, trace_memory: bool = False,
+            counterfactual: bool = False, services: bool = True) -> Results:
+        """`counterfactual=True` also runs the same scenario with no PHBs (same random numbers) and reports
+        the service side as differences from it; `services=False` runs the patient side alone."""
         if trace_memory:
             tracemalloc.start()
         t0 = time.perf_counter()
-        self.model = RolloutModel(self.scenario)
+        self.model = RolloutModel(self.scenario, services=services)
         t1 = time.perf_counter()
         self.model.run(progress)
         t2 = time.perf_counter()
@@ -31,4 +34,13 @@ class Sim:
             tracemalloc.stop()
         self.results = build_results(self.model, timings)
         self.results.timings["results"] = time.perf_counter() - t2
+        if self.model.services is not None:
+            self.results.timings["simpy_events"] = self.model.services.env_events
+            self.results.timings["service_simpy_events"] = self.model.services.n_events
+        if counterfactual and self.model.services is not None:
+            from model.services import compare, counterfactual_scenario
+            t3 = time.perf_counter()
+            cf = RolloutModel(counterfactual_scenario(self.scenario)).run()
+            self.results.extra.update(compare(self.results.extra, cf.services.tables()))
+            self.results.timings["counterfactual"] = time.perf_counter() - t3
         return self.results
