@@ -106,12 +106,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
-        results = Sim(scenario).run(progress=progress)
+        results = Sim(scenario).run(progress=progress, counterfactual=True)  # services vs no PHBs
     out = write_results(results, args.out / run_id(scenario), {"run_id": run_id(scenario)})
     print(results.summary())
     t = results.timings
     print(f"Ran in {t['setup'] + t['run']:.1f} s. Results: {out}/ (national, by_cohort, by_type, by_ccg, "
-          "by_region, events; Parquet and CSV; manifest.json)")
+          "by_region, events, services_*; Parquet and CSV; manifest.json)")
     return 0
 
 
