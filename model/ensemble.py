@@ -170,12 +170,37 @@ def run_one(payload: dict) -> dict:
     data["parameters"] = {**data.get("parameters", {}), **payload["parameters"]}
     scenario = Scenario.model_validate(data)
     t0 = time.perf_counter()
-    res = Sim(scenario).run()
+    sim = Sim(scenario)
+    try:
+        res = sim.run()
+    finally:
+        _release(sim)
     tables = {name: getattr(res, name) for name in KEEP_TABLES}
     for name, table in sorted(res.extra.items()):
         if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
             tables[f"extra_{name}"] = table
+    tables = {name: canonical(df) for name, df in tables.items()}
     return {"index": payload["index"], "tables": tables, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as it reads back from Parquet (dates in ms), so fresh and resumed runs are byte-identical."""
+    df = df.reset_index(drop=True)
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c]) and getattr(df[c].dt, "tz", None) is None:
+            df[c] = df[c].astype("datetime64[ms]")
+    return df
+
+
+def _release(sim) -> None:
+    """Let a finished model be freed: Mesa 3 keeps every model as a key of the class-level `Agent._ids`
+    (a strong reference), so a worker running hundreds of models would otherwise grow ~30 MB a run."""
+    import mesa
+
+    ids = getattr(mesa.Agent, "_ids", None)
+    if sim.model is not None and isinstance(ids, dict):
+        ids.pop(sim.model, None)
+    sim.model = None
 
 
 # ---- where runs execute ----------------------------------------------------------------------------------
@@ -419,7 +444,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
             if i < runs:
                 got = st.read_run(eid, i)
                 if got is not None:
-                    results[i] = got[0]
+                    results[i] = {name: canonical(df) for name, df in got[0].items()}
                     resumed.append(i)
     todo = [s for s in specs if s.index not in results]
     seconds: list[float] = []
@@ -459,7 +484,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         from model.results import git_revision
 
         manifest["git_revision"] = git_revision()
-        st.write_entry(eid, tables, manifest)
+        manifest = st.write_entry(eid, tables, manifest)
         st.drop_runs(eid)
     return Ensemble(scenario, runs, mode, eid, tables, manifest)
 

@@ -142,12 +142,13 @@ class Store:
     def has(self, entry_id: str) -> bool:
         return (self.path(entry_id) / "manifest.json").is_file()
 
-    def write_entry(self, entry_id: str, tables: dict[str, pd.DataFrame], manifest: dict) -> Path:
-        """Write every table, then the manifest (with each file's hash) last."""
+    def write_entry(self, entry_id: str, tables: dict[str, pd.DataFrame], manifest: dict) -> dict:
+        """Write every table, then the manifest (with each file's hash) last; return the manifest written."""
         d = self.path(entry_id)
         files = {f"{name}.parquet": atomic_write_parquet(df, d / f"{name}.parquet") for name, df in tables.items()}
-        atomic_write_json({**manifest, "id": entry_id, "files": files}, d / "manifest.json")
-        return d
+        manifest = {**manifest, "id": entry_id, "files": files}
+        atomic_write_json(manifest, d / "manifest.json")
+        return manifest
 
     def manifest(self, entry_id: str) -> dict:
         path = self.path(entry_id) / "manifest.json"
