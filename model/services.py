@@ -196,8 +196,8 @@ class ServiceSide:
 
     # ---- the month -------------------------------------------------------------------------------
     def cost_at(self, k: tuple[int, int], capacity_factor: float = 1.0) -> float:
-        return self.fixed0[k] * self.capacity[k] * capacity_factor / self.capacity0[k] \
-            + self.var_unit[k] * self.served_users[k]
+        size = self.capacity[k] * capacity_factor / self.capacity0[k] if self.capacity0[k] > 0 else 0.0
+        return self.fixed0[k] * size + self.var_unit[k] * self.served_users[k]
 
     def month(self, t: int) -> None:
         """The monthly hook, called from RolloutModel.step after the offers (ODD process order)."""
@@ -215,7 +215,8 @@ class ServiceSide:
         self._record_queues(t)
         before = self.decommissioned.copy()
         self.ledger.month(self, t, self._phb_by_org(), users, drive)
-        self.cost = self.fixed0 * self.capacity / self.capacity0 + self.var_unit * served
+        size = np.divide(self.capacity, self.capacity0, out=np.zeros_like(self.capacity), where=self.capacity0 > 0)
+        self.cost = self.fixed0 * size + self.var_unit * served
         self.deficit_months = np.where(self.open & (self.income < self.cost), self.deficit_months + 1, 0)
         # only providers whose rule can fire act (the rest would return at once): keeps 1,266 agents cheap
         acting = self.open & ((self.deficit_months >= p.viability_months) | (self.demand > self.capacity))
@@ -330,7 +331,7 @@ class ServiceSide:
         })
         for k in ("open", "capacity", "users", "waiting", "mean_wait", "utilisation"):
             prov[k if k != "mean_wait" else "mean_wait_weeks"] = r[k].reshape(T, -1).ravel()
-        prov.rename(columns={"capacity": "capacity_per_week"}, inplace=True)
+        prov = prov.rename(columns={"capacity": "capacity_per_week"})
         for k in ("income", "block", "double_running", "decommissioned"):
             prov[f"{k}_gbp"] = gbp(r[k].reshape(T, -1).ravel())
         prov["cost_gbp"] = r["cost"].reshape(T, -1).ravel() / PENCE
