@@ -39,6 +39,7 @@ class Parameter:
     min: Value | None = None  # what validation accepts (defaults to 0 / no upper bound)
     max: Value | None = None
     choices: tuple[str, ...] | None = None
+    lever: bool = False  # a policy choice the user sets, not an uncertain fact: ensembles never draw it
 
     @property
     def kind(self) -> type:
@@ -48,7 +49,7 @@ class Parameter:
     def uncertain(self) -> bool:
         """Numeric parameters with a range can be drawn in an ensemble."""
         return isinstance(self.default, (int, float)) and not isinstance(self.default, bool) \
-            and self.low is not None and self.high is not None and self.low != self.high
+            and self.low is not None and self.high is not None and self.low != self.high and not self.lever
 
 
 D = dt.date
@@ -81,9 +82,9 @@ REGISTER: tuple[Parameter, ...] = (
       D(2016, 4, 1), "V: mandate 2016–2021 (DOMAIN.md timeline)", D(2013, 4, 1), D(2030, 3, 1)),
     P("national_push_strength", "Strength of the national push on CCGs", NP, "0–1", 0.3, 0.1, 0.6,
       "assumption: 2016 planning guidance set milestones but little money; 0 = none, 1 = all-out",
-      0.0, 1.0),
+      0.0, 1.0, lever=True),
     P("national_target", "National target for people holding a PHB", NP, "people", 50_000, 50_000, 100_000,
-      "V: mandate 50,000–100,000 by March 2021", 0, 2_000_000),
+      "V: mandate 50,000–100,000 by March 2021", 0, 2_000_000, lever=True),
     P("national_target_date", "Date the national target is due", NP, "date", D(2021, 3, 31),
       D(2021, 3, 31), D(2021, 3, 31), "V: mandate, by March 2021", D(2014, 4, 1), D(2030, 3, 31)),
     P("covid_start", "Covid-19 disruption starts", NP, "date", D(2020, 3, 1), D(2020, 3, 1), D(2020, 3, 1),
@@ -94,7 +95,7 @@ REGISTER: tuple[Parameter, ...] = (
       0.4, 0.2, 0.6, "assumption: routine activity disrupted (V); size not published", 0.0, 1.0),
     P("funding_follows_target", "Share of CCGs' financial pressure offset by national funding in a push",
       NP, "share", 0.0, 0.0, 0.5, "assumption: baseline had no ring-fenced money; a push scenario adds it",
-      0.0, 1.0),
+      0.0, 1.0, lever=True),
     # ---- CCG behaviour --------------------------------------------------------------------------
     P("pilot_site_share", "Share of CCGs that inherit pilot experience", CB, "share", 0.44, 0.4, 0.46,
       "D: 64–70 of 152 PCTs piloted (seed 001: about half); the site list is not in the shared data",
@@ -236,17 +237,22 @@ REGISTER: tuple[Parameter, ...] = (
       "D: CCGs planned >£120m for 4,800 people in 2015/16, ~£25,000 a head (V2), mostly CHC", 0, 1_000_000),
     P("budget_median_children", "Median yearly budget, children's continuing care", BU, "£ per year",
       15_000, 8_000, 25_000, "assumption: continuing-care packages similar to CHC", 0, 1_000_000),
-    P("budget_median_mental_health", "Median yearly budget, mental health", BU, "£ per year", 1_200, 500,
-      3_000, "D: about half of pilot budgets under £1,000 (V2)", 0, 1_000_000),
+    P("budget_median_mental_health", "Median yearly budget, mental health", BU, "£ per year", 500, 300,
+      1_500, "D: fitted with the pilot mix so about half of pilot budgets are under £1,000 (V2)", 0, 1_000_000),
     P("budget_median_learning_disability", "Median yearly budget, learning disability", BU, "£ per year",
       8_000, 3_000, 20_000, "assumption: between CHC and long-term conditions", 0, 1_000_000),
-    P("budget_median_long_term", "Median yearly budget, long-term conditions", BU, "£ per year", 600, 300,
-      1_200, "D: about half of pilot budgets under £1,000 (V2)", 0, 1_000_000),
+    P("budget_median_long_term", "Median yearly budget, long-term conditions", BU, "£ per year", 450, 250,
+      1_000, "D: fitted with the pilot mix so about half of pilot budgets are under £1,000 (V2)", 0, 1_000_000),
     P("budget_median_wheelchair", "Median yearly value of a personal wheelchair budget", BU, "£ per year",
       700, 400, 1_500, "assumption: chair cost spread over its life", 0, 1_000_000),
     P("budget_log_sd", "Spread of budgets within a cohort", BU, "log-sd", 1.0, 0.7, 1.3,
       "D: fitted so the pilot mix gives ~half under £1,000 and ~7% over £50,000 (V2; tests/test_budgets.py)",
       0.0, 3.0),
+    P("pilot_mix_chc_share", "CHC share of the evaluation's budget-holders (for the budget fit only)", BU,
+      "share", 0.35, 0.2, 0.45, "assumption: CHC was one of six pilot groups and held the large budgets", 0.0, 1.0),
+    P("pilot_mix_mental_health_share", "Mental-health share of the evaluation's budget-holders (budget fit only)",
+      BU, "share", 0.25, 0.15, 0.35, "assumption: one of six pilot groups; the rest had long-term conditions",
+      0.0, 1.0),
     # ---- providers and money (the service side) --------------------------------------------------
     P("flexible_contract_share", "Share of traditional contract value that follows the patient", PM, "share",
       0.2, 0.05, 0.5, "assumption: most community and CHC money sat in block contracts (DOMAIN.md)", 0.0, 1.0),
@@ -337,3 +343,26 @@ def as_records() -> list[dict[str, Any]]:
              high=p.high, source=p.source)
         for p in REGISTER
     ]
+
+
+def markdown_table() -> str:
+    """The register as the Markdown page docs/parameters.md (regenerate: python -m model.parameters)."""
+    lines = ["# Parameter register", "",
+             "Generated from `model/parameters.py` by `python -m model.parameters > docs/parameters.md`; "
+             "a test fails if this page and the register differ. Range = plausible low–high, read as an "
+             "80% interval by ensembles. Sources: V official, V2 secondary, D derived (see DOMAIN.md), "
+             "assumption (with its reason), calibrated (fitted by model/calibration.py).", ""]
+    for group, params in by_group().items():
+        lines += [f"## {group.capitalize()}", "", "| parameter | meaning | unit | default | range | source |",
+                  "|---|---|---|---|---|---|"]
+        for p in params:
+            rng = f"{p.low} – {p.high}" if p.low is not None and p.low != p.high else \
+                (", ".join(p.choices) if p.choices else "fixed")
+            kind = " (policy lever)" if p.lever else ""
+            lines.append(f"| `{p.name}` | {p.label}{kind} | {p.unit} | {p.default} | {rng} | {p.source} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

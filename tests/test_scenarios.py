@@ -126,3 +126,11 @@ def test_cli_run_writes_series_and_manifest(tmp_path):
     for name in ("national", "by_cohort", "by_type", "by_ccg", "by_region"):
         assert (run_dir / f"{name}.parquet").exists() and (run_dir / f"{name}.csv").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_the_parameter_page_in_docs_matches_the_register():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
+    assert page.read_text(encoding="utf-8") == reg.markdown_table(), \
+        "docs/parameters.md is stale: run python -m model.parameters > docs/parameters.md"
