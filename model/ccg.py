@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
-import numpy as np
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
@@ -50,7 +49,7 @@ class CCG(mesa.Agent):
         fair_share = self.model.target_now() * self.population / self.model._population_now
         if fair_share <= 0:
             return 0.0
-        return float(np.clip(1.0 - self.model.holders_of(self.index) / fair_share, 0.0, 1.0))
+        return min(1.0, max(0.0, 1.0 - self.model.holders_of(self.index) / fair_share))
 
     # ---- the monthly rule (ODD: "CCG learning") --------------------------------------------------
     def step(self) -> None:
