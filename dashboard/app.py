@@ -1,5 +1,6 @@
 """Entry point: `phb dashboard` (or `streamlit run dashboard/app.py`). Reads the link, builds the
-navigation and the sidebar; each page lives in dashboard/pages/."""
+navigation and the sidebar; each page lives in dashboard/views/ (not pages/: Streamlit would also auto-register a
+`pages/` folder and run those scripts without this entry point on a direct link)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ for message in st.session_state.get("link_errors", []):
     st.error(message)
 
 PAGES = [
-    st.Page(str(ROOT / "pages" / "scenario.py"), title="Scenario", url_path="scenario", default=True),
-    st.Page(str(ROOT / "pages" / "uptake.py"), title="Uptake", url_path="uptake"),
-    st.Page(str(ROOT / "pages" / "services.py"), title="Traditional services", url_path="services"),
-    st.Page(str(ROOT / "pages" / "ccg.py"), title="CCG variation", url_path="ccg"),
-    st.Page(str(ROOT / "pages" / "compare.py"), title="Compare", url_path="compare"),
-    st.Page(str(ROOT / "pages" / "assumptions.py"), title="Assumptions", url_path="assumptions"),
-    st.Page(str(ROOT / "pages" / "backtest.py"), title="Backtest", url_path="backtest"),
+    st.Page(str(ROOT / "views" / "scenario.py"), title="Scenario", url_path="scenario", default=True),
+    st.Page(str(ROOT / "views" / "uptake.py"), title="Uptake", url_path="uptake"),
+    st.Page(str(ROOT / "views" / "services.py"), title="Traditional services", url_path="services"),
+    st.Page(str(ROOT / "views" / "ccg.py"), title="CCG variation", url_path="ccg"),
+    st.Page(str(ROOT / "views" / "compare.py"), title="Compare", url_path="compare"),
+    st.Page(str(ROOT / "views" / "assumptions.py"), title="Assumptions", url_path="assumptions"),
+    st.Page(str(ROOT / "views" / "backtest.py"), title="Backtest", url_path="backtest"),
 ]
 presenting = ui.present()
 page = st.navigation(PAGES, position="hidden" if presenting else "sidebar")
@@ -44,11 +45,11 @@ else:
         st.markdown(f"**Scenario:** {scenario.name}  \n{len(choice.overrides)} lever(s) changed from the preset")
         with st.expander("Export this scenario"):
             st.caption(text.md("exports"))
-            st.download_button("HTML report", data=lambda s=scenario: exports.html_report(s, ui.headline_figures(s)),
+            st.download_button("HTML report", data=lambda s=scenario, v=dict(choice.view): exports.html_report(s, ui.headline_figures(s, v)),
                                file_name=f"phb-{scenario.name}.html", mime="text/html", key="dl_report",
                                on_click="ignore")
             if ui.exports_available():
-                st.download_button("PowerPoint deck", data=lambda s=scenario: exports.pptx_deck(s, ui.headline_figures(s)),
+                st.download_button("PowerPoint deck", data=lambda s=scenario, v=dict(choice.view): exports.pptx_deck(s, ui.headline_figures(s, v)),
                                    file_name=f"phb-{scenario.name}.pptx", key="dl_pptx", on_click="ignore",
                                    mime="application/vnd.openxmlformats-officedocument.presentationml.presentation")
             else:

@@ -11,6 +11,7 @@ Streamlit's cache cannot replay an element drawn from inside a cached function.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from model.scenario import Scenario, scenario_from_dict
 from model.sim import Sim
 
 FAN_MEASURES = ("holders", "received_ytd", "direct_payment")
+SERIAL_UP_TO = 12  # ensembles this small run in the server process: faster than starting workers
 MODES = ("both", "randomness", "parameters")  # what an ensemble varies; see model/ensemble.py
 
 
@@ -51,10 +53,18 @@ def scenario_of(scenario_yaml: str) -> Scenario:
     return scenario_from_dict(yaml.safe_load(scenario_yaml), source="dashboard")
 
 
+def _store_options() -> dict[str, Any]:
+    """PHB_DASHBOARD_STORE names another results store (tests use a temporary one); default: the model's."""
+    where = os.environ.get("PHB_DASHBOARD_STORE")
+    return {"store": where} if where else {}
+
+
 def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Callable[[int, int], None] | None = None):
     from model import ensemble as ens
 
-    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress)
+    # a handful of runs finishes before worker processes would have started
+    workers = 1 if runs <= SERIAL_UP_TO else None
+    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=workers, **_store_options())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -94,7 +104,8 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
     from model import ensemble as ens
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
-    c = ens.compare(scenarios, runs, mode=mode, progress=_progress)
+    c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None,
+                    **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")

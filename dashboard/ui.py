@@ -79,9 +79,11 @@ def exports_unavailable_reason() -> str:
         return str(e)
 
 
-def headline_figures(scenario: Scenario) -> list[tuple[str, go.Figure]]:
-    """The charts that go into the report and the deck."""
-    data = fan_data(scenario)
+def headline_figures(scenario: Scenario, view: dict) -> list[tuple[str, go.Figure]]:
+    """The charts that go into the report and the deck. No Streamlit calls here: download buttons run
+    this on another thread, after the page script, where session state is out of reach."""
+    targets = tuple(v for v, _ in text.targets())
+    data = model_calls.fan(scenario.to_yaml(), int(view["runs"]), int(view["scale"]), targets, view["mode"])
     labels = dict(text.targets())
     pts = text.calibration_points()
     held = pts[pts["measure"] == "phbs_held"]

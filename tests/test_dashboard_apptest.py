@@ -21,8 +21,14 @@ from pathlib import Path  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 FAST = {"runs": "4", "scale": "50", "ccg_scale": "20"}
-PAGES = ["pages/scenario.py", "pages/uptake.py", "pages/services.py", "pages/ccg.py", "pages/compare.py",
-         "pages/assumptions.py", "pages/backtest.py"]
+PAGES = ["views/scenario.py", "views/uptake.py", "views/services.py", "views/ccg.py", "views/compare.py",
+         "views/assumptions.py", "views/backtest.py"]
+
+
+@pytest.fixture(autouse=True)
+def _temporary_store(tmp_path_factory, monkeypatch):
+    """Ensembles go to a temporary results store, not the repository's results/."""
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path_factory.getbasetemp() / "store"))
 
 
 def app(**params) -> AppTest:
@@ -73,7 +79,7 @@ def test_every_page_renders_without_exception(page):
 def test_pages_with_charts_draw_them():
     at = app()
     at.run()
-    for page, n in (("pages/uptake.py", 5), ("pages/ccg.py", 2), ("pages/compare.py", 2), ("pages/backtest.py", 1)):
+    for page, n in (("views/uptake.py", 5), ("views/ccg.py", 2), ("views/compare.py", 2), ("views/backtest.py", 1)):
         at.switch_page(page).run()
         assert len(at.get("plotly_chart")) >= n, page
 
@@ -96,11 +102,11 @@ def test_lever_change_changes_scenario_and_url():
 def test_lever_change_redraws_the_fan_chart():
     at = app()
     at.run()
-    at.switch_page("pages/uptake.py").run()
+    at.switch_page("views/uptake.py").run()
     before = median_trace(figure(at))
     at2 = app(national_push_strength="0.95", funding_follows_target="0.5", national_target="150000")
     at2.run()
-    at2.switch_page("pages/uptake.py").run()
+    at2.switch_page("views/uptake.py").run()
     after = median_trace(figure(at2))
     assert not at2.exception
     assert after[-1] != before[-1]
@@ -109,7 +115,7 @@ def test_lever_change_redraws_the_fan_chart():
 def test_share_link_reproduces_scenario_and_numbers():
     at = app(preset="target_100k", view="ytd", national_push_strength="0.7")
     at.run()
-    at.switch_page("pages/uptake.py").run()
+    at.switch_page("views/uptake.py").run()
     first = median_trace(figure(at))
     params = url(at)
     assert params["preset"] == "target_100k" and params["view"] == "ytd"
@@ -117,7 +123,7 @@ def test_share_link_reproduces_scenario_and_numbers():
     for k, v in params.items():
         again.query_params[k] = v
     again.run()
-    again.switch_page("pages/uptake.py").run()
+    again.switch_page("views/uptake.py").run()
     assert np.array_equal(median_trace(figure(again)), first)
     assert again.session_state["choice"].overrides == {"national_push_strength": 0.7}
 
@@ -169,7 +175,7 @@ def test_upload_scenario_yaml_and_bad_file():
 def test_backtest_upload_overlays_actuals_and_rejects_bad_csv():
     at = app()
     at.run()
-    at.switch_page("pages/backtest.py").run()
+    at.switch_page("views/backtest.py").run()
     csv = b"month,holders\n2015-10-31,4700\n2016-10-31,10824\n2019-03-31,50000\n"
     at.get("file_uploader")[0].upload("actual.csv", csv, "text/csv").run()
     fig = figure(at)
@@ -183,7 +189,7 @@ def test_backtest_upload_overlays_actuals_and_rejects_bad_csv():
 def test_presentation_mode_hides_controls():
     at = app(present="1")
     at.run()
-    at.switch_page("pages/uptake.py").run()
+    at.switch_page("views/uptake.py").run()
     assert not at.exception
     assert not at.number_input  # no option widgets
     assert len(at.get("plotly_chart")) >= 2
@@ -193,7 +199,7 @@ def test_presentation_mode_hides_controls():
 def test_services_page_is_honest_about_missing_tables():
     at = app()
     at.run()
-    at.switch_page("pages/services.py").run()
+    at.switch_page("views/services.py").run()
     assert not at.exception
     assert at.info or at.get("plotly_chart")
 
