@@ -193,13 +193,7 @@ def canonical(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _release(sim) -> None:
-    """Let a finished model be freed: Mesa 3 keeps every model as a key of the class-level `Agent._ids`
-    (a strong reference), so a worker running hundreds of models would otherwise grow ~30 MB a run."""
-    import mesa
-
-    ids = getattr(mesa.Agent, "_ids", None)
-    if sim.model is not None and isinstance(ids, dict):
-        ids.pop(sim.model, None)
+    """Drop the finished model (Sim.run already unhooked it from Mesa's id counter): workers keep no runs."""
     sim.model = None
 
 

@@ -172,7 +172,8 @@ REGISTER: tuple[Parameter, ...] = (
       "per year", 0.35, 0.2, 0.5, "assumption: a personal wheelchair budget is offered at assessment", 0.0,
       1.0),
     P("chc_fast_track_mean_months", "Mean time a fast-track CHC person stays eligible", PT, "months", 3.0,
-      1.5, 4.5, "assumption: end of life; fast-track reviewed at 3 months", 0.25, 24.0),
+      2.6, 4.5, "assumption: end of life, reviewed at 3 months; above ~2.4, the shortest stay that lets 25,301 "
+      "new a quarter (V) sustain a fast-track third of 62,000 (V)", 0.25, 24.0),
     # offer rates: yearly chance of being offered at a fully ready, typical CCG once the cohort is in scope
     P("offer_rate_chc", "Yearly offer chance, CHC, at a fully ready CCG", PT, "per year", 0.39, 0.2, 0.6,
       "calibrated: fitted to shared/data/phb_uptake_calibration.csv (model/calibration.py)", 0.0, 0.99),

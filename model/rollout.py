@@ -552,6 +552,13 @@ class RolloutModel(mesa.Model):
         return self
 
 
+    def release(self) -> None:
+        """Let Python free this model once nothing else refers to it. Mesa 3 keys a class-level counter
+        of agent ids by model (`Agent._ids`), a strong reference that would keep every finished run alive
+        in a long-lived process (an ensemble worker, the dashboard). The model stays readable."""
+        mesa.Agent._ids.pop(self, None)
+
+
 class Recorder:
     """Monthly snapshots of counts and flows by group; results.py turns them into named series."""
 

@@ -78,7 +78,8 @@ class ServiceSide:
         self.price = np.empty(ns)  # pence per user-month: a budget is set at what the person's care costs
         for s in range(INPATIENT):
             k = np.flatnonzero(self.map[:, s])
-            self.price[s] = np.average(mean_budget[k], weights=stock[k])
+            w = stock[k] if stock[k].sum() > 0 else None  # a scenario may empty a cohort
+            self.price[s] = np.average(mean_budget[k], weights=w)
         self.price[INPATIENT] = p.inpatient_bed_days_per_year / MONTHS_PER_YEAR * p.inpatient_cost_per_bed_day * PENCE
         value0 = self.price[:, None] * users0
         self.block = np.rint((1.0 - p.flexible_contract_share) * value0).astype(np.int64)

@@ -43,4 +43,6 @@ class Sim:
             cf = RolloutModel(counterfactual_scenario(self.scenario)).run()
             self.results.extra.update(compare(self.results.extra, cf.services.tables()))
             self.results.timings["counterfactual"] = time.perf_counter() - t3
+            cf.release()
+        self.model.release()
         return self.results
