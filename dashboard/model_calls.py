@@ -123,3 +123,33 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
         cohorts.append(b[b["month"] == month][["cohort", "mean"]].assign(scenario=e.scenario.name))
     return {"levels": pd.DataFrame(levels), "differences": diffs, "cohort_means": pd.concat(cohorts),
             "month": month, "names": c.names}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def service_run(scenario_yaml: str) -> Results:
+    """One run with the no-PHB counterfactual beside it (same random numbers): service tables with
+    `x`, `x_cf` and `x_diff` columns, and the closures with dates and places."""
+    return Sim(scenario_of(scenario_yaml)).run(counterfactual=True)
+
+
+def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tuple[str, ...],
+                        _progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run minus no-PHB counterfactual for each service measure and month, with 80% intervals over paired
+    runs (model.ensemble.compare, chance only, so both arms share every random number)."""
+    return _memo(("services", scenario_yaml, runs, scale, measures),
+                 lambda: _service_differences(scenario_yaml, runs, scale, measures, _progress))
+
+
+def _service_differences(scenario_yaml, runs, scale, measures, _progress) -> dict[str, Any]:
+    from model import ensemble as ens
+    from model.services import counterfactual_scenario
+
+    s = scenario_of(scenario_yaml).with_(agent_scale=scale)
+    c = ens.compare([counterfactual_scenario(s).with_(name=f"{s.name}_no_phbs"), s], runs, mode="randomness",
+                    progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None, **_store_options())
+    table = "extra_services_national"
+    months = c.ensembles[1].runs_table(table)["month"].drop_duplicates().sort_values()
+    diffs = {m: pd.concat([c.differences(m, at=mo, table=table, level=0.8) for mo in months], ignore_index=True)
+             for m in measures}
+    qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table)
+    return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale}

@@ -196,12 +196,36 @@ def test_presentation_mode_hides_controls():
     assert figure(at)["layout"]["height"] >= 700
 
 
-def test_services_page_is_honest_about_missing_tables():
+def test_services_page_shows_differences_from_no_phbs():
     at = app()
     at.run()
     at.switch_page("views/services.py").run()
     assert not at.exception
-    assert at.info or at.get("plotly_chart")
+    if at.info:  # a model version without the service side says so
+        assert "Not available in this model version" in at.info[0].value
+        return
+    table = at.dataframe[0].value
+    assert "Net cost to the NHS (CCG spending)" in list(table["Measure"])
+    assert len(at.get("plotly_chart")) >= 9
+    fig = figure(at)
+    assert "difference from no PHBs" in fig["layout"]["title"]["text"]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="PNG export needs /usr/bin/chromium")
+def test_png_and_powerpoint_exports():
+    import io
+
+    import pandas as pd
+    from pptx import Presentation
+
+    bands = pd.DataFrame({"month": pd.date_range("2014-04-01", periods=3, freq="MS"), "median": [1, 2, 3],
+                          "p2_5": [0, 1, 2], "p10": [0, 1, 2], "p25": [1, 1, 2], "p75": [1, 2, 3],
+                          "p90": [2, 3, 4], "p97_5": [2, 3, 5]})
+    fig = charts.fan_chart(bands, "People holding a PHB (people)", "People")
+    png = exports.png(fig, width=600, height=400)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    deck = Presentation(io.BytesIO(exports.pptx_deck(load_scenario("baseline"), [("Fan", fig)])))
+    assert len(deck.slides) == 2
 
 
 # ---- pure pieces -----------------------------------------------------------------------------------------
