@@ -46,12 +46,22 @@ class Results:
     seed: int
     national: pd.DataFrame
     by_cohort: pd.DataFrame
-    by_type: pd.DataFrame
-    by_ccg: pd.DataFrame
-    by_region: pd.DataFrame
     events: pd.DataFrame
+    detail: "DetailTables | None" = None  # by_type, by_ccg, by_region: built when first asked for
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables added by other parts (services)
+
+    @property
+    def by_type(self) -> pd.DataFrame:
+        return self.detail.get("by_type")
+
+    @property
+    def by_ccg(self) -> pd.DataFrame:
+        return self.detail.get("by_ccg")
+
+    @property
+    def by_region(self) -> pd.DataFrame:
+        return self.detail.get("by_region")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**{name: getattr(self, name) for name in TABLES}, **self.extra}
@@ -141,43 +151,81 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
         }))
     by_cohort = pd.concat(cohort_frames, ignore_index=True)
 
-    type_frames = []
-    for state, col in HOLDING_COLUMNS.items():
-        for k, name in enumerate(reg.COHORTS):
-            type_frames.append(pd.DataFrame({"month": months, "type": col, "cohort": name,
-                                             "holders": counts[:, state, :, k].sum(axis=1)}))
-    by_type = pd.concat(type_frames, ignore_index=True)
-
     orgs = m.geo.organisations
-    open_mask = np.zeros((T, n_orgs), bool)
-    opened = pd.to_datetime(orgs["open_date"]).to_numpy()
-    closed = pd.to_datetime(orgs["close_date"]).to_numpy()
-    for t, mo in enumerate(months.to_numpy()):
-        open_mask[t] = (opened <= mo) & (pd.isna(closed) | (closed >= mo))
-    t_idx, o_idx = np.nonzero(open_mask)
-    by_ccg = pd.DataFrame({
-        "month": months.to_numpy()[t_idx], "code": np.array(m.org_codes)[o_idx],
-        "name": orgs["name"].to_numpy()[o_idx], "region": orgs["region"].to_numpy()[o_idx],
-        "population": orgs["population"].to_numpy()[o_idx],
-        "holders": holding.sum(axis=2)[t_idx, o_idx],
-        "direct_payment": counts[:, State.DIRECT_PAYMENT].sum(axis=2)[t_idx, o_idx],
-        "eligible_population": in_scope.sum(axis=2)[t_idx, o_idx],
-        "waiting_for_support_plan": counts[:, State.PLANNING].sum(axis=2)[t_idx, o_idx],
-        "new_holders": starts.sum(axis=2)[t_idx, o_idx], "offers": offers.sum(axis=2)[t_idx, o_idx],
-        "received_ytd": received_ytd.sum(axis=2)[t_idx, o_idx], "spend_gbp": spend.sum(axis=2)[t_idx, o_idx],
-    })
-    by_ccg["holders_per_100k"] = by_ccg["holders"] / by_ccg["population"] * 100_000
-    value_cols = [c for c in by_ccg.columns if c not in ("month", "code", "name", "region", "holders_per_100k")]
-    by_region = by_ccg.groupby(["month", "region"], as_index=False)[value_cols].sum()
-    by_region["holders_per_100k"] = by_region["holders"] / by_region["population"] * 100_000
+    detail = DetailTables(
+        months=months.to_numpy(), codes=np.array(m.org_codes), names=orgs["name"].to_numpy(),
+        regions=orgs["region"].to_numpy(), populations=orgs["population"].to_numpy(),
+        opened=pd.to_datetime(orgs["open_date"]).to_numpy(), closed=pd.to_datetime(orgs["close_date"]).to_numpy(),
+        by_type_counts=counts[:, list(HOLDING_COLUMNS)], holding=holding.sum(axis=2),
+        in_scope=in_scope.sum(axis=2), planning=counts[:, State.PLANNING].sum(axis=2),
+        starts=starts.sum(axis=2), offers=offers.sum(axis=2), received_ytd=received_ytd.sum(axis=2),
+        spend=spend.sum(axis=2))
 
     events = pd.DataFrame(m.events, columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
     events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
     return Results(scenario_name=m.scenario.name, scenario_yaml=m.scenario.to_yaml(), seed=m.scenario.seed,
-                   national=national, by_cohort=by_cohort, by_type=by_type, by_ccg=by_ccg,
-                   by_region=by_region, events=events, timings=dict(timings or {}),
+                   national=national, by_cohort=by_cohort, events=events, detail=detail,
+                   timings=dict(timings or {}),
                    extra=m.services.tables() if getattr(m, "services", None) is not None else {})
+
+
+@dataclass
+class DetailTables:
+    """The arrays behind the detailed tables, which most ensemble runs never read: built on first use."""
+
+    months: np.ndarray
+    codes: np.ndarray
+    names: np.ndarray
+    regions: np.ndarray
+    populations: np.ndarray
+    opened: np.ndarray
+    closed: np.ndarray
+    by_type_counts: np.ndarray  # t, way of holding, org, cohort
+    holding: np.ndarray  # t, org (and so on below)
+    in_scope: np.ndarray
+    planning: np.ndarray
+    starts: np.ndarray
+    offers: np.ndarray
+    received_ytd: np.ndarray
+    spend: np.ndarray
+    built: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def get(self, name: str) -> pd.DataFrame:
+        if name not in self.built:
+            self.built[name] = getattr(self, f"_{name}")()
+        return self.built[name]
+
+    def _by_type(self) -> pd.DataFrame:
+        frames = []
+        for i, col in enumerate(HOLDING_COLUMNS.values()):
+            for k, name in enumerate(reg.COHORTS):
+                frames.append(pd.DataFrame({"month": self.months, "type": col, "cohort": name,
+                                            "holders": self.by_type_counts[:, i, :, k].sum(axis=1)}))
+        return pd.concat(frames, ignore_index=True)
+
+    def _by_ccg(self) -> pd.DataFrame:
+        """One row per commissioner open in the month (so the table follows the mergers)."""
+        open_now = (self.opened[None, :] <= self.months[:, None]) & (
+            pd.isna(self.closed)[None, :] | (self.closed[None, :] >= self.months[:, None]))
+        t, o = np.nonzero(open_now)
+        by_ccg = pd.DataFrame({
+            "month": self.months[t], "code": self.codes[o], "name": self.names[o], "region": self.regions[o],
+            "population": self.populations[o], "holders": self.holding[t, o],
+            "direct_payment": self.by_type_counts[:, 2].sum(axis=2)[t, o],
+            "eligible_population": self.in_scope[t, o], "waiting_for_support_plan": self.planning[t, o],
+            "new_holders": self.starts[t, o], "offers": self.offers[t, o],
+            "received_ytd": self.received_ytd[t, o], "spend_gbp": self.spend[t, o],
+        })
+        by_ccg["holders_per_100k"] = by_ccg["holders"] / by_ccg["population"] * 100_000
+        return by_ccg
+
+    def _by_region(self) -> pd.DataFrame:
+        by_ccg = self.get("by_ccg")
+        value_cols = [c for c in by_ccg.columns if c not in ("month", "code", "name", "region", "holders_per_100k")]
+        by_region = by_ccg.groupby(["month", "region"], as_index=False)[value_cols].sum()
+        by_region["holders_per_100k"] = by_region["holders"] / by_region["population"] * 100_000
+        return by_region
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -102,7 +102,7 @@ class ServiceSide:
         full, part = int(p.initial_wait_weeks), p.initial_wait_weeks % 1
         self.backlog[:, :, :full] = self.demand[:, :, None]
         self.backlog[:, :, min(full, WAIT_BUCKETS - 1)] += part * self.demand
-        self._ages = np.arange(WAIT_BUCKETS, dtype=float)[::-1]
+        self._ages = np.arange(WAIT_BUCKETS, dtype=float)  # weeks waited, by bucket
         self._q = {k: np.zeros((ns, nj)) for k in ("served", "wait", "capacity", "arrivals")}
         codes = m.org_codes
         self.providers = [[Provider(m, self, s, j, codes[self.start_orgs[j]]) for j in range(nj)] for s in range(ns)]
@@ -175,21 +175,29 @@ class ServiceSide:
         b = self.backlog.reshape(n, WAIT_BUCKETS)
         yield env.timeout(WEEK_OFFSET)
         self.n_events += 1
+        depth = WAIT_BUCKETS  # buckets that may hold someone: only those are worked on each week
         while True:
             lam = self.demand.ravel()
             z = self.rng.standard_normal(n)
             arrivals = np.maximum(lam + np.sqrt(lam) * p.arrival_variability * z, 0.0)
-            b[:, -1] += b[:, -2]
-            b[:, 1:-1] = b[:, :-2]
+            if depth == WAIT_BUCKETS:
+                b[:, -1] += b[:, -2]
+                b[:, 1:-1] = b[:, :-2]
+            else:
+                b[:, 1:depth + 1] = b[:, :depth]
+                depth += 1
             b[:, 0] = arrivals
             cap = np.where(self.open, self.capacity, 0.0).ravel()
-            oldest_first = b[:, ::-1]
-            before = np.cumsum(oldest_first, axis=1)
-            before -= oldest_first
-            served = np.clip(cap[:, None] - before, 0.0, oldest_first)
-            b -= served[:, ::-1]
+            waiting = b[:, :depth]
+            upto = np.cumsum(waiting, axis=1)
+            older = upto[:, -1:] - upto  # people who have waited longer than each bucket: served first
+            served = np.clip(cap[:, None] - older, 0.0, waiting)
+            waiting -= served
+            depth_served = waiting.shape[1]
+            occupied = np.flatnonzero(waiting.any(axis=0))
+            depth = int(occupied[-1]) + 1 if len(occupied) else 1
             q["served"] += served.sum(axis=1).reshape(self.demand.shape)
-            q["wait"] += (served @ self._ages).reshape(self.demand.shape)
+            q["wait"] += (served @ self._ages[:depth_served]).reshape(self.demand.shape)
             q["capacity"] += cap.reshape(self.demand.shape)
             q["arrivals"] += arrivals.reshape(self.demand.shape)
             yield env.timeout(DAYS_PER_WEEK)
@@ -220,7 +228,9 @@ class ServiceSide:
         self.cost = self.fixed0 * size + self.var_unit * served
         self.deficit_months = np.where(self.open & (self.income < self.cost), self.deficit_months + 1, 0)
         # only providers whose rule can fire act (the rest would return at once): keeps 1,266 agents cheap
-        acting = self.open & ((self.deficit_months >= p.viability_months) | (self.demand > self.capacity))
+        can_grow = (self.demand > self.capacity) & (
+            self.income >= self.fixed0 * size * (1.0 + p.capacity_growth_rate) + self.var_unit * served)
+        acting = self.open & ((self.deficit_months >= p.viability_months) | can_grow)
         for s, j in zip(*np.nonzero(acting)):
             self.providers[s][j].step()
         r = self.rec
@@ -323,12 +333,12 @@ class ServiceSide:
 
         s_grid, j_grid = np.meshgrid(np.arange(self.n_services), np.arange(self.n_slots), indexing="ij")
         codes = np.array(m.org_codes)
-        origin = codes[self.start_orgs][j_grid]
+        # labels as categoricals: 100,000+ rows of repeated codes cost more as strings than the run itself
         prov = pd.DataFrame({
             "month": np.repeat(months.to_numpy(), s_grid.size),
-            "code": codes[r["home"].reshape(T, -1)].ravel(),
-            "provider": np.tile(origin.ravel(), T),
-            "service": np.tile(np.array(SERVICES)[s_grid.ravel()], T),
+            "code": pd.Categorical.from_codes(r["home"].reshape(T, -1).ravel(), categories=codes),
+            "provider": pd.Categorical.from_codes(np.tile(self.start_orgs[j_grid].ravel(), T), categories=codes),
+            "service": pd.Categorical.from_codes(np.tile(s_grid.ravel(), T), categories=list(SERVICES)),
         })
         for k in ("open", "capacity", "users", "waiting", "mean_wait", "utilisation"):
             prov[k if k != "mean_wait" else "mean_wait_weeks"] = r[k].reshape(T, -1).ravel()
