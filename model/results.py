@@ -80,7 +80,7 @@ class Results:
             rep = float(n.loc[n["month"] == pd.Timestamp(month), "reported_holders"].iloc[0])
             lines.append(f"  {month:%b %Y}: {held:>9,.0f} held ({rep:>9,.0f} as CCGs would report)   vs {what}")
         last = n.iloc[-1]
-        lines.append(f"  {last['month']:%b %Y}: {last['holders']:>9,.0f} held; "
+        lines.append(f"  end of run, {last['month']:%b %Y}: {last['holders']:,.0f} held; "
                      f"{last['direct_payment'] / max(last['holders'], 1):.0%} as direct payments; "
                      f"{last['received_ytd']:,.0f} received a PHB this financial year")
         from model.services import summary_lines
