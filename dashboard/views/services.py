@@ -31,7 +31,7 @@ if "services_national" not in res.extra:
 
 measures = dict(labels["services"])
 for s in SERVICES:
-    measures[f"wait_weeks_{s}"] = [labels["service_waits"].format(service=SERVICE_LABELS[s].lower()), "weeks"]
+    measures[f"wait_weeks_{s}"] = [labels["service_waits"].format(service=SERVICE_LABELS[s]), "weeks"]
 runs, scale = int(choice.view["runs"]), int(choice.view["scale"])
 bar = st.progress(0.0, text=f"Running {runs} paired runs with and without PHBs…")
 out = model_calls.service_differences(scenario.to_yaml(), runs, scale, tuple(measures),
