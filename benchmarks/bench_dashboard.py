@@ -25,7 +25,7 @@ TARGET_S = 2.0
 
 def redraw(scenario, runs: int, workers: int | None) -> tuple[float, float]:
     t0 = time.perf_counter()
-    e = ens.run_ensemble(scenario, runs, store=None, workers=workers)
+    e = ens.run_ensemble(scenario, runs, store=None, workers=workers, services=False)  # as the Uptake page
     bands = {m: e.bands(m) for m in ("holders", "received_ytd", "direct_payment")}
     prob = {t: e.prob_reaching(t) for t, _ in text.targets()}
     t1 = time.perf_counter()

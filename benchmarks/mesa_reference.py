@@ -82,8 +82,7 @@ class ObjectPerPersonModel(RolloutModel):
     def step(self) -> None:
         t = self.month
         self._ccgs_learn()
-        self._capacity = np.array([self.ccg_by_index[i].planning_capacity() if i in self.ccg_by_index else 0.0
-                                   for i in range(self.n_orgs)])
+        self._capacity = self._org_vector("planning_capacity")
         before = self.people.n
         self._enter(t)
         self._wrap(np.arange(before, self.people.n))

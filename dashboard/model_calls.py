@@ -64,7 +64,9 @@ def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Calla
 
     # a handful of runs finishes before worker processes would have started
     workers = 1 if runs <= SERIAL_UP_TO else None
-    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=workers, **_store_options())
+    # uptake needs only the patient side: the service side would double the cost of every run
+    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=workers, services=False,
+                            **_store_options())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -105,7 +107,7 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
     c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None,
-                    **_store_options())
+                    services=False, **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")

@@ -31,13 +31,13 @@ class CCG(mesa.Agent):
         self.restrictiveness = restrictiveness  # 0–1: limits on what a budget may buy
         self.direct_payments = direct_payments
         self.pressure = pressure  # 0–1: financial pressure
-        self.planning_credit = 0.0  # support-planning capacity not yet used this month
 
     # ---- what the CCG offers -------------------------------------------------------------------
     @property
     def offer_intensity(self) -> float:
         return self.readiness * self.activeness
 
+    @property
     def planning_capacity(self) -> float:
         """Support plans the CCG can complete this month (people represented by one agent each)."""
         p = self.model.p
@@ -53,10 +53,11 @@ class CCG(mesa.Agent):
 
     # ---- the monthly rule (ODD: "CCG learning") --------------------------------------------------
     def step(self) -> None:
-        p, m = self.model.p, self.model
-        leader = m.regional_leader_readiness[self.region]
-        drive = (p.readiness_learning_rate
-                 + p.peer_learning_rate * max(0.0, leader - self.readiness)
-                 + p.target_response * m.push_strength * self.target_gap())
-        brake = 1.0 - p.pressure_brake * self.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
-        self.readiness += drive / MONTHS_PER_YEAR * brake * (1.0 - self.readiness)
+        """readiness += (own learning + learning from regional leaders + push × target gap) per month
+        × financial brake × room left to learn. The month's rates are set by the model (_ccgs_learn)."""
+        m = self.model
+        own = m.learning_rate
+        from_peers = m.peer_rate * max(0.0, m.regional_leader_readiness[self.region] - self.readiness)
+        from_target = m.push_rate * self.target_gap() if m.push_strength > 0 else 0.0
+        brake = 1.0 - m.pressure_weight * self.pressure
+        self.readiness += (own + from_peers + from_target) * brake * (1.0 - self.readiness)

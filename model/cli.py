@@ -92,8 +92,10 @@ def add_ensemble_commands(sub) -> None:
         p.add_argument("--uncertain", choices=("scenario", "all"),
                        help="uncertain parameters: the scenario's uncertain: map, or all register ranges "
                             "(default: the map if the scenario has one, else all)")
-        p.add_argument("--until", type=_date, help="last month to simulate, YYYY-MM-DD (up to 2030-03-31)")
+        p.add_argument("--until", type=_until, help="last month to simulate, YYYY-MM-DD (up to 2030-03-31)")
         p.add_argument("--scale", type=_positive_int, help="people per patient agent (e.g. 10 for fast runs)")
+        p.add_argument("--no-services", dest="services", action="store_false",
+                       help="patient side only: uptake series, no service-side outcomes (about twice as fast)")
         where = p.add_mutually_exclusive_group()
         where.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
         where.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://host:8786")
@@ -131,7 +133,7 @@ def _ensemble_options(args: argparse.Namespace) -> dict:
     from model.store import Store
 
     return dict(mode=args.mode, uncertain=args.uncertain, backend="dask" if (args.dask or args.scheduler) else "local",
-                scheduler=args.scheduler, workers=args.workers, store=Store(args.out))
+                scheduler=args.scheduler, workers=args.workers, store=Store(args.out), services=args.services)
 
 
 def _bar(args: argparse.Namespace, desc: str):

@@ -24,6 +24,7 @@ the backend or worker count.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
@@ -172,7 +173,7 @@ def run_one(payload: dict) -> dict:
     t0 = time.perf_counter()
     sim = Sim(scenario)
     try:
-        res = sim.run()
+        res = sim.run(services=payload.get("services", True))
     finally:
         _release(sim)
     tables = {name: getattr(res, name) for name in KEEP_TABLES}
@@ -198,6 +199,27 @@ def _release(sim) -> None:
 
 
 # ---- where runs execute ----------------------------------------------------------------------------------
+_POOL: dict[int, Any] = {}  # one local process pool, kept between ensembles: starting workers costs seconds
+
+
+def _local_pool(n: int):
+    """The process pool of `n` workers, started once and reused (the dashboard asks for many ensembles)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if n not in _POOL:
+        shutdown_local_pool()
+        _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+        atexit.register(shutdown_local_pool)
+    return _POOL[n]
+
+
+def shutdown_local_pool(cancel: bool = False) -> None:
+    for pool in _POOL.values():
+        pool.shutdown(wait=not cancel, cancel_futures=cancel)
+    _POOL.clear()
+
+
 def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers: int | None,
              on_done: Callable[[dict], None], dask_processes: bool = True) -> dict:
     """Run every payload, calling `on_done` in this process as each finishes (in any order)."""
@@ -209,18 +231,16 @@ def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers:
             for p in payloads:
                 on_done(run_one(p))
             return {"backend": "local", "workers": 1}
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+        pool = _local_pool(n)
         try:
             futures = [pool.submit(run_one, p) for p in payloads]
             for fut in as_completed(futures):
                 on_done(fut.result())
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            shutdown_local_pool(cancel=True)
             raise
-        pool.shutdown(wait=True)
         return {"backend": "local", "workers": n}
 
     from distributed import Client, LocalCluster, as_completed as dask_completed
@@ -382,9 +402,11 @@ class Ensemble:
         return "\n".join(lines)
 
 
-def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str) -> str:
+def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True) -> str:
     key = {"scenario": json.loads(scenario.model_dump_json()), "runs": runs, "mode": mode, "uncertain": uncertain,
            "model_version": __version__, "keep": [KEEP_TABLES, SMALL_TABLE_ROWS], "layout": 1}
+    if not services:
+        key["services"] = False  # (absent when on, so earlier caches stay valid)
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -403,8 +425,9 @@ def _store_of(store) -> Store | None:
 def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: str = "local",
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
-                 uncertain: str | None = None, dask_processes: bool = True) -> Ensemble:
-    """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk."""
+                 uncertain: str | None = None, dask_processes: bool = True, services: bool = True) -> Ensemble:
+    """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
+    `services=False` runs the patient side alone (uptake needs nothing else, at half the cost)."""
     if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
         raise EnsembleError(f"runs: {runs!r} is not allowed; give a whole number, 1 or more")
     _check_mode(mode)
@@ -419,7 +442,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         raise EnsembleError(f"mode '{mode}' draws parameters, but scenario {scenario.name} names none under "
                             "uncertain:; add some, use uncertain='all', or mode 'randomness'")
     st = _store_of(store)
-    key = input_hash(scenario, runs, mode, which)
+    key = input_hash(scenario, runs, mode, which, services)
     eid = ensemble_id(scenario, runs, mode, key)
 
     if st is not None and st.has(eid):
@@ -459,7 +482,8 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         if progress is not None:
             progress(done, runs)
 
-    payloads = [{"scenario": base, "index": s.index, "seed": s.seed, "parameters": s.parameters} for s in todo]
+    payloads = [{"scenario": base, "index": s.index, "seed": s.seed, "parameters": s.parameters,
+                 "services": services} for s in todo]
     where = _execute(payloads, backend, scheduler, workers, on_done, dask_processes)
     tables = _consolidate(specs, results)
     wall = time.perf_counter() - t0
@@ -470,7 +494,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         "scenario_digest": scenario.digest(), "scenario_yaml": scenario.to_yaml(),
         "seed_tree": "run i: parameters SeedSequence(seed, spawn_key=(0, i)); model SeedSequence(seed, spawn_key=(1, i))"
                      + ("; mode 'parameters': every run uses the scenario's seed" if mode == "parameters" else ""),
-        "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "services": services, "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3), "runs_computed": len(todo), "runs_resumed": len(resumed),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,
     }

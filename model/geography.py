@@ -36,6 +36,11 @@ class Geography:
         is_open = (o["open_date"] <= day) & o["close_date"].map(lambda c: c is None or day <= c)
         return sorted(o.index[is_open])
 
+    @functools.cached_property
+    def records(self) -> dict[str, dict]:
+        """Each organisation's row as a plain dict: a model looks one up whenever a CCG is created."""
+        return self.organisations.to_dict("index")
+
     def transition_dates(self) -> list[dt.date]:
         """Sorted distinct dates on which organisations merge, split or become ICBs."""
         return sorted(set(self.transitions["date"]))

@@ -8,6 +8,7 @@ the monthly rules is the ODD "process overview" (docs/ODD.md).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,6 +73,11 @@ def cohort_flows(p) -> CohortFlows:
                        p.chc_fast_track_mean_months)
 
 
+CCG_VECTOR_NAMES = ("readiness", "activeness", "restrictiveness", "direct_payments", "pressure", "population",
+                    "offer_intensity", "planning_capacity")
+_CCG_VECTORS = operator.attrgetter(*CCG_VECTOR_NAMES)
+
+
 class RolloutModel(mesa.Model):
     """One run of one scenario. `run()` advances the SimPy clock month by month to `until`."""
 
@@ -97,6 +103,8 @@ class RolloutModel(mesa.Model):
         self.hazard = np.zeros(self.n_groups)  # cumulative offer hazard by group
         self.spend = np.zeros(self.n_groups, dtype=np.int64)  # monthly PHB payments in pence, by group
         self.ccg_by_index: dict[int, CCG] = {}
+        self._vectors: dict[str, np.ndarray] = {}  # CCG attributes as arrays, see _org_vector
+        self.planning_credit = np.zeros(self.n_orgs)  # each CCG's support-planning capacity not yet used
         self.org_region = np.array(orgs["region"].astype(str))
         self.regions = sorted(set(self.org_region))
 
@@ -143,7 +151,7 @@ class RolloutModel(mesa.Model):
                           pressure=float(pressure[i]))
 
     def _add_ccg(self, code: str, population: float | None = None, **policy) -> CCG:
-        row = self.geo.organisations.loc[code]
+        row = self.geo.records[code]
         population = float(row["population"]) if population is None else population
         ccg = CCG(self, index=self.org_index[code], code=code, name=str(row["name"]), region=str(row["region"]),
                   population=population, going_further_faster=bool(row["going_further_faster"]), **policy)
@@ -329,6 +337,7 @@ class RolloutModel(mesa.Model):
             ccg = self.ccg_by_index.pop(self.org_index[code], None)
             if ccg is not None:
                 ccg.remove()
+        self._vectors.clear()
         self._recompute_spend()
         if self.services is not None:
             self.services.rehome(moves)
@@ -374,10 +383,17 @@ class RolloutModel(mesa.Model):
         self.recorder.record(t, self.people.counts, self.spend)
 
     def _org_vector(self, attr: str) -> np.ndarray:
-        v = np.zeros(self.n_orgs)
-        for i, c in self.ccg_by_index.items():
-            v[i] = getattr(c, attr)
-        return v
+        """A CCG attribute for every organisation, as an array (0 where none is open): the vectorised
+        patient rules read CCGs this way. All are read in one pass and kept until the CCGs next change
+        (their monthly step, or a merger)."""
+        if not self._vectors:
+            index = np.fromiter(self.ccg_by_index, int, len(self.ccg_by_index))
+            rows = np.array([_CCG_VECTORS(c) for c in self.ccg_by_index.values()], float).reshape(len(index), -1)
+            for k, name in enumerate(CCG_VECTOR_NAMES):
+                v = np.zeros(self.n_orgs)
+                v[index] = rows[:, k]
+                self._vectors[name] = v
+        return self._vectors[attr]
 
     def holders_by_org(self) -> np.ndarray:
         held = self.people.counts[list(HOLDING)].sum(axis=0)
@@ -398,6 +414,12 @@ class RolloutModel(mesa.Model):
         return self.push_start_holders + frac * (p.national_target - self.push_start_holders)
 
     def _ccgs_learn(self) -> None:
+        """ODD "CCG learning": this month's regional leaders and national pull, then each CCG's step."""
+        p, push = self.p, self.push_strength
+        self.learning_rate = p.readiness_learning_rate / MONTHS_PER_YEAR
+        self.peer_rate = p.peer_learning_rate / MONTHS_PER_YEAR
+        self.push_rate = p.target_response * push / MONTHS_PER_YEAR
+        self.pressure_weight = p.pressure_brake * (1.0 - p.funding_follows_target * (push > 0))
         ccgs = self.open_ccgs
         self._holders_by_org = self.holders_by_org()
         self._target_now = self.target_trajectory()
@@ -410,6 +432,7 @@ class RolloutModel(mesa.Model):
             self.regional_leader_readiness[r] = float(np.mean(np.sort(vals)[-max(1, len(vals) // 4):])) if len(vals) else 0.0
         for c in ccgs:
             c.step()
+        self._vectors.clear()
 
     def _leave(self, t: int) -> None:
         ppl, p = self.people, self.p
@@ -461,8 +484,7 @@ class RolloutModel(mesa.Model):
 
     def _decide(self, t: int) -> None:
         ppl = self.people
-        self._capacity = np.array([self.ccg_by_index[i].planning_capacity() if i in self.ccg_by_index else 0.0
-                                   for i in range(self.n_orgs)])
+        self._capacity = self._org_vector("planning_capacity")
         idx = ppl.tracked(State.OFFERED)
         if len(idx) == 0:
             return
@@ -479,10 +501,7 @@ class RolloutModel(mesa.Model):
         """Support planning, first come first served within each CCG's capacity."""
         ppl = self.people
         idx = ppl.tracked(State.PLANNING)
-        credit = np.zeros(self.n_orgs)
-        for i, c in self.ccg_by_index.items():
-            c.planning_credit = min(c.planning_credit + self._capacity[i], self._capacity[i] + 1.0)
-            credit[i] = c.planning_credit
+        credit = self.planning_credit = np.minimum(self.planning_credit + self._capacity, self._capacity + 1.0)
         if len(idx) == 0:
             return
         org = ppl.org_of(idx)
@@ -491,9 +510,7 @@ class RolloutModel(mesa.Model):
         first = np.searchsorted(org, org, side="left")
         rank = np.arange(len(idx)) - first
         done = idx[rank < np.floor(credit[org])]
-        used = np.bincount(ppl.org_of(done), minlength=self.n_orgs)
-        for i, c in self.ccg_by_index.items():
-            c.planning_credit -= used[i]
+        self.planning_credit -= np.bincount(ppl.org_of(done), minlength=self.n_orgs)
         self.recorder.started(t, ppl.group[done], t - ppl.since[done])
         self._start_holding(done)
 
