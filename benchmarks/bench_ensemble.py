@@ -49,11 +49,12 @@ def reference_loop_seconds() -> float:
 
 
 MODE = "both"
+SERVICES = True
 
 
 def timed(scenario, runs, **kw) -> tuple[float, object]:
     t0 = time.perf_counter()
-    ens = run_ensemble(scenario, runs, store=None, mode=MODE, **kw)
+    ens = run_ensemble(scenario, runs, store=None, mode=MODE, services=SERVICES, **kw)
     return time.perf_counter() - t0, ens
 
 
@@ -78,16 +79,19 @@ def main() -> None:
     ap.add_argument("--speed-runs", type=int, default=20)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--mode", default="both", choices=("both", "randomness", "parameters"))
+    ap.add_argument("--no-services", dest="services", action="store_false",
+                    help="patient side only (uptake series), as the dashboard's fan chart runs")
+    ap.add_argument("--out", default="ensemble.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
-    global MODE
-    MODE = args.mode
+    global MODE, SERVICES
+    MODE, SERVICES = args.mode, args.services
 
     base = load_scenario("baseline")
     s10 = base.with_(agent_scale=10)
     ref = reference_loop_seconds()
     report: dict = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
                     "cpu_count": os.cpu_count(), "workers": args.workers, "reference_loop_s": ref,
-                    "scenario": f"baseline, 2014-04 to 2021-03, mode {args.mode}"
+                    "services": args.services, "scenario": f"baseline, 2014-04 to 2021-03, mode {args.mode}"
                     + (", all register ranges uncertain" if args.mode != "randomness" else "")}
 
     # runs per second (1:10)
@@ -107,7 +111,7 @@ def main() -> None:
     # the 1,000-run ensemble at 1:10, through the store (as `phb ensemble` does)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        big = run_ensemble(s10, args.runs, workers=args.workers, store=tmp, mode=MODE)
+        big = run_ensemble(s10, args.runs, workers=args.workers, store=tmp, mode=MODE, services=SERVICES)
         t_big = time.perf_counter() - t0
     report["big"] = {"runs": args.runs, "agent_scale": 10, "wall_s": t_big, "target_s": 180,
                      "meets_target": t_big <= 180, "runs_per_s": args.runs / t_big,
@@ -134,7 +138,7 @@ def main() -> None:
     print(f"1:10 vs 1:1, same {args.full_runs} runs: worst band distance max {d['worst_max']:.1%}, "
           f"mean {d['worst_mean']:.1%} (median: max {d['median']['max']:.1%})", flush=True)
     OUT.mkdir(exist_ok=True)
-    (OUT / "ensemble.json").write_text(json.dumps(report, indent=2, default=float))
+    (OUT / args.out).write_text(json.dumps(report, indent=2, default=float))
     print(json.dumps(report, indent=2, default=float))
 
 

@@ -509,7 +509,7 @@ class RolloutModel(mesa.Model):
         idx, org = idx[order], org[order]
         first = np.searchsorted(org, org, side="left")
         rank = np.arange(len(idx)) - first
-        done = idx[rank < np.floor(credit[org])]
+        done = idx[rank < np.floor(credit[org] + 0.5)]  # to the nearest whole agent: unbiased at coarse scale
         self.planning_credit -= np.bincount(ppl.org_of(done), minlength=self.n_orgs)
         self.recorder.started(t, ppl.group[done], t - ppl.since[done])
         self._start_holding(done)
