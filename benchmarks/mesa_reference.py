@@ -55,7 +55,7 @@ class Patient(mesa.Agent):
 
 class ObjectPerPersonModel(RolloutModel):
     def __init__(self, scenario):
-        super().__init__(scenario)
+        super().__init__(scenario, services=False)  # patient rules only, like the array run it is set against
         self.rng_exits = self.streams["exits"]
         self.planning: dict[int, list[Patient]] = {}
         self._wrap(np.arange(self.people.n))

@@ -5,7 +5,8 @@ so the ledger must add up exactly; the conservation tests check it to the penny 
 
 CCG spend = traditional contracts + PHB payments + support/brokerage + double running, where double
 running is the part of a block contract that pays for care its budget-holders no longer take from it.
-The CCG's decommissioning decision (ODD "CCG decommissioning") is `decommission_drive` below.
+The CCG's decommissioning decision (ODD "CCG decommissioning") is `CCG.decommission_drive` (model/ccg.py);
+the ledger turns it into pounds cut from block contracts.
 """
 
 from __future__ import annotations
@@ -22,14 +23,6 @@ if TYPE_CHECKING:
 # per-CCG monthly items, pence
 LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "support", "total", "phb_nhs", "phb_outside",
                 "phb_unspent", "non_traditional", "non_evidence", "decommissioned")
-
-
-def decommission_drive(pressure: np.ndarray, target_gap: np.ndarray, readiness: np.ndarray,
-                       push_strength: float) -> np.ndarray:
-    """How hard each CCG looks for money in its contracts (0–1): financial pressure plus the pull of the
-    national target when a push is on; a CCG that has planned for PHBs (readiness) knows which contracts
-    to cut, so acts up to twice as hard."""
-    return np.minimum(1.0, (pressure + push_strength * target_gap) * (1.0 + readiness))
 
 
 class Ledger:

@@ -74,7 +74,7 @@ def cohort_flows(p) -> CohortFlows:
 
 
 CCG_VECTOR_NAMES = ("readiness", "activeness", "restrictiveness", "direct_payments", "pressure", "population",
-                    "offer_intensity", "planning_capacity")
+                    "offer_intensity", "planning_capacity", "decommission_drive")
 _CCG_VECTORS = operator.attrgetter(*CCG_VECTOR_NAMES)
 
 
@@ -105,6 +105,8 @@ class RolloutModel(mesa.Model):
         self.ccg_by_index: dict[int, CCG] = {}
         self._vectors: dict[str, np.ndarray] = {}  # CCG attributes as arrays, see _org_vector
         self.planning_credit = np.zeros(self.n_orgs)  # each CCG's support-planning capacity not yet used
+        self._target_now, self._population_now = 0.0, 1.0  # set each month by _ccgs_learn
+        self._holders_by_org = np.zeros(self.n_orgs)
         self.org_region = np.array(orgs["region"].astype(str))
         self.regions = sorted(set(self.org_region))
 

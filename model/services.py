@@ -17,7 +17,7 @@ import pandas as pd
 
 from model import parameters as reg
 from model.ccg import MONTHS_PER_YEAR
-from model.money import LEDGER_ITEMS, Ledger, decommission_drive
+from model.money import LEDGER_ITEMS, Ledger
 from model.people import HOLDING, State
 from model.provider import Provider
 
@@ -219,8 +219,7 @@ class ServiceSide:
             np.add.at(served[s], self.route[s][moved], own[s][moved])
         self.served_users = served
         self.demand = p.referrals_per_user_year / 52.0 * served
-        drive = decommission_drive(m._org_vector("pressure"), self._target_gap(), m._org_vector("readiness"),
-                                   m.push_strength)
+        drive = m._org_vector("decommission_drive")
         self._record_queues(t)
         before = self.decommissioned.copy()
         self.ledger.month(self, t, self._phb_by_org(), users, drive)
@@ -247,14 +246,6 @@ class ServiceSide:
         o["ascot_gain_sum"][t] = held * (gain - p.ascot_gain_without)
         o["inpatient_bed_days"][t] = np.bincount(self.home[INPATIENT], weights=served[INPATIENT],
                                                  minlength=m.n_orgs) * p.inpatient_bed_days_per_year / MONTHS_PER_YEAR
-
-    def _target_gap(self) -> np.ndarray:
-        """CCG.target_gap for every CCG at once (the same rule, vectorised: ~200 CCGs a month)."""
-        m = self.m
-        pop = m._org_vector("population")
-        fair = m.target_trajectory() * pop / pop.sum()
-        held = m.holders_by_org()
-        return np.clip(1.0 - np.divide(held, fair, out=np.ones_like(fair), where=fair > 0), 0.0, 1.0)
 
     def _record_queues(self, t: int) -> None:
         """Queue statistics of the weeks since the last monthly step (none in the first month)."""
