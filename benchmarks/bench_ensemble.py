@@ -25,10 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import reference_loop_seconds  # noqa: E402
 
 from model.ensemble import bands_of, run_ensemble  # noqa: E402
 from model.scenario import load_scenario  # noqa: E402
@@ -36,16 +38,6 @@ from model.scenario import load_scenario  # noqa: E402
 OUT = Path(__file__).resolve().parent / "results"
 FROM = pd.Timestamp("2016-04-01")  # compare bands from the national push on (earlier counts are small)
 BANDS = ("median", "p2_5", "p10", "p25", "p75", "p90", "p97_5")
-
-
-def reference_loop_seconds() -> float:
-    """The same fixed numpy workload as bench_national.py: divide timings by it to compare machines."""
-    rng = np.random.default_rng(0)
-    x = rng.random(2_000_000)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        np.flatnonzero(x[np.arange(len(x)) % 1000] < 0.5)
-    return time.perf_counter() - t0
 
 
 MODE = "both"

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import state, text, ui
+from dashboard import state, ui
 from model import parameters as reg
 from model.scenario import ScenarioError, available_scenarios
 
