@@ -95,11 +95,12 @@ class ObjectPerPersonModel(RolloutModel):
             ccg = self.ccg_by_index.get(org)
             if ccg is None:
                 continue
-            ccg.planning_credit = min(ccg.planning_credit + self._capacity[org], self._capacity[org] + 1.0)
-            n = min(len(queue), math.floor(ccg.planning_credit))
+            credit = self.planning_credit
+            credit[org] = min(credit[org] + self._capacity[org], self._capacity[org] + 1.0)
+            n = min(len(queue), math.floor(credit[org] + 0.5))
             for a in queue[:n]:
                 a.state = State.NOTIONAL if a.cohort == WHEELCHAIR else State.DIRECT_PAYMENT
-            ccg.planning_credit -= n
+            credit[org] -= n
             del queue[:n]
 
     def patient_months(self) -> int:

@@ -97,14 +97,20 @@ class People:
         return idx
 
     def _book_exits(self, idx: np.ndarray) -> None:
-        """File newcomers by exit month: one sorted batch per intake, merged at each compaction."""
+        """File newcomers by exit month: one sorted batch per intake (past ones emptied by compaction)."""
         order = np.argsort(self.exit[idx], kind="stable")
         self._leaving.append((self.exit[idx][order], idx[order]))
 
     def leaving(self, month: int) -> np.ndarray:
         """People whose stay ends this month (their exit month was drawn when they entered)."""
-        parts = [idx[np.searchsorted(m, month, "left"):np.searchsorted(m, month, "right")] for m, idx in self._leaving]
-        return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+        parts, rest = [], []
+        for months, people in self._leaving:  # months are called in order, so each batch is eaten from the front
+            due = np.searchsorted(months, month, "right")
+            parts.append(people[:due])
+            if due < len(months):
+                rest.append((months[due:], people[due:]))
+        self._leaving = rest
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
     def tracked(self, state: State) -> np.ndarray:
         """Everyone now in one of the small TRACKED states, in index order."""
@@ -159,10 +165,12 @@ class People:
             moved = new_index[np.concatenate(parts)] if parts else np.empty(0, np.int64)
             return [moved[moved >= 0]]
 
-        months = np.concatenate([m for m, _ in self._leaving]) if self._leaving else np.empty(0, np.int16)
-        people = new_index[np.concatenate([i for _, i in self._leaving])] if self._leaving else np.empty(0, np.int64)
-        order = np.argsort(months[people >= 0], kind="stable")
-        self._leaving = [(months[people >= 0][order], people[people >= 0][order])]
+        batches = []
+        for months, people in self._leaving:  # renumbering keeps each batch in exit-month order
+            people = new_index[people]
+            kept = people >= 0
+            batches.append((months[kept], people[kept]))
+        self._leaving = batches
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
