@@ -55,10 +55,11 @@ class CCG(mesa.Agent):
     def decommission_drive(self) -> float:
         """ODD "CCG decommissioning": how hard the CCG looks for money in its contracts (0–1). Financial
         pressure, plus the pull of the target during a national push; a CCG that has planned for PHBs
-        (readiness) knows which contracts to cut, so acts up to twice as hard. The ledger turns it into
-        pounds (model/money.py)."""
+        (readiness) knows which contracts to cut, so acts harder (`decommission_readiness_weight`). The
+        ledger turns it into pounds (model/money.py)."""
         m = self.model
-        return min(1.0, (self.pressure + m.push_strength * self.target_gap()) * (1.0 + self.readiness))
+        weight = m.p.decommission_readiness_weight
+        return min(1.0, (self.pressure + m.push_strength * self.target_gap()) * (1.0 + weight * self.readiness))
 
     # ---- the monthly rule (ODD: "CCG learning") --------------------------------------------------
     def step(self) -> None:

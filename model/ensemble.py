@@ -517,11 +517,10 @@ def _consolidate(specs: list[RunSpec], results: dict[int, dict[str, pd.DataFrame
         frames = [results[i][name].assign(run=i) for i in sorted(results) if name in results[i]]
         df = pd.concat(frames, ignore_index=True)
         tables[name] = df[["run"] + [c for c in df.columns if c != "run"]]
-    info = pd.DataFrame({"run": [s.index for s in specs], "seed": [s.seed for s in specs],
-                         "draw_attempts": [s.draw_attempts for s in specs]})
-    for name in sorted({n for s in specs for n in s.parameters}, key=CANDIDATES.index):
-        info[name] = [s.parameters.get(name) for s in specs]
-    tables["runs"] = info
+    drawn = sorted({n for s in specs for n in s.parameters}, key=CANDIDATES.index)
+    tables["runs"] = pd.DataFrame({"run": [s.index for s in specs], "seed": [s.seed for s in specs],
+                                   "draw_attempts": [s.draw_attempts for s in specs],
+                                   **{name: [s.parameters.get(name) for s in specs] for name in drawn}})
     return tables
 
 

@@ -27,6 +27,8 @@ COHORTS = reg.COHORTS
 N_COHORTS = len(COHORTS)
 CHC, CHILDREN, MENTAL_HEALTH, LEARNING_DISABILITY, LONG_TERM, WHEELCHAIR = range(N_COHORTS)
 PENCE = 100
+MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) must stay finite
+COMPACT_WHEN_LEFT = 0.3  # drop people who have left once they fill this share of the arrays (speed only)
 # one random stream per stochastic process (common random numbers across scenarios)
 STREAMS = ("ccg_setup", "population", "entries", "exits", "mergers", "mesa", "services")
 
@@ -372,7 +374,7 @@ class RolloutModel(mesa.Model):
         t = self.month
         if t > 0 and self.months[t].month == 4:
             self.recorder.new_financial_year(self.people.counts)
-        if self.people.left_share() > 0.3:
+        if self.people.left_share() > COMPACT_WHEN_LEFT:
             self.people.compact()
         self._ccgs_learn()
         self._leave(t)
@@ -431,7 +433,8 @@ class RolloutModel(mesa.Model):
         self.regional_leader_readiness = {}
         for r in self.regions:
             vals = ready[region == r]
-            self.regional_leader_readiness[r] = float(np.mean(np.sort(vals)[-max(1, len(vals) // 4):])) if len(vals) else 0.0
+            leaders = np.sort(vals)[-max(1, int(round(len(vals) * p.regional_leader_share))):]
+            self.regional_leader_readiness[r] = float(np.mean(leaders)) if len(vals) else 0.0
         for c in ccgs:
             c.step()
         self._vectors.clear()
@@ -474,7 +477,8 @@ class RolloutModel(mesa.Model):
         support = np.divide(cap, cap + queue, out=np.zeros(self.n_orgs), where=(cap + queue) > 0)[org]
         in_scope = ppl.counts[State.ELIGIBLE:State.DECLINED + 1].sum(axis=0).reshape(self.n_orgs, N_COHORTS).sum(axis=1)
         held = ppl.counts[list(HOLDING)].sum(axis=0).reshape(self.n_orgs, N_COHORTS).sum(axis=1)
-        peer = np.minimum(1.0, 10 * np.divide(held, in_scope, out=np.zeros(self.n_orgs), where=in_scope > 0))[org]
+        share = np.divide(held, in_scope, out=np.zeros(self.n_orgs), where=in_scope > 0)
+        peer = np.minimum(1.0, share / p.peer_saturation_share)[org]
         carer, capable = (flags & CARER).astype(bool), (flags & CAPACITY).astype(bool)
         prob = (base * (1 - p.restrictiveness_take_up_penalty * restrict)
                 * (1 - p.support_take_up_penalty * (1 - support))
@@ -503,7 +507,10 @@ class RolloutModel(mesa.Model):
         """Support planning, first come first served within each CCG's capacity."""
         ppl = self.people
         idx = ppl.tracked(State.PLANNING)
-        credit = self.planning_credit = np.minimum(self.planning_credit + self._capacity, self._capacity + 1.0)
+        # carry over at most planning_carryover_months of capacity, but always enough for one agent, so that a
+        # small CCG in a coarse run (one agent for many people) can still start someone's plan
+        most = np.maximum(self._capacity * (1.0 + self.p.planning_carryover_months), 1.0)
+        credit = self.planning_credit = np.minimum(self.planning_credit + self._capacity, most)
         if len(idx) == 0:
             return
         org = ppl.org_of(idx)
@@ -552,7 +559,7 @@ class RolloutModel(mesa.Model):
     def _offer(self, t: int) -> None:
         ppl = self.people
         intensity = self._org_vector("offer_intensity")
-        yearly = np.minimum(np.outer(intensity, self.offer_rates()), 0.999).ravel()
+        yearly = np.minimum(np.outer(intensity, self.offer_rates()), MAX_YEARLY_CHANCE).ravel()
         self.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
         n = ppl.n
         idx = np.flatnonzero(ppl.threshold[:n] <= np.take(self.hazard.astype(np.float32), ppl.group[:n]))

@@ -106,10 +106,13 @@ def test_bands_and_s_curves():
     cohort = ens.bands("holders", table="by_cohort")
     assert set(cohort["cohort"]) == set(reg.COHORTS)
     assert set(ens.all_bands()["measure"]) >= {"holders", "spend_gbp", "direct_payment"}
-    low = ens.prob_reaching(3_000)
+    nat = ens.runs_table("national")
+    every_run_reaches = nat.groupby("run")["holders"].max().min()
+    low = ens.prob_reaching(every_run_reaches)
     assert list(low.columns) == ["month", "probability"]
     p = low["probability"].to_numpy()
     assert (np.diff(p) >= 0).all() and 0 <= p.min() and p.max() == 1.0
+    assert ens.prob_reaching(nat["holders"].max() + 1)["probability"].max() == 0.0
     assert (ens.prob_reaching(10_000_000)["probability"] == 0).all()
     assert "Probability of reaching" in ens.summary()
 
