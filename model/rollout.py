@@ -121,8 +121,7 @@ class RolloutModel(mesa.Model):
         self.push_strength = 0.0
         self.push_start_holders = 0.0
         self.activity_factor = 1.0
-        for k in range(N_COHORTS):
-            self.in_scope[k] = k != WHEELCHAIR
+        self.in_scope[:] = np.arange(N_COHORTS) != WHEELCHAIR  # wheelchair users gain their right later
 
         self._create_ccgs(self.geo.open_on(scenario.start))
         self.recorder = Recorder(len(self.months), N_STATES, self.n_groups)
@@ -134,11 +133,12 @@ class RolloutModel(mesa.Model):
 
     # ---- set-up -----------------------------------------------------------------------------------
     def _expected_people(self) -> int:
+        """Room for the starting stock and about a year of newcomers (arrays grow if needed; speed only)."""
         f = self.flows
         return int((f.stock.sum() + f.entries.sum() * 13) / self.agent_scale * 1.1) + 1024
 
     def _create_ccgs(self, codes: list[str]) -> None:
-        p, rng, orgs = self.p, self.streams["ccg_setup"], self.geo.organisations
+        p, rng = self.p, self.streams["ccg_setup"]
         n = len(codes)
         pilot = rng.random(n) < p.pilot_site_share
         activeness = np.exp(rng.normal(-p.activeness_spread**2 / 2, p.activeness_spread, n))
@@ -146,8 +146,7 @@ class RolloutModel(mesa.Model):
         dp = rng.random(n) < p.direct_payment_ccg_share
         pressure = np.clip(rng.normal(p.financial_pressure_mean, p.financial_pressure_spread, n), 0, 1)
         for i, code in enumerate(codes):
-            row = orgs.loc[code]
-            gff = bool(row["going_further_faster"])
+            gff = bool(self.geo.records[code]["going_further_faster"])
             readiness = (p.initial_readiness_gff if gff else
                          p.initial_readiness_pilot if pilot[i] else p.initial_readiness_other)
             self._add_ccg(code, pilot=bool(pilot[i]), readiness=readiness, activeness=float(activeness[i]),
