@@ -517,7 +517,11 @@ class RolloutModel(mesa.Model):
         idx, org = idx[order], org[order]
         first = np.searchsorted(org, org, side="left")
         rank = np.arange(len(idx)) - first
-        done = idx[rank < np.floor(credit[org] + 0.5)]  # to the nearest whole agent: unbiased at coarse scale
+        # a plan starts once half a person's worth of capacity is there; an agent standing for k people
+        # then takes all k of them, leaving the CCG in debt, so throughput holds at any scale
+        start_at = 0.5 / self.agent_scale
+        n_plans = np.where(credit >= start_at, np.floor(credit - start_at) + 1, 0)
+        done = idx[rank < n_plans[org]]
         self.planning_credit -= np.bincount(ppl.org_of(done), minlength=self.n_orgs)
         self.recorder.started(t, ppl.group[done], t - ppl.since[done])
         self._start_holding(done)
