@@ -154,7 +154,7 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     orgs = m.geo.organisations
     detail = DetailTables(
         months=months.to_numpy(), codes=np.array(m.org_codes), names=orgs["name"].to_numpy(),
-        regions=orgs["region"].to_numpy(), populations=orgs["population"].to_numpy(),
+        regions=orgs["region"].to_numpy(), populations=rec.population * 1.0,
         opened=pd.to_datetime(orgs["open_date"]).to_numpy(), closed=pd.to_datetime(orgs["close_date"]).to_numpy(),
         by_type_counts=counts[:, list(HOLDING_COLUMNS)], holding=holding.sum(axis=2),
         in_scope=in_scope.sum(axis=2), planning=counts[:, State.PLANNING].sum(axis=2),
@@ -178,7 +178,7 @@ class DetailTables:
     codes: np.ndarray
     names: np.ndarray
     regions: np.ndarray
-    populations: np.ndarray
+    populations: np.ndarray  # t, org: registered population as the model carried it through mergers
     opened: np.ndarray
     closed: np.ndarray
     by_type_counts: np.ndarray  # t, way of holding, org, cohort
@@ -211,7 +211,7 @@ class DetailTables:
         t, o = np.nonzero(open_now)
         by_ccg = pd.DataFrame({
             "month": self.months[t], "code": self.codes[o], "name": self.names[o], "region": self.regions[o],
-            "population": self.populations[o], "holders": self.holding[t, o],
+            "population": self.populations[t, o], "holders": self.holding[t, o],
             "direct_payment": self.by_type_counts[:, 2].sum(axis=2)[t, o],
             "eligible_population": self.in_scope[t, o], "waiting_for_support_plan": self.planning[t, o],
             "new_holders": self.starts[t, o], "offers": self.offers[t, o],

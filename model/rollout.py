@@ -383,7 +383,7 @@ class RolloutModel(mesa.Model):
         self._offer(t)
         if self.services is not None:
             self.services.month(t)
-        self.recorder.record(t, self.people.counts, self.spend)
+        self.recorder.record(t, self.people.counts, self.spend, self._org_vector("population"))
 
     def _org_vector(self, attr: str) -> np.ndarray:
         """A CCG attribute for every organisation, as an array (0 where none is open): the vectorised
@@ -601,6 +601,7 @@ class Recorder:
         self.wait_months = np.zeros(shape, np.int64)  # summed waits of those who started
         self.spend = np.zeros(shape, np.int64)  # pence paid into PHBs this month
         self.fy_start_holders = np.zeros(shape, np.int32)
+        self.population = np.zeros((n_months, n_groups // len(COHORTS)))  # each commissioner's, as merged
         self._fy_holders = np.zeros(n_groups, np.int32)
         self._n_groups = n_groups
 
@@ -618,7 +619,8 @@ class Recorder:
     def new_financial_year(self, counts: np.ndarray) -> None:
         self._fy_holders = counts[list(HOLDING)].sum(axis=0).astype(np.int32)
 
-    def record(self, t: int, counts: np.ndarray, spend: np.ndarray) -> None:
+    def record(self, t: int, counts: np.ndarray, spend: np.ndarray, population: np.ndarray) -> None:
+        self.population[t] = population
         self.counts[t] = counts
         self.spend[t] = spend
         self.fy_start_holders[t] = self._fy_holders
