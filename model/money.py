@@ -20,6 +20,8 @@ from model.ccg import MONTHS_PER_YEAR
 if TYPE_CHECKING:
     from model.services import ServiceSide
 
+PENCE = 100  # the ledger's unit: every amount is whole pence, so the books balance exactly
+
 # per-CCG monthly items, pence
 LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "support", "total", "phb_nhs", "phb_outside",
                 "phb_unspent", "non_traditional", "non_evidence", "decommissioned")

@@ -19,6 +19,7 @@ import simpy
 from model import parameters as reg
 from model.ccg import CCG, MONTHS_PER_YEAR
 from model.geography import Geography, load_geography
+from model.money import PENCE
 from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, SECTION117, N_STATES, People, State
 from model.scenario import Scenario, ScenarioError
 from model.services import ServiceSide
@@ -26,7 +27,6 @@ from model.services import ServiceSide
 COHORTS = reg.COHORTS
 N_COHORTS = len(COHORTS)
 CHC, CHILDREN, MENTAL_HEALTH, LEARNING_DISABILITY, LONG_TERM, WHEELCHAIR = range(N_COHORTS)
-PENCE = 100
 MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) must stay finite
 COMPACT_WHEN_LEFT = 0.3  # drop people who have left once they fill this share of the arrays (speed only)
 # one random stream per stochastic process (common random numbers across scenarios)

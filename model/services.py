@@ -17,7 +17,7 @@ import pandas as pd
 
 from model import parameters as reg
 from model.ccg import MONTHS_PER_YEAR
-from model.money import LEDGER_ITEMS, Ledger
+from model.money import LEDGER_ITEMS, PENCE, Ledger
 from model.people import HOLDING, State
 from model.provider import Provider
 
@@ -41,7 +41,6 @@ WAIT_BUCKETS = 53  # backlog resolution: weeks waited 0..51, the last bucket hol
 DAYS_PER_WEEK = 7.0
 WEEK_OFFSET = 0.25  # queues run a quarter-day into each week, before the monthly step (at +0.5)
 LIVING_NOT_HOLDING = (State.NOT_ELIGIBLE, State.ELIGIBLE, State.OFFERED, State.PLANNING, State.DECLINED)
-PENCE = 100
 
 
 def counterfactual_scenario(scenario: "Scenario") -> "Scenario":
