@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime as dt
 import sys
 from pathlib import Path
@@ -44,6 +45,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# modules that contribute subcommands (calibrate, backtest, sensitivity, ...), one line each
+COMMAND_MODULES: list[str] = [
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phb", description="Simulate the roll-out of NHS personal health budgets.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("parameters", help="print the parameter register")
     params.set_defaults(handler=cmd_parameters)
     add_ensemble_commands(sub)
+    for name in COMMAND_MODULES:  # each adds its own subcommand(s): add_commands(sub), handler via set_defaults
+        importlib.import_module(name).add_commands(sub)
 
     dash = sub.add_parser("dashboard", help="open the Streamlit dashboard (dashboard/app.py)")
     dash.add_argument("--port", type=_positive_int, help="port to serve on (default: Streamlit's, 8501)")

@@ -1,0 +1,56 @@
+"""Parameter register: CCG behaviour. One line per number, with its unit, range and source."""
+
+import datetime as dt
+
+from model.register.base import CB, PM, P
+
+D = dt.date
+
+ROWS = (
+    P("pilot_site_share", "Share of CCGs that inherit pilot experience", CB, "share", 0.44, 0.4, 0.46,
+      "D: 64–70 of 152 PCTs piloted (seed 001: about half); the site list is not in the shared data",
+      0.0, 1.0),
+    P("initial_readiness_gff", "Starting readiness, 'going further, faster' sites", CB, "0–1", 0.6, 0.4,
+      0.8, "assumption: named Nov 2012 to show how to mainstream PHBs (seed 000)", 0.0, 1.0),
+    P("initial_readiness_pilot", "Starting readiness, former pilot areas", CB, "0–1", 0.3, 0.2, 0.45,
+      "assumption: pilots ran 2009–12 on a small scale (seed 001)", 0.0, 1.0),
+    P("initial_readiness_other", "Starting readiness, other CCGs", CB, "0–1", 0.08, 0.03, 0.15,
+      "assumption: no prior experience; regional learning hubs from 2013 (seed 000)", 0.0, 1.0),
+    P("readiness_learning_rate", "Own learning: yearly gain in readiness", CB, "per year", 0.081, 0.06,
+      0.25, "calibrated: fitted to shared/data/phb_uptake_calibration.csv (model/calibration.py)",
+      0.0, 2.0),
+    P("peer_learning_rate", "Learning from more advanced CCGs in the same region", CB, "per year", 0.2,
+      0.05, 0.5, "assumption: regional learning networks spread practice; no published rate", 0.0, 2.0),
+    P("regional_leader_share", "Share of a region's CCGs that others learn from (the most advanced)", CB,
+      "share", 0.25, 0.1, 0.5, "assumption: CCGs copy successful neighbours, here the region's leading quarter",
+      0.01, 1.0),
+    P("target_response", "How strongly a CCG behind its share of the target speeds up", CB, "per year",
+      0.6, 0.2, 1.2, "assumption: CCGs respond to milestones in planning guidance", 0.0, 5.0),
+    P("pressure_brake", "How far financial pressure holds a CCG back", CB, "0–1", 0.5, 0.2, 0.8,
+      "assumption: austerity (seed 004) slows new commitments", 0.0, 1.0),
+    P("financial_pressure_mean", "Mean financial pressure on CCGs", CB, "0–1", 0.3, 0.15, 0.5,
+      "assumption: many CCGs in deficit 2015–19; no single index published", 0.0, 1.0),
+    P("financial_pressure_spread", "Spread of financial pressure between CCGs", CB, "0–1", 0.15, 0.05, 0.25,
+      "assumption: standard deviation of a clipped normal", 0.0, 0.5),
+    P("activeness_spread", "Spread between CCGs in how actively they offer", CB, "log-sd", 0.4, 0.2, 0.7,
+      "assumption: PHBs per head varied several-fold between CCGs (DOMAIN.md, partial reporting)",
+      0.0, 2.0),
+    P("restrictiveness_mean", "Mean restrictiveness on what a budget may buy", CB, "0–1", 0.3, 0.15, 0.5,
+      "assumption: evaluation found restrictive and permissive sites (seed 003)", 0.0, 1.0),
+    P("restrictiveness_spread", "Spread of restrictiveness between CCGs", CB, "0–1", 0.15, 0.05, 0.25,
+      "assumption: standard deviation of a clipped normal", 0.0, 0.5),
+    P("direct_payment_ccg_share", "Share of CCGs that offer direct payments", CB, "share", 0.85, 0.7, 0.95,
+      "assumption: direct payments lawful nationally from 2013 (seed 000); most CCGs offered them",
+      0.0, 1.0),
+    P("coordinators_per_100k", "Care coordinators per 100,000 population at full readiness", CB,
+      "FTE per 100k", 0.6, 0.3, 1.2, "assumption: brokerage teams of a few staff per CCG", 0.0, 10.0),
+    P("plans_per_coordinator", "Support plans a coordinator completes", CB, "plans per month", 6.0, 3.0,
+      10.0, "assumption: a plan takes several meetings; 1–2 a week", 0.1, 50.0),
+    P("planning_carryover_months", "How long unused support-planning capacity can be carried over", CB,
+      "months", 1.0, 0.0, 3.0, "assumption: coordinators' spare time is lost within weeks", 0.0, 24.0),
+    P("decommission_readiness_weight", "Extra drive to decommission at a fully PHB-ready CCG", PM, "ratio",
+      1.0, 0.5, 2.0, "assumption: a CCG that has planned for PHBs knows which contracts to cut", 0.0, 5.0),
+    P("merger_policy", "Policy a merged CCG takes", CB, "rule", "most_advanced", None, None,
+      "assumption: merged CCGs kept the more developed PHB offer; 'population_weighted' averages",
+      choices=("most_advanced", "population_weighted")),
+)
