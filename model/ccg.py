@@ -1,8 +1,13 @@
-"""The CCG: a commissioner that learns to offer personal health budgets.
+"""CCG behaviour (ODD 4.2): commissioners that learn to offer personal health budgets.
 
-Each month a CCG grows more ready to offer PHBs: by its own learning, by copying the more advanced CCGs
-of its region, and faster when a national push finds it behind its fair share of the target; financial
-pressure holds it back. Readiness sets how often it offers and how many support plans it can complete.
+Every CCG's state lives in one array per attribute (`CCGTable`, indexed by organisation), so a month's
+rule runs over all 211 CCGs at once; the Mesa `CCG` agent is a view onto its row, for code and readers
+that want one commissioner at a time. The monthly learning rule:
+
+    readiness += (own learning + learning from the region's leaders + national support)
+                 × financial brake × room left to learn
+
+How CCGs respond to assurance (their IAF rank and their own plan) is `model/assurance.py`.
 """
 
 from __future__ import annotations
@@ -10,64 +15,130 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
 
 MONTHS_PER_YEAR = 12
+# the integrated personal commissioning demonstrators DOMAIN.md names (V2: "e.g. Portsmouth, Luton, Tower
+# Hamlets"); the rest of the demonstrators and the early adopters are drawn (register: ipc_*_sites)
+NAMED_IPC_DEMONSTRATORS = ("NHS Portsmouth CCG", "NHS Luton CCG", "NHS Tower Hamlets CCG")
+FLOAT_FIELDS = ("readiness", "activeness", "restrictiveness", "pressure", "population", "assurance",
+                "pwb_switch_month", "redesignating")
+BOOL_FIELDS = ("open", "pilot", "going_further_faster", "direct_payments", "ipc")
+
+
+class CCGTable:
+    """One array per CCG attribute, over every organisation the run can meet (closed ones are 0)."""
+
+    def __init__(self, n_orgs: int):
+        for name in FLOAT_FIELDS:
+            setattr(self, name, np.zeros(n_orgs))
+        for name in BOOL_FIELDS:
+            setattr(self, name, np.zeros(n_orgs, bool))
+        self.ipc_from = np.full(n_orgs, np.inf)  # month the CCG became an IPC site
+        self.pwb_switch_month[:] = np.inf  # month it switches wheelchair vouchers to budgets
+
+    def offer_intensity(self, m: "RolloutModel") -> np.ndarray:
+        """How often, relative to a fully ready typical CCG, each CCG offers a budget this month: readiness ×
+        activeness, raised by assurance pressure where money allows (model/assurance.py)."""
+        return self.readiness * self.activeness * (1.0 + m.p.assurance_offer_boost * self.assurance)
+
+    def planning_capacity(self, m: "RolloutModel") -> np.ndarray:
+        """Support plans each CCG can complete this month, in agents (people / agent_scale)."""
+        p = m.p
+        staff = p.coordinators_per_100k * self.population / 100_000 * self.readiness
+        staff = staff * (1.0 + p.national_support_staff * m.push_strength)
+        return staff * p.plans_per_coordinator * m.activity_factor / m.agent_scale
 
 
 class CCG(mesa.Agent):
-    def __init__(self, model: "RolloutModel", *, index: int, code: str, name: str, region: str,
-                 population: float, going_further_faster: bool, pilot: bool, readiness: float,
-                 activeness: float, restrictiveness: float, direct_payments: bool, pressure: float):
-        super().__init__(model)
-        self.index = index  # position in the model's table of organisations
-        self.code, self.name, self.region = code, name, region
-        self.population = population
-        self.going_further_faster, self.pilot = going_further_faster, pilot
-        self.readiness = readiness  # 0–1: how far the CCG has built the processes to offer PHBs
-        self.activeness = activeness  # how actively, relative to a typical CCG, it offers them
-        self.restrictiveness = restrictiveness  # 0–1: limits on what a budget may buy
-        self.direct_payments = direct_payments
-        self.pressure = pressure  # 0–1: financial pressure
+    """A view onto one row of the model's CCGTable (so agents and arrays never disagree)."""
 
-    # ---- what the CCG offers -------------------------------------------------------------------
+    def __init__(self, model: "RolloutModel", index: int, code: str, name: str, region: str):
+        super().__init__(model)
+        self.index, self.code, self.name, self.region = index, code, name, region
+
+    def __getattr__(self, attr: str):
+        if attr in FLOAT_FIELDS or attr in BOOL_FIELDS:
+            return getattr(self.model.ccgs, attr)[self.index]
+        raise AttributeError(attr)
+
     @property
     def offer_intensity(self) -> float:
-        return self.readiness * self.activeness
+        return float(self.model.ccgs.offer_intensity(self.model)[self.index])
 
-    @property
-    def planning_capacity(self) -> float:
-        """Support plans the CCG can complete this month (people represented by one agent each)."""
-        p = self.model.p
-        staff = p.coordinators_per_100k * self.population / 100_000 * self.readiness
-        return staff * p.plans_per_coordinator * self.model.activity_factor / self.model.agent_scale
 
-    def target_gap(self) -> float:
-        """How far the CCG is behind its population share of the national trajectory (0–1)."""
-        fair_share = self.model.target_now() * self.population / self.model._population_now
-        if fair_share <= 0:
-            return 0.0
-        return min(1.0, max(0.0, 1.0 - self.model.holders_of(self.index) / fair_share))
+def create_ccgs(m: "RolloutModel", codes: list[str]) -> None:
+    """The CCGs of April 2014, each with its drawn policy (ODD 5, initialisation)."""
+    p, rng, t = m.p, m.streams["ccg_setup"], m.ccgs
+    n = len(codes)
+    idx = np.array([m.org_index[c] for c in codes])
+    pilot = rng.random(n) < p.pilot_site_share
+    gff = np.array([bool(m.geo.records[c]["going_further_faster"]) for c in codes])
+    t.open[idx], t.pilot[idx], t.going_further_faster[idx] = True, pilot, gff
+    t.population[idx] = [float(m.geo.records[c]["population"]) for c in codes]
+    t.activeness[idx] = np.exp(rng.normal(-p.activeness_spread**2 / 2, p.activeness_spread, n))
+    t.restrictiveness[idx] = np.clip(rng.normal(p.restrictiveness_mean, p.restrictiveness_spread, n), 0, 1)
+    t.direct_payments[idx] = rng.random(n) < p.direct_payment_ccg_share
+    t.pressure[idx] = np.clip(rng.normal(p.financial_pressure_mean, p.financial_pressure_spread, n), 0, 1)
+    t.readiness[idx] = np.where(gff, p.initial_readiness_gff,
+                                np.where(pilot, p.initial_readiness_pilot, p.initial_readiness_other))
+    # wheelchair budgets: each CCG switches on its own date, spread over the roll-out window (a ramp)
+    t.pwb_switch_month[idx] = rng.random(n) * p.pwb_rollout_months
+    # integrated personal commissioning: named demonstrators first, then drawn ones, then early adopters
+    names = np.array([str(m.geo.records[c]["name"]) for c in codes])
+    order = np.argsort(~np.isin(names, NAMED_IPC_DEMONSTRATORS) * 1.0 + rng.random(n), kind="stable")
+    m.ipc_demonstrators = idx[order[: p.ipc_demonstrator_sites]]
+    m.ipc_early_adopters = idx[order[p.ipc_demonstrator_sites: p.ipc_demonstrator_sites + p.ipc_early_adopter_sites]]
+    for code in codes:
+        add_agent(m, code)
 
-    @property
-    def decommission_drive(self) -> float:
-        """ODD "CCG decommissioning": how hard the CCG looks for money in its contracts (0–1). Financial
-        pressure, plus the pull of the target during a national push; a CCG that has planned for PHBs
-        (readiness) knows which contracts to cut, so acts harder (`decommission_readiness_weight`). The
-        ledger turns it into pounds (model/money.py)."""
-        m = self.model
-        weight = m.p.decommission_readiness_weight
-        return min(1.0, (self.pressure + m.push_strength * self.target_gap()) * (1.0 + weight * self.readiness))
 
-    # ---- the monthly rule (ODD: "CCG learning") --------------------------------------------------
-    def step(self) -> None:
-        """readiness += (own learning + learning from regional leaders + push × target gap) per month
-        × financial brake × room left to learn. The month's rates are set by the model (_ccgs_learn)."""
-        m = self.model
-        own = m.learning_rate
-        from_peers = m.peer_rate * max(0.0, m.regional_leader_readiness[self.region] - self.readiness)
-        from_target = m.push_rate * self.target_gap() if m.push_strength > 0 else 0.0
-        brake = 1.0 - m.pressure_weight * self.pressure
-        self.readiness += (own + from_peers + from_target) * brake * (1.0 - self.readiness)
+def add_agent(m: "RolloutModel", code: str) -> CCG:
+    row = m.geo.records[code]
+    ccg = CCG(m, index=m.org_index[code], code=code, name=str(row["name"]), region=str(row["region"]))
+    m.ccg_by_index[ccg.index] = ccg
+    return ccg
+
+
+def learn(m: "RolloutModel") -> None:
+    """ODD "CCG learning", for every open CCG at once (see the module docstring)."""
+    p, t = m.p, m.ccgs
+    open_ = t.open
+    ready = np.where(open_, t.readiness, np.nan)
+    leader = np.zeros_like(ready)
+    for r in m.regions:  # the mean readiness of each region's leading share of CCGs
+        members = open_ & (m.org_region == r)
+        vals = np.sort(ready[members])
+        if len(vals):
+            leader[members] = vals[-max(1, int(round(len(vals) * p.regional_leader_share))):].mean()
+    own = p.readiness_learning_rate
+    from_peers = p.peer_learning_rate * np.maximum(0.0, leader - t.readiness)
+    national = p.national_support_rate * m.push_strength  # the push builds capacity everywhere alike
+    ipc = t.ipc * p.ipc_readiness_rate
+    brake = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
+    gain = (own + from_peers + national + ipc) / MONTHS_PER_YEAR * brake * (1.0 - t.readiness)
+    t.readiness = np.where(open_, t.readiness + gain, t.readiness)
+
+
+def successor(m: "RolloutModel", index: int, preds: list[tuple[int, float]]) -> None:
+    """A merged CCG's PHB policy: the most advanced predecessor's, or a population-weighted mix."""
+    t = m.ccgs
+    rows = np.array([i for i, _ in preds])
+    w = np.array([t.population[i] * s for i, s in preds])
+    t.population[index] = w.sum()
+    lead = rows[np.lexsort((rows, -t.readiness[rows]))[0]]
+    mix = m.p.merger_policy != "most_advanced"
+    for name in ("readiness", "activeness", "restrictiveness", "assurance", "redesignating"):
+        arr = getattr(t, name)
+        arr[index] = np.average(arr[rows], weights=w) if mix else arr[lead]
+    t.pressure[index] = np.average(t.pressure[rows], weights=w)
+    t.direct_payments[index] = (np.average(t.direct_payments[rows], weights=w) >= 0.5) if mix else t.direct_payments[lead]
+    t.pilot[index] = t.pilot[rows].any()
+    t.going_further_faster[index] = t.going_further_faster[rows].any()
+    t.ipc[index] = t.ipc[rows].any()
+    t.ipc_from[index] = t.ipc_from[rows].min()
+    t.pwb_switch_month[index] = t.pwb_switch_month[rows].min()  # the first predecessor's service carries on
+    t.open[index] = True

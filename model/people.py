@@ -33,6 +33,10 @@ N_STATES = len(State)
 
 # bit flags in People.flags
 FAST_TRACK, CARER, CAPACITY, SECTION117 = 1, 2, 4, 8
+PACKAGE = 16  # already receives a package (CHC home care, learning disability, s117) that can be re-designated
+REDESIGNATED = 32  # holds a budget because the CCG re-designated their package (no take-up decision)
+INTEGRATED = 64  # an integrated personal budget (health and social care, in an IPC site)
+LAPSES = 128  # a wheelchair budget whose next event is a lapse (not reviewed in time), not a review
 
 INF = np.inf
 
@@ -53,6 +57,8 @@ class People:
         "u_decide": np.float32,  # the person's own uniform draw for the take-up decision (common random numbers)
         "u_type": np.float32,  # and for the way they hold the budget
         "budget": np.int32,  # monthly budget in pence, drawn at entry
+        "review": np.int16,  # wheelchair budget: month of its next review or lapse (-1: none)
+        "counted_fy": np.int16,  # last financial year (start year) in which the person was counted as receiving
     }
 
     def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024):

@@ -21,6 +21,7 @@ import pandas as pd
 
 from model import __version__
 from model import parameters as reg
+from model.counting import WHEELCHAIR, reported, year_to_date
 from model.people import HOLDING, State
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ TABLES = ("national", "by_cohort", "by_type", "by_ccg", "by_region", "events")
 KEY_DATES = (  # (month, what the published figure or target is)
     (dt.date(2015, 10, 1), "~4,700 held (autumn 2015)", 4_700),
     (dt.date(2016, 10, 1), "10,824 held, 185 CCGs reporting (Oct 2016)", 10_824),
+    (dt.date(2018, 3, 1), "", 0),
     (dt.date(2019, 3, 1), "milestone 50,000 (2019)", 50_000),
     (dt.date(2021, 3, 1), "target 50,000–100,000 (March 2021)", 50_000),
     (dt.date(2024, 3, 1), "Long Term Plan: up to 200,000 (2023/24)", 200_000),
@@ -50,6 +52,7 @@ class Results:
     detail: "DetailTables | None" = None  # by_type, by_ccg, by_region: built when first asked for
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables added by other parts (services)
+    vintage: str = ""  # what policy the run knows of (its knowledge date)
 
     @property
     def by_type(self) -> pd.DataFrame:
@@ -72,13 +75,17 @@ class Results:
 
     def summary(self) -> str:
         n = self.national
-        lines = [f"Scenario {self.scenario_name} (seed {self.seed}): people holding a PHB"]
+        lines = [f"Scenario {self.scenario_name} (seed {self.seed}); {self.vintage}",
+                 "  people holding a PHB on the date (stock), as reporting CCGs would count them, received in the",
+                 "  financial year to date (official definition from 2021/22) and issued in the year to date:",
+                 f"  {'month':8s} {'held':>9s} {'reported':>9s} {'received':>9s} {'issued':>9s}   published figure or target"]
         for month, what, _ in KEY_DATES:
-            held = self.holders_on(month)
-            if held is None:
+            row = n[n["month"] == pd.Timestamp(month)]
+            if row.empty:
                 continue
-            rep = float(n.loc[n["month"] == pd.Timestamp(month), "reported_holders"].iloc[0])
-            lines.append(f"  {month:%b %Y}: {held:>9,.0f} held ({rep:>9,.0f} as CCGs would report)   vs {what}")
+            r = row.iloc[0]
+            lines.append(f"  {month:%b %Y} {r['holders']:>9,.0f} {r['reported_holders']:>9,.0f} "
+                         f"{r['received_ytd']:>9,.0f} {r['issued_ytd']:>9,.0f}   {what}")
         last = n.iloc[-1]
         lines.append(f"  end of run, {last['month']:%b %Y}: {last['holders']:,.0f} held; "
                      f"{last['direct_payment'] / max(last['holders'], 1):.0%} as direct payments; "
@@ -112,13 +119,12 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
 
     starts, offers, declines = flow(rec.starts), flow(rec.offers), flow(rec.declines)
     waits = flow(rec.wait_months) / scale
+    planned = flow(rec.planned)
     spend = rec.spend.reshape(T, n_orgs, N_COHORTS) / 100.0 * scale  # pounds
-    fy_start = flow(rec.fy_start_holders)
-    fy = np.array([mo.year if mo.month >= 4 else mo.year - 1 for mo in m.months])
-    starts_ytd = np.zeros_like(starts)
-    for t in range(T):
-        starts_ytd[t] = starts[t] + (starts_ytd[t - 1] if t > 0 and fy[t] == fy[t - 1] else 0)
-    received_ytd = fy_start + starts_ytd
+    fy = rec.fy
+    received_ytd = year_to_date(flow(rec.received), fy)
+    issued_ytd = year_to_date(starts, fy)
+    redesignated, reviews = flow(rec.redesignated), flow(rec.reviews)
 
     national = pd.DataFrame({"month": months})
     national["holders"] = holding.sum(axis=(1, 2))
@@ -136,9 +142,15 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     national["offers"] = offers.sum(axis=(1, 2))
     national["declines"] = declines.sum(axis=(1, 2))
     national["received_ytd"] = received_ytd.sum(axis=(1, 2))
+    national["issued_ytd"] = issued_ytd.sum(axis=(1, 2))
+    national["redesignated"] = redesignated.sum(axis=(1, 2))
+    national["wheelchair_reviews"] = reviews.sum(axis=(1, 2))
+    wheelchair_holders = holding[:, :, WHEELCHAIR].sum(axis=1)
+    national["holders_wheelchair"] = wheelchair_holders
+    national["holders_recurring"] = national["holders"] - wheelchair_holders
     national["spend_gbp"] = spend.sum(axis=(1, 2))
-    national["mean_wait_months"] = _ratio(waits.sum(axis=(1, 2)), national["new_holders"].to_numpy())
-    national["reported_holders"] = national["holders"] * m.p.reporting_share
+    national["mean_wait_months"] = _ratio(waits.sum(axis=(1, 2)), planned.sum(axis=(1, 2)))
+    national["reported_holders"] = reported(national["holders"].to_numpy(), wheelchair_holders, m.p)
 
     cohort_frames = []
     for k, name in enumerate(reg.COHORTS):
@@ -147,7 +159,8 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
             "eligible_population": in_scope[:, :, k].sum(axis=1), "new_holders": starts[:, :, k].sum(axis=1),
             "offers": offers[:, :, k].sum(axis=1), "declines": declines[:, :, k].sum(axis=1),
             "waiting_for_support_plan": counts[:, State.PLANNING, :, k].sum(axis=1),
-            "received_ytd": received_ytd[:, :, k].sum(axis=1), "spend_gbp": spend[:, :, k].sum(axis=1),
+            "received_ytd": received_ytd[:, :, k].sum(axis=1), "issued_ytd": issued_ytd[:, :, k].sum(axis=1),
+            "redesignated": redesignated[:, :, k].sum(axis=1), "spend_gbp": spend[:, :, k].sum(axis=1),
         }))
     by_cohort = pd.concat(cohort_frames, ignore_index=True)
 
@@ -167,7 +180,15 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     return Results(scenario_name=m.scenario.name, scenario_yaml=m.scenario.to_yaml(), seed=m.scenario.seed,
                    national=national, by_cohort=by_cohort, events=events, detail=detail,
                    timings=dict(timings or {}),
-                   extra=m.services.tables() if getattr(m, "services", None) is not None else {})
+                   extra=m.services.tables() if getattr(m, "services", None) is not None else {},
+                   vintage=vintage(m.p.knowledge_date))
+
+
+def vintage(knowledge_date: dt.date) -> str:
+    """How a run names its forecast vintage (model/policy.py drops events announced after the date)."""
+    if knowledge_date >= reg.get("knowledge_date").default:
+        return "vintage: current (all policy announced to date)"
+    return f"vintage: as known on {knowledge_date:%d %b %Y} (later policy unknown to the run)"
 
 
 @dataclass

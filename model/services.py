@@ -46,7 +46,7 @@ LIVING_NOT_HOLDING = (State.NOT_ELIGIBLE, State.ELIGIBLE, State.OFFERED, State.P
 def counterfactual_scenario(scenario: "Scenario") -> "Scenario":
     """The same scenario with no PHBs: nobody offered, no pilot-legacy holders, every random stream the same."""
     zero = {f"offer_rate_{c}": 0.0 for c in reg.COHORTS}
-    return scenario.with_parameters(initial_holders=0, **zero)
+    return scenario.with_parameters(initial_holders=0, redesignation_rate=0.0, pwb_right_offer_share=0.0, **zero)
 
 
 class ServiceSide:

@@ -44,13 +44,12 @@ def test_holders_never_exceed_the_eligible(baseline):
     assert (res.national["holders"] > 0).all()
 
 
-def test_wheelchair_budgets_start_only_with_the_right(baseline):
+def test_wheelchair_budgets_start_with_the_first_ccg_offers_and_grow_with_the_right(baseline):
     res = run(baseline.with_(until=dt.date(2020, 12, 31), agent_scale=5))
-    wc = res.by_cohort[res.by_cohort["cohort"] == "wheelchair"]
-    before = wc[wc["month"] < "2019-12-01"]
-    after = wc[wc["month"] >= "2020-03-01"]
-    assert before["holders"].sum() == 0 and before["eligible_population"].sum() == 0
-    assert (after["holders"] > 0).all()
+    wc = res.by_cohort[res.by_cohort["cohort"] == "wheelchair"].set_index("month")
+    assert wc.loc[:"2017-03-01", "holders"].sum() == 0 and wc.loc[:"2017-03-01", "eligible_population"].sum() == 0
+    assert wc.loc["2018-03-01", "holders"] > 0
+    assert wc.loc["2020-03-01", "holders"] > wc.loc["2019-11-01", "holders"]
 
 
 def test_more_restrictive_ccgs_mean_lower_take_up(baseline):

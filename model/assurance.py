@@ -1,0 +1,76 @@
+"""Assurance and planning (ODD 4.3): how CCGs respond to their IAF rank and to their own plan.
+
+From 2016/17 every CCG is rated on PHBs per head (IAF indicator 105b) and ranked against its peers; from
+the 2017–19 planning guidance each CCG submits a trajectory to the national milestone and is monitored
+quarterly. Each quarter a CCG's assurance pressure is
+
+    pressure = rank_response × (1 − its percentile in its region) + plan_response × how far it is behind plan
+
+times the room its money leaves (financial pressure brakes it unless national funding offsets it).
+Pressure raises its offers (ccg.CCGTable.offer_intensity) and, above a threshold, makes it re-designate
+existing packages as budgets (model/redesignation.py). The national push (model/ccg.py: national
+support) acts on every CCG alike; this response depends on where each CCG stands, so the two are
+separately identifiable from CCG-level variation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+QUARTER_MONTHS = (1, 4, 7, 10)
+
+
+def regional_percentile(per_head: np.ndarray, open_: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Each open CCG's rank within its region on PHBs per head: 0 at the bottom, 1 at the top."""
+    pct = np.zeros(len(per_head))
+    for r in np.unique(region[open_]):
+        members = np.flatnonzero(open_ & (region == r))
+        if len(members) == 1:
+            pct[members] = 0.5
+            continue
+        order = np.lexsort((members, per_head[members]))  # ties by index: deterministic
+        pct[members[order]] = np.arange(len(members)) / (len(members) - 1)
+    return pct
+
+
+def pressure(rank_pct: np.ndarray, plan_gap: np.ndarray, money_room: np.ndarray, p) -> np.ndarray:
+    """The assurance rule for every CCG at once (see the module docstring)."""
+    raw = p.assurance_rank_response * (1.0 - rank_pct) + p.assurance_plan_response * plan_gap
+    return np.clip(raw, 0.0, 1.0) * money_room
+
+
+def submit_plans(m: "RolloutModel") -> None:
+    """Each CCG plans a straight line from its holders now to its population share of the milestone."""
+    t = m.ccgs
+    m.plan_start_month = m.month_at_event()
+    m.plan_start_holders = m.holders_by_org()
+    share = np.where(t.open, t.population, 0.0) / max(np.where(t.open, t.population, 0.0).sum(), 1.0)
+    m.plan_end_holders = np.maximum(m.policy.milestone * share, m.plan_start_holders)
+    m.plan_end_month = m.month_of(m.policy.milestone_date)
+
+
+def plan_gap(m: "RolloutModel", held: np.ndarray) -> np.ndarray:
+    """How far each CCG is behind its own trajectory this month (0 on or ahead, 1 with nothing)."""
+    span = max(1, m.plan_end_month - m.plan_start_month)
+    frac = min(1.0, max(0.0, (m.month - m.plan_start_month) / span))
+    planned = m.plan_start_holders + frac * (m.plan_end_holders - m.plan_start_holders)
+    return np.clip(1.0 - np.divide(held, planned, out=np.ones_like(held), where=planned > 0), 0.0, 1.0) * (planned > 0)
+
+
+def monitor(m: "RolloutModel") -> None:
+    """The quarterly assurance round: rank, compare with plan, respond (a no-op before the IAF)."""
+    pol, p, t = m.policy, m.p, m.ccgs
+    if not pol.assurance or m.months[m.month].month not in QUARTER_MONTHS:
+        return
+    held = m.holders_by_org()
+    per_head = np.divide(held, t.population, out=np.zeros_like(held), where=t.population > 0)
+    rank = regional_percentile(per_head, t.open, m.org_region)
+    gap = plan_gap(m, held) if pol.planning else np.zeros_like(held)
+    room = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
+    t.assurance = np.where(t.open, pressure(rank, gap, room, p), 0.0)
+    t.redesignating = np.maximum(t.redesignating, t.open & (t.assurance >= p.redesignation_threshold))

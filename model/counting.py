@@ -1,0 +1,106 @@
+"""Observation and counting (ODD 4.8): the same people counted as each published series counts them.
+
+- stock: people holding a budget on a date (a wheelchair budget only while it is live);
+- issued: budgets issued (new, re-designated, or at a wheelchair assessment) in a month / year to date;
+- received in the year to date (the official definition from 2021/22): everyone who held an ongoing
+  budget at the start of the financial year or was issued one since, and wheelchair budgets issued or
+  reviewed in the year; each person once a year (`People.counted_fy`);
+- recurring: a critic's strict count, budgets with a recurring funding stream (not wheelchair budgets);
+- reported: what reporting CCGs would have returned (coverage × what they count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from model import parameters as reg
+from model.people import HOLDING
+
+WHEELCHAIR = reg.COHORTS.index("wheelchair")
+
+
+def financial_year(month: dt.date) -> int:
+    return month.year if month.month >= 4 else month.year - 1
+
+
+class Recorder:
+    """Monthly snapshots of counts and flows by group; results.py turns them into named series."""
+
+    def __init__(self, months: list[dt.date], n_states: int, n_groups: int, people):
+        n_months = len(months)
+        self.fy = np.array([financial_year(mo) for mo in months], np.int16)
+        self.people = people
+        self.counts = np.zeros((n_months, n_states, n_groups), np.int32)
+        shape = (n_months, n_groups)
+        self.offers = np.zeros(shape, np.int32)
+        self.declines = np.zeros(shape, np.int32)
+        self.starts = np.zeros(shape, np.int32)  # budgets issued (all ways in)
+        self.redesignated = np.zeros(shape, np.int32)  # of which re-designated packages
+        self.reviews = np.zeros(shape, np.int32)  # wheelchair budgets reviewed
+        self.lapses = np.zeros(shape, np.int32)  # wheelchair budgets that lapsed unreviewed
+        self.received = np.zeros(shape, np.int32)  # people counted as receiving for the first time this FY
+        self.ended = np.zeros(shape, np.int32)  # holders who left the eligible population
+        self.planned = np.zeros(shape, np.int32)  # people whose support plan was completed
+        self.wait_months = np.zeros(shape, np.int64)  # summed waits of those planned
+        self.spend = np.zeros(shape, np.int64)  # pence paid into PHBs this month
+        self.population = np.zeros((n_months, n_groups // len(reg.COHORTS)))  # each commissioner's, as merged
+        self._n_groups = n_groups
+
+    def _add(self, arr: np.ndarray, t: int, groups: np.ndarray, weights=None) -> None:
+        arr[t] += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
+
+    def offered(self, t, groups): self._add(self.offers, t, groups)
+    def declined(self, t, groups): self._add(self.declines, t, groups)
+    def exits_from_holding(self, t, groups): self._add(self.ended, t, groups)
+    def lapsed(self, t, groups): self._add(self.lapses, t, groups)
+
+    def waited(self, t, groups, waits):
+        self._add(self.planned, t, groups)
+        self._add(self.wait_months, t, groups, waits)
+
+    def _receive(self, t: int, idx: np.ndarray) -> None:
+        ppl = self.people
+        new = idx[ppl.counted_fy[idx] != self.fy[t]]
+        ppl.counted_fy[new] = self.fy[t]
+        self._add(self.received, t, ppl.group[new])
+
+    def issued(self, t: int, idx: np.ndarray) -> None:
+        from model.people import REDESIGNATED
+        ppl = self.people
+        self._add(self.starts, t, ppl.group[idx])
+        self._add(self.redesignated, t, ppl.group[idx[(ppl.flags[idx] & REDESIGNATED).astype(bool)]])
+        self._receive(t, idx)
+
+    def reviewed(self, t: int, idx: np.ndarray) -> None:
+        self._add(self.reviews, t, self.people.group[idx])
+        self._receive(t, idx)
+
+    def new_financial_year(self, t: int) -> None:
+        """Everyone holding an ongoing budget on 1 April has received one this year; a wheelchair budget
+        counts only when it is issued or reviewed."""
+        ppl = self.people
+        s = ppl.state[: ppl.n]
+        idx = np.flatnonzero((s >= min(HOLDING)) & (s <= max(HOLDING)))
+        self._receive(t, idx[ppl.cohort_of(idx) != WHEELCHAIR])
+
+    def record(self, t: int, counts: np.ndarray, spend: np.ndarray, population: np.ndarray) -> None:
+        self.population[t] = population
+        self.counts[t] = counts
+        self.spend[t] = spend
+
+
+def year_to_date(flow: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Running totals of a monthly flow (months first) that restart each April."""
+    out = np.array(flow, dtype=np.float64, copy=True)
+    for t in range(1, len(out)):
+        if fy[t] == fy[t - 1]:
+            out[t] += out[t - 1]
+    return out
+
+
+def reported(holders: np.ndarray, wheelchair_holders: np.ndarray, p) -> np.ndarray:
+    """What CCG returns would show: coverage of reporting CCGs × (ongoing budgets + the share of live
+    wheelchair budgets they count)."""
+    return p.reporting_share * (holders - wheelchair_holders * (1.0 - p.pwb_reported_share))

@@ -1,0 +1,71 @@
+"""CCG mergers and boundary moves (ODD 4.9): people, budgets and policy pass to the successor.
+
+Real dates from the shipped transition table: 211 CCGs in 2014 down to 106 in 2021 and 42 ICBs in July
+2022. A boundary move sends each person to one successor by the share of the area that moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.ccg import add_agent, successor
+from model.people import State
+from model.population import N_COHORTS
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+
+def merge(m: "RolloutModel", date: dt.date) -> None:
+    moves = m.geo.transitions_on(date)
+    ppl, rng, t = m.people, m.streams["mergers"], m.ccgs
+    predecessors: dict[str, list[tuple[int, float]]] = {}
+    closing = sorted(set(moves["from_code"]) - set(moves["to_code"]))
+    org = ppl.group[: ppl.n] // N_COHORTS
+    new_org = np.arange(m.n_orgs)
+    splits = []
+    for from_code, rows in moves.groupby("from_code", sort=True):
+        src = m.org_index[from_code]
+        targets = np.array([m.org_index[c] for c in rows["to_code"]])
+        shares = rows["share"].to_numpy(float)
+        for c, s in zip(rows["to_code"], shares):
+            predecessors.setdefault(c, []).append((src, s))
+        new_org[src] = targets[0]
+        if len(targets) > 1:
+            splits.append((src, targets, shares / shares.sum()))
+    new_org = new_org[org]
+    live = ppl.state[: ppl.n] < State.DIED
+    for src, targets, shares in splits:
+        sel = np.flatnonzero(live & (org == src))
+        new_org[sel] = targets[rng.choice(len(targets), size=len(sel), p=shares)]
+    moved = np.flatnonzero(live & (new_org != org))
+    old_group = ppl.group[moved].astype(np.int64)
+    new_group = new_org[moved] * N_COHORTS + old_group % N_COHORTS
+    waiting = np.isfinite(ppl.threshold[moved])  # keep each person's remaining distance to an offer
+    ppl.threshold[moved[waiting]] += m.hazard[new_group[waiting]] - m.hazard[old_group[waiting]]
+    ppl.reassign(moved, new_group.astype(np.int16))
+    for code, preds in sorted(predecessors.items()):
+        idx = m.org_index[code]
+        if idx in m.ccg_by_index and all(i != idx for i, _ in preds):  # a CCG that continues and takes in others
+            preds = preds + [(idx, 1.0)]
+        successor(m, idx, preds)
+        if idx not in m.ccg_by_index:
+            add_agent(m, code)
+    for code in closing:
+        i = m.org_index[code]
+        t.open[i] = False
+        ccg = m.ccg_by_index.pop(i, None)
+        if ccg is not None:
+            ccg.remove()
+    credit = m.planning_credit.copy()  # unused planning credit moves with the organisation
+    m.planning_credit[:] = 0
+    np.add.at(m.planning_credit, np.array([m.org_index[c] for c in moves["to_code"]]),
+              credit[[m.org_index[c] for c in moves["from_code"]]] * moves["share"].to_numpy(float))
+    keep = ~np.isin(np.arange(m.n_orgs), [m.org_index[c] for c in moves["from_code"]])
+    m.planning_credit[keep] += credit[keep]
+    m.recompute_spend()
+    if m.services is not None:
+        m.services.rehome(moves)

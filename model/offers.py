@@ -1,0 +1,78 @@
+"""Offers and decisions (ODD 4.4): who is offered a budget this month, and who takes it up.
+
+A person is offered when their group's cumulative offer hazard passes a threshold drawn once at entry
+(the same distribution as a monthly coin flip, with one draw). The hazard rises each month by the CCG's
+offer intensity (readiness, activeness, assurance) × what national policy offers their cohort; for
+wheelchair users, by the assessment rate at a CCG that has switched from vouchers to budgets.
+An offered person decides the next month, with their own uniform draw (common random numbers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model import parameters as reg
+from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, State
+from model.population import WHEELCHAIR
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+MONTHS_PER_YEAR = 12
+MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) must stay finite
+
+
+def offer(m: "RolloutModel", t: int) -> None:
+    ppl = m.people
+    intensity = m.ccgs.offer_intensity(m)
+    yearly = np.outer(intensity, m.policy.offer_rates())
+    switched = m.ccgs.open & (m.ccgs.pwb_switch_month <= t)  # wheelchair services that offer budgets
+    yearly[:, WHEELCHAIR] = np.where(switched, m.policy.offer_rates()[WHEELCHAIR], 0.0)
+    yearly = np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()
+    m.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
+    n = ppl.n
+    idx = np.flatnonzero(ppl.threshold[:n] <= np.take(m.hazard.astype(np.float32), ppl.group[:n]))
+    m.recorder.offered(t, ppl.group[idx])
+    ppl.move(idx, State.OFFERED, t)
+    ppl.threshold[idx] = INF
+
+
+def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
+    """Chance that each offered person accepts."""
+    p, ppl = m.p, m.people
+    n_orgs, n_coh = m.n_orgs, len(reg.COHORTS)
+    org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
+    base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])[cohort]
+    restrict = m.ccgs.restrictiveness[org]
+    queue = ppl.counts[State.PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
+    cap = m.capacity
+    support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)[org]
+    in_scope = ppl.counts[State.ELIGIBLE:State.DECLINED + 1].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
+    held = ppl.counts[list(HOLDING)].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
+    share = np.divide(held, in_scope, out=np.zeros(n_orgs), where=in_scope > 0)
+    peer = np.minimum(1.0, share / p.peer_saturation_share)[org]
+    carer, capable = (flags & CARER).astype(bool), (flags & CAPACITY).astype(bool)
+    prob = (base * (1 - p.restrictiveness_take_up_penalty * restrict)
+            * (1 - p.support_take_up_penalty * (1 - support))
+            * (1 + p.peer_take_up_boost * peer)
+            * np.where(carer, p.carer_take_up_factor, 1.0)
+            * np.where(~carer & ~capable, p.unsupported_take_up_factor, 1.0)
+            * np.where((flags & FAST_TRACK).astype(bool), p.fast_track_take_up_factor, 1.0))
+    return np.clip(prob, 0.0, 1.0)
+
+
+def decide(m: "RolloutModel", t: int) -> None:
+    """Last month's offers are accepted or declined; a wheelchair budget is issued at the assessment."""
+    ppl = m.people
+    idx = ppl.tracked(State.OFFERED)
+    if len(idx) == 0:
+        return
+    accept = ppl.u_decide[idx] < take_up(m, idx)
+    m.recorder.declined(t, ppl.group[idx[~accept]])
+    ppl.move(idx[~accept], State.DECLINED, t)
+    wheelchair = ppl.cohort_of(idx) == WHEELCHAIR
+    ppl.move(idx[accept & ~wheelchair], State.PLANNING, t)
+    from model.wheelchair import issue
+    issue(m, idx[accept & wheelchair])

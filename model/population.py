@@ -1,0 +1,158 @@
+"""Eligible populations (ODD 4.1): who enters, who they are, how long they stay, and why they leave.
+
+How long a person holds a budget follows from who they are: their stay in the eligible population is
+drawn once at entry from their cohort's mean (a fast-track CHC person stays about three months, a person
+with a learning disability years), and a budget ends when the stay does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model import parameters as reg
+from model.money import PENCE
+from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, PACKAGE, SECTION117, State
+from model.scenario import ScenarioError
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+COHORTS = reg.COHORTS
+N_COHORTS = len(COHORTS)
+CHC, CHILDREN, MENTAL_HEALTH, LEARNING_DISABILITY, LONG_TERM, WHEELCHAIR = range(N_COHORTS)
+MONTHS_PER_YEAR = 12
+
+
+@dataclass(frozen=True)
+class CohortFlows:
+    """Stocks and flows that keep each eligible population near its published size."""
+
+    stock: np.ndarray  # people at a time, by cohort
+    entries: np.ndarray  # new people per month, by cohort
+    mean_months: np.ndarray  # mean stay, by cohort (CHC: the standard, non-fast-track part)
+    fast_track_stock_share: float
+    fast_track_entry_share: float
+    fast_track_months: float
+
+
+def cohort_flows(p) -> CohortFlows:
+    """Derive entry rates and stays from the register (stock / mean stay = entries, in steady state)."""
+    chc_entries = p.chc_new_per_quarter / 3
+    ft_stock = p.chc_eligible * p.chc_fast_track_share
+    ft_entries = ft_stock / p.chc_fast_track_mean_months
+    std_entries = chc_entries - ft_entries
+    if std_entries <= 0:
+        raise ScenarioError(
+            "parameters.chc_fast_track_mean_months: too short for chc_eligible × chc_fast_track_share to be "
+            f"reached from chc_new_per_quarter; it needs more than {ft_stock / chc_entries:.2f} months"
+        )
+    std_months = (p.chc_eligible - ft_stock) / std_entries
+    stock = np.array([p.chc_eligible, p.children_eligible, p.mental_health_eligible,
+                      p.learning_disability_eligible, p.long_term_eligible, p.wheelchair_eligible], float)
+    months = np.array([std_months, p.children_mean_months, p.mental_health_mean_months,
+                       p.learning_disability_mean_months, p.long_term_mean_months, p.wheelchair_mean_months])
+    entries = stock / months
+    entries[CHC] = chc_entries
+    return CohortFlows(stock, entries, months, p.chc_fast_track_share, ft_entries / chc_entries,
+                       p.chc_fast_track_mean_months)
+
+
+def expected_people(m: "RolloutModel") -> int:
+    """Room for the starting stock and about a year of newcomers (arrays grow if needed; speed only)."""
+    f = m.flows
+    return int((f.stock.sum() + f.entries.sum() * 13) / m.agent_scale * 1.1) + 1024
+
+
+def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generator, initial: bool) -> np.ndarray:
+    """Create people: per_group[g] new people in group g, with every attribute drawn once, now."""
+    p, f = m.p, m.flows
+    group = np.repeat(np.arange(m.n_groups, dtype=np.int16), per_group)
+    k = len(group)
+    cohort = group % N_COHORTS
+    flags = np.zeros(k, np.uint8)
+    ft_share = f.fast_track_stock_share if initial else f.fast_track_entry_share
+    fast = (cohort == CHC) & (rng.random(k) < ft_share)
+    flags[fast] |= FAST_TRACK
+    children = cohort == CHILDREN
+    flags[(rng.random(k) < p.carer_share) | children] |= CARER  # a child always has a parent or carer
+    flags[(rng.random(k) < p.capacity_share) & ~children] |= CAPACITY
+    s117 = (cohort == MENTAL_HEALTH) & (rng.random(k) < p.section117_share)
+    flags[s117] |= SECTION117
+    package = np.array([p.package_share_chc, p.package_share_children, 0.0, p.package_share_learning_disability,
+                        0.0, 0.0])[cohort]
+    flags[((rng.random(k) < package) & ~fast) | s117] |= PACKAGE  # section 117 aftercare is a package
+    mean = f.mean_months[cohort]
+    mean[fast] = f.fast_track_months
+    stay = 1 + np.floor(rng.standard_exponential(k) * mean)  # geometric months, drawn as a floored exponential
+    exit_month = np.minimum(m.month + stay, np.iinfo(np.int16).max).astype(np.int16)
+    threshold = m.hazard[group] + rng.exponential(1.0, k) / np.where(
+        s117 & m.policy.s117_right, p.right_to_have_multiplier, 1.0)
+    medians = np.array([getattr(p, f"budget_median_{c}") for c in COHORTS])
+    yearly = medians[cohort] * np.exp(p.budget_log_sd * rng.standard_normal(k))
+    budget = np.minimum(yearly / MONTHS_PER_YEAR * PENCE, np.iinfo(np.int32).max).astype(np.int32)
+    state = np.where(m.policy.in_scope[cohort], State.ELIGIBLE, State.NOT_ELIGIBLE).astype(np.int8)
+    return m.people.add(
+        group=group, state=state, flags=flags, since=np.full(k, m.month, np.int16), exit=exit_month,
+        threshold=threshold, u_decide=rng.random(k, np.float32), u_type=rng.random(k, np.float32),
+        budget=budget, review=np.full(k, -1, np.int16), counted_fy=np.full(k, -1, np.int16),
+    )
+
+
+def seed(m: "RolloutModel") -> None:
+    """The eligible populations on the start date, and the pilot-legacy holders."""
+    rng, f = m.streams["population"], m.flows
+    counts = np.zeros((m.n_orgs, N_COHORTS), dtype=np.int64)
+    share = m.population_share()
+    for k in range(N_COHORTS):
+        counts[:, k] = rng.multinomial(int(round(f.stock[k] / m.agent_scale)), share)
+    idx = new_people(m, counts.ravel(), rng, initial=True)
+    _seed_initial_holders(m, idx)
+
+
+def _seed_initial_holders(m: "RolloutModel", idx: np.ndarray) -> None:
+    p, rng, ppl = m.p, m.streams["population"], m.people
+    n_total = int(round(p.initial_holders / m.agent_scale))
+    experienced = np.flatnonzero(m.ccgs.open & (m.ccgs.pilot | m.ccgs.going_further_faster))
+    cohort, org = ppl.cohort_of(idx), ppl.org_of(idx)
+    in_pilot = np.isin(org, experienced)
+    chc_pool = idx[in_pilot & (cohort == CHC) & ((ppl.flags[idx] & FAST_TRACK) == 0)]
+    other_pool = idx[in_pilot & ((cohort == MENTAL_HEALTH) | (cohort == LONG_TERM))]
+    n_chc = min(len(chc_pool), int(round(n_total * p.initial_holders_chc_share)))
+    n_other = min(len(other_pool), n_total - n_chc)
+    chosen = np.concatenate([rng.choice(chc_pool, n_chc, replace=False),
+                             rng.choice(other_pool, n_other, replace=False)])
+    from model.planning import start_holding
+    start_holding(m, np.sort(chosen), legacy=True)
+
+
+def enter(m: "RolloutModel", t: int) -> None:
+    """Newcomers each month, by CCG population and cohort (Poisson)."""
+    if t == 0:
+        return
+    lam = np.outer(m.population_share(), m.flows.entries / m.agent_scale)
+    counts = m.streams["entries"].poisson(lam).ravel()
+    new_people(m, counts, m.streams["entries"], initial=False)
+
+
+def leave(m: "RolloutModel", t: int) -> None:
+    """People whose stay ends: they die, recover or lose eligibility, and any budget ends with them."""
+    ppl, p = m.people, m.p
+    idx = ppl.leaving(t)
+    if len(idx) == 0:
+        return
+    state = ppl.state[idx]
+    holding = idx[(state >= min(HOLDING)) & (state <= max(HOLDING))]
+    m.spend -= np.bincount(ppl.group[holding], weights=ppl.budget[holding], minlength=m.n_groups).astype(np.int64)
+    cohort = ppl.cohort_of(idx)
+    fast = (ppl.flags[idx] & FAST_TRACK).astype(bool)
+    death = np.where(fast, 1.0, np.where(cohort == CHC, p.chc_death_share, p.other_death_share))
+    u = m.streams["exits"].random(len(idx))
+    reason = np.where(u < death, State.DIED,
+                      np.where(u < death + (1 - death) * p.recovery_share, State.RECOVERED, State.LOST_ELIGIBILITY))
+    m.recorder.exits_from_holding(t, ppl.group[holding])
+    ppl.move(idx, reason.astype(np.int8), t)
+    ppl.threshold[idx] = INF
+    ppl.review[idx] = -1

@@ -1,0 +1,44 @@
+"""Re-designation of existing packages (ODD 4.6): a way into a budget that is a CCG's decision.
+
+People already receiving a package (CHC home care, learning-disability and section 117 packages) can have
+it re-designated as a notional budget once their CCG decides to: a CCG under assurance pressure
+(model/assurance.py) or an integrated personal commissioning site (for its groups, as integrated
+personal budgets). There is no patient take-up decision; each re-designation uses a fraction
+(`redesignation_planning_weight`) of a support plan's worth of the CCG's planning capacity.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.people import INTEGRATED, PACKAGE, REDESIGNATED, State
+from model.population import N_COHORTS
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+MONTHS_PER_YEAR = 12
+
+
+def redesignate(m: "RolloutModel", t: int) -> None:
+    p, ppl, ccgs = m.p, m.people, m.ccgs
+    deciding = ccgs.open & ((ccgs.redesignating > 0) | (ccgs.ipc & (ccgs.ipc_from <= t)))
+    if not deciding.any() or p.redesignation_rate <= 0:
+        return
+    n = ppl.n
+    cand = np.flatnonzero((ppl.flags[:n] & PACKAGE).astype(bool)
+                          & ((ppl.state[:n] == State.ELIGIBLE) | (ppl.state[:n] == State.DECLINED)))
+    org = ppl.group[cand] // N_COHORTS
+    cand, org = cand[deciding[org]], org[deciding[org]]
+    if len(cand) == 0:
+        return
+    monthly = 1.0 - (1.0 - min(p.redesignation_rate, 0.999)) ** (1 / MONTHS_PER_YEAR)
+    chosen = cand[m.streams["redesignation"].random(len(cand)) < monthly]
+    flags = ppl.flags[chosen] | REDESIGNATED
+    flags = np.where(ccgs.ipc[ppl.org_of(chosen)], flags | INTEGRATED, flags)
+    ppl.flags[chosen] = flags
+    m.planning_credit -= p.redesignation_planning_weight * np.bincount(ppl.org_of(chosen), minlength=m.n_orgs)
+    from model.planning import hold
+    hold(m, chosen, State.NOTIONAL)
