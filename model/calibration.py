@@ -19,7 +19,8 @@ from model.results import Results
 from model.scenario import Scenario, load_scenario
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "data" / "calibration_targets.csv"
-FITTED = ("offer_rate_chc", "take_up_chc", "initial_holders", "readiness_learning_rate",
+FITTED = ("offer_rate_chc", "take_up_chc", "initial_holders", "readiness_learning_rate", "redesignation_threshold",
+          "assurance_rank_response", "ipc_readiness_rate",
           "direct_payment_preference")
 FIT_UNTIL = dt.date(2016, 10, 31)
 
@@ -51,7 +52,7 @@ def loss(results: Results, scenario: Scenario) -> float:
     return float((comparison(results, scenario)["log_ratio"] ** 2).sum())
 
 
-def fit(scenario: Scenario | None = None, max_evaluations: int = 120) -> tuple[dict[str, float], float]:
+def fit(scenario: Scenario | None = None, max_evaluations: int = 200) -> tuple[dict[str, float], float]:
     from scipy.optimize import minimize
 
     from model.sim import Sim
@@ -65,7 +66,7 @@ def fit(scenario: Scenario | None = None, max_evaluations: int = 120) -> tuple[d
             trial = base.with_parameters(**values)
         except ValueError:
             return 1e6  # outside the register's allowed range
-        return loss(Sim(trial).run(), trial)
+        return loss(Sim(trial.with_(agent_scale=4)).run(services=False), trial)
 
     best = minimize(objective, np.ones(len(x0)), method="Nelder-Mead",
                     options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": None})

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import sys
 from pathlib import Path
 
-from model.scenario import LATEST_END, MODEL_START, ScenarioError, available_scenarios, load_scenario
+from model.scenario import (
+    LATEST_END,
+    MODEL_START,
+    ScenarioError,
+    available_scenarios,
+    load_scenario,
+)
 
 RESULTS_DIR = Path("results")
 

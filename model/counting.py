@@ -16,7 +16,7 @@ import datetime as dt
 import numpy as np
 
 from model import parameters as reg
-from model.people import HOLDING
+from model.people import HOLDING, REDESIGNATED
 
 WHEELCHAIR = reg.COHORTS.index("wheelchair")
 
@@ -67,7 +67,6 @@ class Recorder:
         self._add(self.received, t, ppl.group[new])
 
     def issued(self, t: int, idx: np.ndarray) -> None:
-        from model.people import REDESIGNATED
         ppl = self.people
         self._add(self.starts, t, ppl.group[idx])
         self._add(self.redesignated, t, ppl.group[idx[(ppl.flags[idx] & REDESIGNATED).astype(bool)]])

@@ -243,7 +243,8 @@ def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers:
             raise
         return {"backend": "local", "workers": n}
 
-    from distributed import Client, LocalCluster, as_completed as dask_completed
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
 
     cluster = None
     try:
@@ -585,8 +586,9 @@ def compare(scenarios: list[Scenario], runs: int, *, seed: int | None = None, **
 
 def load_ensemble(entry_id: str, store=_DEFAULT_STORE) -> Ensemble:
     """An ensemble back from the store, by id."""
-    from model.scenario import scenario_from_dict
     import yaml
+
+    from model.scenario import scenario_from_dict
 
     st = _store_of(store)
     eid = st.resolve(entry_id)

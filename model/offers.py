@@ -16,6 +16,7 @@ import numpy as np
 from model import parameters as reg
 from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, State
 from model.population import WHEELCHAIR
+from model.wheelchair import issue
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
@@ -74,5 +75,4 @@ def decide(m: "RolloutModel", t: int) -> None:
     ppl.move(idx[~accept], State.DECLINED, t)
     wheelchair = ppl.cohort_of(idx) == WHEELCHAIR
     ppl.move(idx[accept & ~wheelchair], State.PLANNING, t)
-    from model.wheelchair import issue
     issue(m, idx[accept & wheelchair])

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.counting import WHEELCHAIR
 from model.people import CAPACITY, CARER, INF, State
-from model.population import WHEELCHAIR
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.people import SECTION117, State
-from model.population import CHC, CHILDREN, LEARNING_DISABILITY, LONG_TERM, MENTAL_HEALTH, N_COHORTS, WHEELCHAIR
+from model.population import (
+    CHC,
+    CHILDREN,
+    LEARNING_DISABILITY,
+    LONG_TERM,
+    MENTAL_HEALTH,
+    N_COHORTS,
+    WHEELCHAIR,
+)
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel

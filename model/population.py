@@ -14,7 +14,17 @@ import numpy as np
 
 from model import parameters as reg
 from model.money import PENCE
-from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, PACKAGE, SECTION117, State
+from model.people import (
+    CAPACITY,
+    CARER,
+    FAST_TRACK,
+    HOLDING,
+    INF,
+    PACKAGE,
+    SECTION117,
+    State,
+)
+from model.planning import start_holding
 from model.scenario import ScenarioError
 
 if TYPE_CHECKING:
@@ -124,7 +134,6 @@ def _seed_initial_holders(m: "RolloutModel", idx: np.ndarray) -> None:
     n_other = min(len(other_pool), n_total - n_chc)
     chosen = np.concatenate([rng.choice(chc_pool, n_chc, replace=False),
                              rng.choice(other_pool, n_other, replace=False)])
-    from model.planning import start_holding
     start_holding(m, np.sort(chosen), legacy=True)
 
 

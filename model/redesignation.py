@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.people import INTEGRATED, PACKAGE, REDESIGNATED, State
+from model.planning import hold
 from model.population import N_COHORTS
 
 if TYPE_CHECKING:
@@ -40,5 +41,4 @@ def redesignate(m: "RolloutModel", t: int) -> None:
     flags = np.where(ccgs.ipc[ppl.org_of(chosen)], flags | INTEGRATED, flags)
     ppl.flags[chosen] = flags
     m.planning_credit -= p.redesignation_planning_weight * np.bincount(ppl.org_of(chosen), minlength=m.n_orgs)
-    from model.planning import hold
     hold(m, chosen, State.NOTIONAL)

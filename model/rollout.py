@@ -15,15 +15,32 @@ import mesa
 import numpy as np
 import simpy
 
-from model import assurance, ccg, offers, planning, population, redesignation, wheelchair
+from model import (
+    assurance,
+    ccg,
+    offers,
+    planning,
+    population,
+    redesignation,
+    wheelchair,
+)
 from model.ccg import CCG, CCGTable
 from model.counting import Recorder
 from model.geography import Geography, load_geography
 from model.mergers import merge
 from model.people import HOLDING, N_STATES, People
 from model.policy import Policy
-from model.population import (CHC, CHILDREN, COHORTS, LEARNING_DISABILITY, LONG_TERM,  # noqa: F401 (re-exported)
-                              MENTAL_HEALTH, N_COHORTS, WHEELCHAIR, cohort_flows)
+from model.population import (  # noqa: F401 (re-exported)
+    CHC,
+    CHILDREN,
+    COHORTS,
+    LEARNING_DISABILITY,
+    LONG_TERM,
+    MENTAL_HEALTH,
+    N_COHORTS,
+    WHEELCHAIR,
+    cohort_flows,
+)
 from model.scenario import Scenario
 from model.services import ServiceSide
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.people import HOLDING, LAPSES, State
+from model.planning import start_holding
 from model.population import WHEELCHAIR
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ def issue(m: "RolloutModel", idx: np.ndarray) -> None:
     """People who accepted a budget at assessment hold one from now."""
     if len(idx) == 0:
         return
-    from model.planning import start_holding
     start_holding(m, idx)
     _next_event(m, idx)
 
