@@ -3,8 +3,11 @@
 Why integer pence: the critics' charge is about money (double running, services cut to fund budgets),
 so the ledger must add up exactly; the conservation tests check it to the penny every month.
 
-CCG spend = traditional contracts + PHB payments + support/brokerage + double running, where double
-running is the part of a block contract that pays for care its budget-holders no longer take from it.
+CCG spend = traditional contracts + double running + PHB payments − money reclaimed + support/brokerage.
+Double running is the part of a block contract that pays for care budget-holders (third-party and direct
+payments) have taken out of it since the contract was last re-based; it ends at re-basing. A notional
+budget is NHS provision (its holder is served under the contract), so it is a memo item, never paid
+twice. Budget money a holder cannot spend (no supply yet) is reclaimed by the CCG.
 The CCG's decommissioning decision (ODD "CCG decommissioning") is `CCG.decommission_drive` (model/ccg.py);
 the ledger turns it into pounds cut from block contracts.
 """
@@ -23,8 +26,8 @@ if TYPE_CHECKING:
 PENCE = 100  # the ledger's unit: every amount is whole pence, so the books balance exactly
 
 # per-CCG monthly items, pence
-LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "support", "total", "phb_nhs", "phb_outside",
-                "phb_unspent", "non_traditional", "non_evidence", "decommissioned")
+LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "phb_reclaimed", "support", "total", "phb_notional",
+                "phb_nhs", "phb_outside", "non_traditional", "non_evidence", "decommissioned")
 
 
 class Ledger:
@@ -34,8 +37,8 @@ class Ledger:
         self.items = {k: np.zeros((n_months, n_orgs), np.int64) for k in LEDGER_ITEMS}
         self.market_supply = np.zeros(n_orgs)  # non-NHS supply, pence a month it can absorb
 
-    def month(self, side: "ServiceSide", t: int, phb_by_org: np.ndarray, users: dict[str, np.ndarray],
-              drive: np.ndarray) -> None:
+    def month(self, side: "ServiceSide", t: int, phb_by_org: np.ndarray, notional_by_org: np.ndarray,
+              users: dict[str, np.ndarray], drive: np.ndarray) -> None:
         """Pay providers for the month, split PHB payments, and let CCGs decommission (in that order)."""
         p, open_ = side.p, side.open
         n_orgs = len(phb_by_org)
@@ -50,8 +53,9 @@ class Ledger:
         routed = side.route >= 0
         spot = np.where(~open_ & routed, np.rint(price * ccg_users), 0).astype(np.int64)
         phb_nhs = np.where(open_ | routed, np.floor(phb_pence * p.phb_nhs_spend_share), 0).astype(np.int64)
-        justified = np.rint((1.0 - flex) * price * ccg_users).astype(np.int64)
-        double_running = np.where(open_, np.maximum(0, side.block - justified), 0).astype(np.int64)
+        displaced = np.maximum(users["holders_displaced"] - side.displaced_base, 0.0)
+        double_running = np.where(open_, np.minimum(side.block, np.rint((1.0 - flex) * price * displaced)),
+                                  0).astype(np.int64)
 
         income = block_paid + flex_paid + phb_nhs * open_
         # closed providers' users are bought from the provider they were routed to
@@ -69,30 +73,36 @@ class Ledger:
         dr = by_org(double_running)
         nhs = by_org(phb_nhs)
         phb = phb_by_org.astype(np.int64)
-        demand_out = phb - nhs
+        notional = np.asarray(notional_by_org, np.int64)
+        cash = phb - notional  # third-party and direct payments: money paid out of the NHS's contracts
+        demand_out = cash - nhs
         # non-NHS supply grows towards demand at the market's pace (personal assistants, voluntary sector)
         self.market_supply += p.market_development_rate / MONTHS_PER_YEAR * np.maximum(
             demand_out - self.market_supply, 0)
         outside = np.minimum(demand_out, np.floor(self.market_supply).astype(np.int64))
         support = np.floor(phb * p.support_cost_share).astype(np.int64)
         it = self.items
+        reclaimed = demand_out - outside
+        side.outcomes.unspent_share = np.divide(reclaimed, cash, out=np.zeros(n_orgs), where=cash > 0)
         it["contracts"][t] = payments - dr
         it["double_running"][t] = dr
-        it["phb_payments"][t] = phb
+        it["phb_payments"][t] = cash
+        it["phb_reclaimed"][t] = reclaimed
+        it["phb_notional"][t] = notional
         it["support"][t] = support
-        it["total"][t] = payments + phb + support
+        it["total"][t] = payments + cash - reclaimed + support
         it["phb_nhs"][t] = nhs
         it["phb_outside"][t] = outside
-        it["phb_unspent"][t] = demand_out - outside
         it["non_traditional"][t] = np.floor(phb * p.non_traditional_share).astype(np.int64)
         it["non_evidence"][t] = np.floor(phb * p.non_evidence_share).astype(np.int64)
         side.double_running[:] = double_running
 
         # CCG decommissioning: cut block contracts until the recurring cut reaches the share of the PHB
         # funding gap the CCG's drive and propensity set (never un-cut; at most decommission_max_share a year)
-        released = _sum_int(home.ravel(), np.rint(flex * price * users["holders_displaced"]).astype(np.int64).ravel(),
-                            n_orgs)
-        gap = np.maximum(phb + support + dr - released, 0)
+        # money the displaced care frees: the flexible share at once, the block share once re-based
+        freed = flex * price * users["holders_displaced"] + (1.0 - flex) * price * side.displaced_base
+        released = _sum_int(home.ravel(), np.rint(freed).astype(np.int64).ravel(), n_orgs)
+        gap = np.maximum(cash - reclaimed + support + dr - released, 0)
         target = np.floor(p.decommission_propensity * drive * gap).astype(np.int64)
         done = _sum_int(home.ravel(), side.decommissioned.ravel(), n_orgs)
         cuttable = np.where(open_ & side.cuttable[:, None], side.block, 0)

@@ -18,6 +18,7 @@ import pandas as pd
 from model import parameters as reg
 from model.ccg import MONTHS_PER_YEAR
 from model.money import LEDGER_ITEMS, PENCE, Ledger
+from model.outcomes import HOLD_TYPES, OUTCOME_KEYS, Outcomes, cohort_bed_days, cost_effectiveness
 from model.people import HOLDING, State
 from model.provider import Provider
 
@@ -64,9 +65,11 @@ class ServiceSide:
         self.map[np.arange(len(reg.COHORTS)), COHORT_SERVICE] = 1.0
         self.cuttable = np.arange(ns) != INPATIENT  # CCGs decommission community services, not beds
 
+        self.outcomes = Outcomes(m)
+        self.bed_share = cohort_bed_days(p) / p.inpatient_bed_days_per_year  # inpatient users per person
         people = self._people()
         base = people["all"]  # (orgs, cohorts): everyone, as if nobody held a PHB: contracts predate PHBs
-        u0 = self._per_service(base @ self.map[:, :INPATIENT], base.sum(axis=1))[:, self.start_orgs]
+        u0 = self._per_service(base @ self.map[:, :INPATIENT], base @ self.bed_share)[:, self.start_orgs]
         self.weight = np.ones((ns, nj))
         self.u0 = u0
         self.others = p.other_users_ratio * u0
@@ -97,10 +100,13 @@ class ServiceSide:
         self.deficit_months = np.zeros((ns, nj), int)
         self.served_users = users0.copy()
         self.demand = p.referrals_per_user_year / 52.0 * users0  # referrals a week, routed to this provider
-        self.backlog = np.zeros((ns, nj, WAIT_BUCKETS))  # people waiting, by weeks waited so far
-        full, part = int(p.initial_wait_weeks), p.initial_wait_weeks % 1
-        self.backlog[:, :, :full] = self.demand[:, :, None]
-        self.backlog[:, :, min(full, WAIT_BUCKETS - 1)] += part * self.demand
+        self.backlog = steady_backlog(self.demand, self.capacity0, p.arrival_variability)
+        # contracts: re-based on a cycle on last year's activity (money.rebase); `displaced_base` is the care
+        # budget-holders had already taken out of the contract when it was last set
+        self.activity_sum = np.zeros((ns, nj))
+        self.activity_months = 0
+        self.displaced_base = np.zeros((ns, nj))
+        self.rebased = np.zeros((len(m.months), ns, nj), bool)
         self._ages = np.arange(WAIT_BUCKETS, dtype=float)  # weeks waited, by bucket
         self._q = {k: np.zeros((ns, nj)) for k in ("served", "wait", "capacity", "arrivals")}
         codes = m.org_codes
@@ -116,6 +122,7 @@ class ServiceSide:
         self.rec["open"] = np.zeros(shape, bool)
         self.rec["home"] = np.zeros(shape, int)
         self.org_rec = {k: np.zeros((T, n_orgs)) for k in ("holders", "ascot_gain_sum", "inpatient_bed_days")}
+        self.displaced_now = np.zeros((ns, nj))
         self.closures: list[dict] = []
         self.n_events = 0  # SimPy events of the service side
         self.env_events = 0  # all SimPy events of the run scheduled from here on (core and services)
@@ -148,15 +155,21 @@ class ServiceSide:
         p, m = self.p, self.m
         ppl = self._people()
         rest, held = ppl["rest"], ppl["holders"]
+        c = m.people.counts.reshape(-1, m.n_orgs, len(reg.COHORTS)) * m.agent_scale
+        notional = c[State.NOTIONAL].astype(float)
+        cash = held - notional  # third-party and direct payments: money that leaves the contracts
         spend = m.spend.reshape(m.n_orgs, -1).astype(float) * m.agent_scale
+        cash_share = np.divide(cash, held, out=np.zeros_like(cash), where=held > 0)
         zero = np.zeros(m.n_orgs)
+        in_beds = (rest @ self.bed_share) + self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year
+        held_beds = held @ self.bed_share
         by_org = {
-            "ccg_users": self._per_service(rest @ self.map[:, :INPATIENT],
-                                           rest.sum(axis=1) + (1 - p.inpatient_reduction_phb) * held.sum(axis=1)),
-            "phb_users": self._per_service(held @ self.map[:, :INPATIENT] * p.phb_nhs_spend_share, zero),
-            "phb_pence": self._per_service(spend @ self.map[:, :INPATIENT], zero),
-            "holders_displaced": self._per_service(held @ self.map[:, :INPATIENT],
-                                                   p.inpatient_reduction_phb * held.sum(axis=1)),
+            # a notional budget is NHS provision: its holder is served under the contract
+            "ccg_users": self._per_service((rest + notional) @ self.map[:, :INPATIENT], in_beds),
+            "phb_users": self._per_service(cash @ self.map[:, :INPATIENT] * p.phb_nhs_spend_share, zero),
+            "phb_pence": self._per_service((spend * cash_share) @ self.map[:, :INPATIENT], zero),
+            "holders_displaced": self._per_service(cash @ self.map[:, :INPATIENT], np.maximum(held_beds - (
+                self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year), 0.0)),
         }
         s_idx = np.arange(self.n_services)[:, None]
         out = {k: v[s_idx, self.home] * self.weight for k, v in by_org.items()}
@@ -210,7 +223,10 @@ class ServiceSide:
     def month(self, t: int) -> None:
         """The monthly hook, called from RolloutModel.step after the offers (ODD process order)."""
         p, m = self.p, self.m
+        self.outcomes.month(t)
         users = self._users()
+        self.displaced_now = users["holders_displaced"]
+        self._rebase(t, users)
         own = users["ccg_users"] + users["phb_users"]
         served = np.where(self.open, own, 0.0)
         for s in range(self.n_services):
@@ -221,7 +237,7 @@ class ServiceSide:
         drive = m._org_vector("decommission_drive")
         self._record_queues(t)
         before = self.decommissioned.copy()
-        self.ledger.month(self, t, self._phb_by_org(), users, drive)
+        self.ledger.month(self, t, self._phb_by_org(), self.outcomes.org_notional, users, drive)
         size = np.divide(self.capacity, self.capacity0, out=np.zeros_like(self.capacity), where=self.capacity0 > 0)
         self.cost = self.fixed0 * size + self.var_unit * served
         self.deficit_months = np.where(self.open & (self.income < self.cost), self.deficit_months + 1, 0)
@@ -237,14 +253,51 @@ class ServiceSide:
         r["income"][t], r["block"][t] = self.income, np.where(self.open, self.block, 0)
         r["double_running"][t], r["decommissioned"][t] = self.double_running, self.decommissioned - before
         r["open"][t], r["home"][t] = self.open, self.home
-        held = self._people()["holders"].sum(axis=1)
-        restrict = m._org_vector("restrictiveness")
-        gain = p.ascot_gain_phb - p.restrictive_ascot_penalty * restrict * (p.ascot_gain_phb - p.ascot_gain_without)
         o = self.org_rec
-        o["holders"][t] = held
-        o["ascot_gain_sum"][t] = held * (gain - p.ascot_gain_without)
+        o["holders"][t] = self._people()["holders"].sum(axis=1)
+        o["ascot_gain_sum"][t] = self.outcomes.org_ascot
         o["inpatient_bed_days"][t] = np.bincount(self.home[INPATIENT], weights=served[INPATIENT],
                                                  minlength=m.n_orgs) * p.inpatient_bed_days_per_year / MONTHS_PER_YEAR
+
+    def _rebase(self, t: int, users: dict[str, np.ndarray]) -> None:
+        """Commissioners re-base block contracts every `contract_rebase_months` from April: on last year's
+        activity, less the care budget-holders now buy themselves (the CCG's plans) and less what the CCG
+        has decommissioned. Double running therefore ends at re-basing. A provider already in deficit is
+        not re-based downwards (provider fragility): its double running goes on, and the output says so."""
+        p, m = self.p, self.m
+        self.activity_sum += users["ccg_users"] + users["holders_displaced"]
+        self.activity_months += 1
+        if t == 0:  # pilot-legacy budgets predate April 2014: their care was already out of the contracts
+            self.displaced_base = users["holders_displaced"].copy()
+            self.block = np.rint(self.block - (1.0 - p.flexible_contract_share) * self.price[:, None]
+                                 * self.displaced_base).astype(np.int64)
+            return
+        date = m.months[t]
+        since = (date.year - m.months[0].year) * 12 + date.month - 4
+        if t == 0 or date.month != 4 or since % max(int(p.contract_rebase_months), 1) != 0:
+            return
+        displaced = users["holders_displaced"]
+        activity = self.activity_sum / self.activity_months - displaced
+        new = np.rint((1.0 - p.flexible_contract_share) * self.price[:, None] * np.maximum(activity, 0.0)).astype(
+            np.int64) - self.decommissioned
+        new = np.maximum(new, 0)
+        fragile = self.deficit_months > 0
+        ok = self.open & ~(fragile & (new < self.block))
+        self.block = np.where(ok, new, self.block)
+        # the contract buys capacity for the activity it funds, at the usual utilisation, plus clearing the
+        # waiting list above its steady level within half a year (CCG plans): waits stay in steady state
+        funded = np.divide(new, (1.0 - p.flexible_contract_share) * self.price[:, None], out=np.zeros(new.shape),
+                           where=self.price[:, None] > 0)
+        funded = np.maximum(funded, users["ccg_users"] * (new > 0))  # sized for today's users if more
+        referrals = p.referrals_per_user_year / 52.0
+        standing = steady_backlog(referrals * funded, referrals * funded / p.initial_utilisation,
+                                  p.arrival_variability).sum(axis=2)
+        extra = np.maximum(self.backlog.sum(axis=2) - standing, 0.0) / 26.0
+        self.capacity = np.where(ok, referrals * funded / p.initial_utilisation + extra, self.capacity)
+        self.displaced_base = np.where(ok, displaced, self.displaced_base)
+        self.rebased[t] = ok
+        self.activity_sum[:] = 0.0
+        self.activity_months = 0
 
     def _record_queues(self, t: int) -> None:
         """Queue statistics of the weeks since the last monthly step (none in the first month)."""
@@ -275,10 +328,20 @@ class ServiceSide:
             self.route[s][self.route[s] == j] = dest
         self.route[s, j] = dest
         self.closures.append(dict(
-            date=m.months[m.month], ccg=m.org_codes[self.home[s, j]], service=SERVICES[s],
+            date=m.months[m.month], ccg=m.org_codes[self.home[s, j]], service=SERVICES[s], cause=self._cause(s, j),
             provider=f"{self.providers[s][j].origin_code}:{SERVICES[s]}", users=float(self.served_users[s, j]),
             waiting_moved=waiting if dest >= 0 else 0.0,
             moved_to="" if dest < 0 else f"{self.providers[s][dest].origin_code}:{SERVICES[s]}"))
+
+    def _cause(self, s: int, j: int) -> str:
+        """Why a provider closed, in words: budgets, or a named cause that is not budgets."""
+        if self.decommissioned[s, j] > 0:
+            return "budgets: decommissioned to fund budgets"
+        if self.displaced_now[s, j] > 0.01 * (self.u0[s, j] + self.others[s, j]):
+            return "budgets: users moved to budgets"
+        if self.served_users[s, j] > self.u0[s, j] + self.others[s, j]:
+            return "not budgets: activity above its contract (population change)"
+        return "not budgets: income below costs (population change)"
 
     def rehome(self, moves: pd.DataFrame) -> None:
         """CCG mergers: each contract passes to the successor that takes most of the old CCG's people."""
@@ -346,11 +409,55 @@ class ServiceSide:
             led[f"{k}_gbp"] = gbp(self.ledger.items[k][t_idx, o_idx])
         for k, v in self.org_rec.items():
             led[k] = v[t_idx, o_idx]
-        clos = pd.DataFrame(self.closures, columns=["date", "ccg", "service", "provider", "users", "waiting_moved",
-                                                    "moved_to"])
+        clos = pd.DataFrame(self.closures, columns=["date", "ccg", "service", "cause", "provider", "users",
+                                                    "waiting_moved", "moved_to"])
+        by_budgets = np.zeros(T, int)
+        if len(clos):
+            t_of = {d: i for i, d in enumerate(m.months)}
+            np.add.at(by_budgets, [t_of[d] for d in clos["date"][clos["cause"].str.startswith("budgets")]], 1)
+        nat["closures_budgets"] = np.cumsum(by_budgets)
+        nat["closures_not_budgets"] = nat["closures"] - nat["closures_budgets"]
+        nat["contracts_rebased"] = self.rebased.sum(axis=(1, 2))
         clos["date"] = pd.to_datetime(clos["date"])
         return {"services_national": nat, "services_by_provider": prov, "services_ledger": led,
-                "services_closures": clos}
+                "services_closures": clos, "services_outcomes": self._outcome_table(months)}
+
+    def _outcome_table(self, months: pd.Series) -> pd.DataFrame:
+        """Month × cohort × way held: holders, mean match, ASCOT gain over a year against no budget, inpatient
+        bed-days avoided, and the money (£ a month)."""
+        r, p = self.outcomes.rec, self.p
+        T, n_c, n_k = r["holders"].shape
+        out = pd.DataFrame({
+            "month": np.repeat(months.to_numpy(), n_c * n_k),
+            "cohort": np.tile(np.repeat(np.array(reg.COHORTS), n_k), T),
+            "held_as": np.tile(np.array(HOLD_TYPES), T * n_c),
+        })
+        for k in OUTCOME_KEYS:
+            out[k] = r[k].ravel()
+        out["mean_match"] = _ratio(out["match_sum"], out["holders"])
+        out["ascot_gain_vs_without"] = _ratio(out["ascot_gain_sum"], out["holders"])
+        out["inpatient_saved_gbp"] = out["bed_days_saved"] * p.inpatient_cost_per_bed_day
+        for k in ("budget", "support", "cash", "notional"):
+            out[f"{k}_gbp"] = out.pop(f"{k}_pence") / PENCE
+        # what the traditional care a third-party or direct-payment holder no longer uses would have cost
+        price = self.outcomes.care_cost / PENCE  # by cohort: what the person's traditional care costs
+        cash_holders = np.where(out["held_as"] != "notional", out["holders"], 0.0)
+        out["displaced_care_gbp"] = cash_holders * np.tile(np.repeat(price, n_k), T)
+        return out
+
+
+def steady_backlog(demand: np.ndarray, capacity: np.ndarray, variability: float) -> np.ndarray:
+    """The waiting list a provider has in the long run, so queues start in steady state (no warm-up drain).
+
+    Weekly arrivals have mean λ and variance v²λ; the provider serves up to c > λ a week. The backlog is then
+    a random walk with drift λ − c reflected at zero, whose stationary mean is v²λ / (2(c − λ)) people
+    (a reflected Brownian motion). It is laid out oldest-first, a week's arrivals to a bucket."""
+    spare = np.maximum(capacity - demand, 1e-9)
+    mean = np.minimum(variability ** 2 * demand / (2.0 * spare), demand * (WAIT_BUCKETS - 1))
+    weeks = np.divide(mean, demand, out=np.zeros_like(mean), where=demand > 0)
+    edges = np.arange(WAIT_BUCKETS, dtype=float)
+    fill = np.clip(weeks[..., None] - edges, 0.0, 1.0)  # share of a week's arrivals still waiting, by bucket
+    return fill * demand[..., None]
 
 
 def _served_weighted(r: dict, s: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -371,6 +478,7 @@ def _ratio(a, b):
 NATIONAL_KEYS = ("month",)
 COMPARED = ("open_providers", "closures", "capacity_per_week", "provider_income_gbp", "users", "waiting",
             "mean_wait_weeks", "utilisation", *(f"wait_weeks_{s}" for s in SERVICES), "inpatient_bed_days",
+            "closures_budgets", "closures_not_budgets",
             *(f"{k}_gbp" for k in LEDGER_ITEMS), "decommissioned_recurring_gbp")
 
 
@@ -383,6 +491,12 @@ def compare(run: dict[str, pd.DataFrame], cf: dict[str, pd.DataFrame]) -> dict[s
         nat[f"{k}_cf"] = c[k].to_numpy()
         nat[f"{k}_diff"] = nat[k].to_numpy() - c[k].to_numpy()
     nat["net_cost_to_nhs_gbp"] = nat["total_gbp_diff"]
+    # the split (adds up exactly): budgets paid out less money reclaimed, support, double running, and the
+    # change in traditional contracts (negative: savings, inpatient beds among them)
+    nat["net_budgets_gbp"] = nat["phb_payments_gbp_diff"] - nat["phb_reclaimed_gbp_diff"]
+    nat["net_support_gbp"] = nat["support_gbp_diff"]
+    nat["net_double_running_gbp"] = nat["double_running_gbp_diff"]
+    nat["net_traditional_gbp"] = nat["contracts_gbp_diff"]
     out["services_national"] = nat
     prov = run["services_by_provider"].copy()
     cp = cf["services_by_provider"]
@@ -410,22 +524,40 @@ def summary_lines(extra: dict[str, pd.DataFrame]) -> list[str]:
     lines = [f"Traditional services ({last['month']:%b %Y}; last 12 months; "
              + ("difference from the same run with no PHBs)" if has_cf else "no counterfactual run)")]
 
-    def fmt(label: str, col: str, how: str, unit: str, scale: float = 1.0) -> None:
-        val = (year[col].sum() if how == "sum" else year[col].mean() if how == "mean" else last[col]) / scale
+    def fmt(label: str, col: str, how: str, unit: str, scale: float = 1.0, dp: int = 1) -> None:
+        def get(c):
+            return (year[c].sum() if how == "sum" else year[c].mean() if how == "mean" else last[c]) / scale
+        val = get(col)
         if has_cf:
-            cf = (year[f"{col}_cf"].sum() if how == "sum" else year[f"{col}_cf"].mean() if how == "mean"
-                  else last[f"{col}_cf"]) / scale
-            lines.append(f"  {label:44s} {val:>10,.1f} {unit:8s} (no PHBs {cf:>10,.1f}; {val - cf:>+9,.1f})")
+            cf = get(f"{col}_cf")
+            lines.append(f"  {label:46s} {val:>9,.{dp}f} {unit:9s} (no PHBs {cf:>9,.{dp}f}; {val - cf:>+8,.{dp}f})")
         else:
-            lines.append(f"  {label:44s} {val:>10,.1f} {unit}")
+            lines.append(f"  {label:46s} {val:>9,.{dp}f} {unit}")
 
-    fmt("mean wait for a traditional service", "mean_wait_weeks", "mean", "weeks")
-    fmt("providers closed since Apr 2014", "closures", "last", "")
-    fmt("double running (block paid, care not used)", "double_running_gbp", "sum", "£m", 1e6)
-    fmt("contracts decommissioned (recurring, a year)", "decommissioned_recurring_gbp", "last", "£m", 1e6 / 12)
+    fmt("mean wait for a traditional service", "mean_wait_weeks", "mean", "weeks", dp=2)
+    fmt("providers closed since Apr 2014", "closures", "last", "providers", dp=0)
+    fmt("  of which caused by budgets", "closures_budgets", "last", "providers", dp=0)
+    fmt("double running (block paid, care not used)", "double_running_gbp", "sum", "£m a year", 1e6)
+    fmt("contracts decommissioned (recurring)", "decommissioned_recurring_gbp", "last", "£m a year", 1e6 / 12)
     fmt("inpatient bed-days", "inpatient_bed_days", "sum", "thousand", 1e3)
-    fmt("CCG spend on these cohorts' services", "total_gbp", "sum", "£m", 1e6)
-    outside = year["phb_outside_gbp"].sum() / max(year["phb_payments_gbp"].sum(), 1)
-    lines.append(f"  budget-holders' spending outside the NHS {outside:.0%}; "
-                 f"ASCOT gain vs without a PHB {last['ascot_gain_vs_without']:+.3f} per holder")
+    fmt("CCG spend on these cohorts' services", "total_gbp", "sum", "£m a year", 1e6)
+    if has_cf:
+        if last["closures_not_budgets_cf"] > 0:
+            lines.append(f"  no-PHB run: {last['closures_not_budgets_cf']:.0f} closures, cause not budgets "
+                         "(activity drifting from contracts as the population changes)")
+        parts = {k: year[f"net_{k}_gbp"].sum() / 1e6 for k in ("budgets", "support", "double_running", "traditional")}
+        lines.append("  net cost to the NHS £{:+,.1f}m a year = budgets {:+,.1f} + support {:+,.1f} + double running "
+                     "{:+,.1f} + traditional services {:+,.1f}".format(sum(parts.values()), *parts.values()))
+    paid = max(year["phb_payments_gbp"].sum(), 1)
+    lines.append(f"  budget money spent outside the NHS {year['phb_outside_gbp'].sum() / paid:.0%}, reclaimed unspent "
+                 f"{year['phb_reclaimed_gbp'].sum() / paid:.0%}; on items a critic calls non-evidence-based "
+                 f"{year['non_evidence_gbp'].sum() / paid:.1%}")
+    out = extra.get("services_outcomes")
+    if out is not None and not out.empty:
+        ce = cost_effectiveness(out, reclaimed_share=year["phb_reclaimed_gbp"].sum() / paid)
+        lines.append("  quality of life (ASCOT gain a year vs without a budget) and net cost, by cohort:")
+        for c, r in ce.iterrows():
+            if r["holders"] > 0:
+                lines.append(f"    {c:20s} {r['ascot_gain']:+.3f}  £{r['net_cost_per_holder_year']:>+8,.0f} a holder a "
+                             f"year  ({r['verdict']})")
     return lines

@@ -21,8 +21,6 @@ ROWS = (
       6.0, "assumption: reviews, new packages and re-referrals; sets the queue's arrival rate", 0.1, 52.0),
     P("initial_utilisation", "Demand as a share of traditional services' capacity in April 2014", PM, "share",
       0.99, 0.95, 1.0, "assumption: NHS community services ran at capacity with standing waiting lists", 0.1, 1.0),
-    P("initial_wait_weeks", "Waiting list of traditional services in April 2014, in weeks of referrals", PM,
-      "weeks", 6.0, 2.0, 12.0, "assumption: community-service waits of several weeks; not in DOMAIN.md", 0.0, 52.0),
     P("arrival_variability", "Week-to-week variability of referrals relative to Poisson", PM, "ratio", 1.0,
       0.5, 2.0, "assumption: Poisson-like referrals; >1 for seasonal or clustered demand", 0.0, 5.0),
     P("fixed_cost_share", "Share of a provider's costs that do not fall when activity falls", PM, "share",
@@ -61,14 +59,8 @@ ROWS = (
       0.0, 365.0),
     P("inpatient_cost_per_bed_day", "Cost of an inpatient bed-day", PM, "£", 350.0, 300.0, 450.0,
       "assumption: NHS reference costs of the period, not in DOMAIN.md", 0.0, 5_000.0),
-    P("inpatient_reduction_phb", "Fall in inpatient use for budget-holders", PM, "share", 0.15, 0.05, 0.3,
-      "V: evaluation found lower indirect costs, inpatient care fell (DOMAIN.md); size an assumption. A fall: "
-      "min 0", 0.0, 1.0),
     P("ascot_gain_phb", "Care-related quality of life (ASCOT) gain over a year with a PHB", PM, "ASCOT points",
       0.057, 0.04, 0.07, "V: +0.057 with a PHB (DOMAIN.md, evaluation)", -1.0, 1.0),
     P("ascot_gain_without", "ASCOT gain over a year without a PHB (controls)", PM, "ASCOT points", 0.018,
       0.01, 0.025, "V: +0.018 without (DOMAIN.md, evaluation)", -1.0, 1.0),
-    P("restrictive_ascot_penalty", "Share of the extra ASCOT gain lost at a fully restrictive CCG", PM, "share",
-      0.5, 0.2, 0.9, "assumption: restrictive sites tended to worsen outcomes (V, seed 003); size not published",
-      0.0, 1.0),
 )

@@ -1,0 +1,159 @@
+"""Outcomes from mechanisms: what a budget lets a person do, and what follows for their quality of life
+(ASCOT) and their use of inpatient beds.
+
+Why a matching rule: the pilot evaluation's findings (restrictive sites worse, larger budgets bigger gains,
+CHC and mental health the cost-effective groups) must be checked, not imposed. Each holder gets a `match`
+(how far what the budget buys matches what they need) from
+
+    adequacy(budget size relative to need) × control(restrictions, budget known up front, way it is held)
+    × support(support planning available at their CCG) × help(a carer or the capacity to manage)
+
+and both the ASCOT gain and the fall in inpatient use are proportional to it. Nothing here depends on a
+person's cohort except through those inputs and the cohort's inpatient use (register), so the groups'
+differences emerge. Rules: docs/services.md ("Outcomes").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model import parameters as reg
+from model.ccg import MONTHS_PER_YEAR
+from model.money import PENCE
+from model.people import CAPACITY, CARER, HOLDING, State
+
+if TYPE_CHECKING:
+    from model.rollout import RolloutModel
+
+HOLD_TYPES = ("notional", "third_party", "direct_payment")
+OUTCOME_KEYS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
+                "cash_pence", "notional_pence")
+
+
+def cohort_bed_days(p) -> np.ndarray:
+    """Inpatient bed-days a year per person, by cohort (register)."""
+    return np.array([getattr(p, f"inpatient_bed_days_{c}") for c in reg.COHORTS], float)
+
+
+def adequacy(ratio: np.ndarray, scale: float) -> np.ndarray:
+    """How far a budget covers need: 1 at a budget equal to need, less below, saturating above
+    (money beyond need buys less and less)."""
+    scale = max(scale, 1e-9)
+    return (1.0 - np.exp(-np.maximum(ratio, 0.0) / scale)) / (1.0 - np.exp(-1.0 / scale))
+
+
+class Outcomes:
+    """Per-holder match, ASCOT gain and inpatient use; monthly sums by (CCG, cohort, way held)."""
+
+    def __init__(self, m: "RolloutModel"):
+        self.m, self.p = m, m.p
+        p = m.p
+        n_c = len(reg.COHORTS)
+        # need: the register's default median budget is what the typical person's care costs; a scenario that
+        # makes budgets larger or smaller changes their size relative to need, not the need
+        self.need = np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
+            / MONTHS_PER_YEAR * PENCE / p.budget_adequacy
+        # the monthly cost of the traditional care a typical person of each cohort gets (the register's mean
+        # budget): what a third-party or direct-payment budget replaces
+        self.care_cost = np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
+            * np.exp(p.budget_log_sd ** 2 / 2) / MONTHS_PER_YEAR * PENCE
+        self.bed_days = cohort_bed_days(p)
+        self.type_control = np.array([p.notional_control, p.third_party_control, 1.0])
+        T = len(m.months)
+        self.rec = {k: np.zeros((T, n_c, len(HOLD_TYPES))) for k in OUTCOME_KEYS}
+        self.org_bed_days_holders = np.zeros(m.n_orgs)  # bed-days a year of this month's holders, by CCG
+        self.org_ascot = np.zeros(m.n_orgs)
+        self.org_notional = np.zeros(m.n_orgs, np.int64)
+        self.unspent_share = np.zeros(m.n_orgs)  # last month's budget money holders could not spend, by CCG
+
+    def support_available(self) -> np.ndarray:
+        """Support planning available at each CCG (0–1): capacity against the queue, as people see it."""
+        m = self.m
+        cap = m._org_vector("planning_capacity")
+        queue = m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1)
+        return np.divide(cap, cap + queue, out=np.ones(m.n_orgs), where=(cap + queue) > 0)
+
+    def match(self, idx: np.ndarray) -> np.ndarray:
+        """The matching rule for people `idx` holding a budget (0 = buys nothing they need, 1 = typical full
+        match; can exceed 1 a little when a budget is above need)."""
+        p, m, ppl = self.p, self.m, self.m.people
+        org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
+        kind = np.clip(ppl.state[idx].astype(int) - int(State.NOTIONAL), 0, 2)
+        spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
+        ratio = (ppl.budget[idx] / self.need[cohort]) ** p.need_tracking_exponent * spendable
+        size = adequacy(ratio, p.adequacy_saturation)
+        restrict = m._org_vector("restrictiveness")[org]
+        known = np.clip(m._org_vector("readiness")[org], 0.0, 1.0)  # CCGs with processes tell budgets up front
+        control = ((1.0 - p.restriction_match_loss * restrict) * (1.0 - p.unknown_budget_match_loss * (1.0 - known))
+                   * self.type_control[kind])
+        support = 1.0 - p.support_match_loss * (1.0 - self.support_available()[org])
+        helped = (flags & (CARER | CAPACITY)).astype(bool)
+        help_ = np.where(helped, 1.0, p.unsupported_match)
+        return size * control * support * help_
+
+    def month(self, t: int) -> None:
+        """Sums for this month's holders; also the per-CCG inpatient use the service side bills."""
+        p, m, ppl = self.p, self.m, self.m.people
+        idx = ppl.where(*HOLDING)
+        n_c = len(reg.COHORTS)
+        if len(idx) == 0:
+            self.org_bed_days_holders[:] = 0.0
+            self.org_ascot[:] = 0.0
+            self.org_notional[:] = 0
+            return
+        mt = self.match(idx)
+        org, cohort = ppl.org_of(idx).astype(np.int64), ppl.cohort_of(idx).astype(np.int64)
+        kind = np.clip(ppl.state[idx].astype(np.int64) - int(State.NOTIONAL), 0, 2)
+        w = float(m.agent_scale)
+        gain = p.ascot_gain_per_match * mt  # over a year, on top of the gain people make without a budget
+        fall = np.clip(p.inpatient_reduction_per_match * mt, 0.0, 1.0)
+        beds = self.bed_days[cohort]
+        budget = ppl.budget[idx].astype(np.int64)
+        key = cohort * len(HOLD_TYPES) + kind
+        n = n_c * len(HOLD_TYPES)
+
+        def by_key(x):
+            return np.bincount(key, weights=x, minlength=n).reshape(n_c, len(HOLD_TYPES)) * w
+        r = self.rec
+        r["holders"][t] = by_key(np.ones(len(idx)))
+        r["match_sum"][t] = by_key(mt)
+        r["ascot_gain_sum"][t] = by_key(gain)
+        r["bed_days_saved"][t] = by_key(beds * fall / MONTHS_PER_YEAR)
+        r["budget_pence"][t] = by_key(budget.astype(float))
+        r["support_pence"][t] = by_key(np.floor(budget * p.support_cost_share))
+        r["cash_pence"][t] = by_key(np.where(kind > 0, budget, 0).astype(float))
+        r["notional_pence"][t] = by_key(np.where(kind == 0, budget, 0).astype(float))
+        self.org_bed_days_holders = np.bincount(org, weights=beds * (1.0 - fall), minlength=m.n_orgs) * w
+        self.org_ascot = np.bincount(org, weights=gain, minlength=m.n_orgs) * w
+        notional = np.zeros(m.n_orgs, np.int64)
+        np.add.at(notional, org[kind == 0], budget[kind == 0])
+        self.org_notional = notional * m.agent_scale
+
+
+def cost_effectiveness(outcomes, months: int = MONTHS_PER_YEAR, by: str = "cohort", reclaimed_share: float = 0.0):
+    """Per cohort (or way held) over the last `months`: holders, ASCOT gain a year against no budget, and the
+    net cost to the NHS a holder-year (budget paid out − the traditional care it replaces + support −
+    inpatient beds avoided; a notional budget is the contract, so only support and beds count). Money holders
+    could not spend is reclaimed: `reclaimed_share` of what was paid out, from the ledger."""
+    import pandas as pd
+
+    last = sorted(outcomes["month"].unique())[-months:]
+    t = outcomes[outcomes["month"].isin(last)]
+    g = t.groupby(by, sort=False)[["holders", "ascot_gain_sum", "cash_gbp", "displaced_care_gbp", "support_gbp",
+                                   "inpatient_saved_gbp", "match_sum"]].sum()
+    n = len(last)
+    holder_years = g["holders"] / MONTHS_PER_YEAR
+    net = g["cash_gbp"] * (1.0 - reclaimed_share) - g["displaced_care_gbp"] + g["support_gbp"] - g["inpatient_saved_gbp"]
+    out = pd.DataFrame({
+        "holders": g["holders"] / n,
+        "mean_match": g["match_sum"] / g["holders"].where(g["holders"] > 0),
+        "ascot_gain": g["ascot_gain_sum"] / g["holders"].where(g["holders"] > 0),
+        "net_cost_per_holder_year": net / holder_years.where(holder_years > 0),
+        "inpatient_saved_per_holder_year": g["inpatient_saved_gbp"] / holder_years.where(holder_years > 0),
+    })
+    out["gbp_per_ascot_point"] = out["net_cost_per_holder_year"] / out["ascot_gain"]
+    out["verdict"] = np.where(out["net_cost_per_holder_year"] <= 0, "cost-saving with a gain",
+                              np.where(out["gbp_per_ascot_point"] < 20_000, "cost-effective", "costs more"))
+    return out
