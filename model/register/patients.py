@@ -104,8 +104,6 @@ ROWS = (
       "assumption: most leave through recovery, moving or reassessment", 0.0, 1.0),
     P("recovery_share", "Share of leavers who do not die who leave through recovery", PT, "share", 0.5,
       0.3, 0.7, "assumption: the rest lose eligibility at reassessment", 0.0, 1.0),
-    P("reporting_share", "Share of the true count that voluntary CCG returns captured", PT, "share",
-      0.885, 0.8, 0.95, "D: 185 of 209 CCGs reported in Oct 2016", 0.0, 1.0),
     # ---- packages that can be re-designated; wheelchair budgets (model/redesignation.py, wheelchair.py)
     P("package_share_chc", "Share of standard CHC people with a home-care package that can be re-designated",
       PT, "share", 0.5, 0.3, 0.7, "assumption: CHC home care is the group NHS England later made PHB by default",
