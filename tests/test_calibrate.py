@@ -21,10 +21,10 @@ TRUTH = {"initial_holders": 1_200, "offer_rate_chc": 0.55}
 @pytest.fixture(scope="module")
 def synthetic():
     """Figures the model generates at known parameters (another seed than the fit's), as sources print them."""
-    scenario = load_scenario("baseline").with_(until=dt.date(2016, 10, 31), agent_scale=40)
+    scenario = load_scenario("baseline").with_(until=dt.date(2016, 10, 31), agent_scale=50)
     scenario = scenario.model_copy(update={"calibrate": list(TRUTH)})
     table = cal.figures(dt.date(2016, 10, 31))
-    truth = cal.model_figures(scenario.with_(agent_scale=40), TRUTH, [987654], table)[0]
+    truth = cal.model_figures(scenario.with_(agent_scale=50), TRUTH, [987654], table)[0]
     cover = np.array([getattr(scenario.parameters, c) for c in table["coverage"]])
     table = table.assign(value=np.round(truth * cover))
     return scenario, table
@@ -33,7 +33,7 @@ def synthetic():
 @pytest.fixture(scope="module")
 def recovered(synthetic):
     scenario, table = synthetic
-    return cal.fit(scenario, population=40, generations=3, seeds=2, scale=40, workers=1, table=table)
+    return cal.fit(scenario, population=30, generations=3, seeds=2, scale=50, workers=1, table=table)
 
 
 def test_recovers_known_parameters_within_credible_interval(recovered):
@@ -52,7 +52,7 @@ def test_recovers_known_parameters_within_credible_interval(recovered):
 
 def test_posterior_predictive_covers_the_figures(synthetic, recovered):
     scenario, table = synthetic
-    pp = cal.predictive(scenario, recovered, n=30, scale=40, table=table)
+    pp = cal.predictive(scenario, recovered, n=20, scale=50, table=table)
     lo, hi = pp.quantile(0.025).to_numpy(), pp.quantile(0.975).to_numpy()
     v = table["value"].to_numpy(float)
     assert np.all((v >= lo) & (v <= hi)), pd.DataFrame({"lo": lo, "value": v, "hi": hi})
