@@ -53,6 +53,8 @@ def _positive_int(text: str) -> int:
 
 # modules that contribute subcommands (calibrate, backtest, sensitivity, ...), one line each
 COMMAND_MODULES: list[str] = [
+    "model.calibrate",
+    "model.backtest",
 ]
 
 
@@ -116,6 +118,8 @@ def add_ensemble_commands(sub) -> None:
         p.add_argument("--workers", type=_positive_int, help="worker processes (default: all cores)")
         p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results store (default: results/)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--prior", action="store_true", help="draw calibrated parameters from their register ranges "
+                       "even when the scenario names a posterior (default: from the posterior)")
 
     ens = sub.add_parser("ensemble", help="run a Monte Carlo ensemble of one scenario: bands and probabilities")
     ens.add_argument("scenario", help="a scenario name or a YAML file")
@@ -147,7 +151,8 @@ def _ensemble_options(args: argparse.Namespace) -> dict:
     from model.store import Store
 
     return dict(mode=args.mode, uncertain=args.uncertain, backend="dask" if (args.dask or args.scheduler) else "local",
-                scheduler=args.scheduler, workers=args.workers, store=Store(args.out), services=args.services)
+                scheduler=args.scheduler, workers=args.workers, store=Store(args.out), services=args.services,
+                prior=args.prior)
 
 
 def _bar(args: argparse.Namespace, desc: str):
@@ -173,6 +178,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     how = "read back from the store (same inputs)" if ens.from_cache else \
         f"ran {m.get('runs_computed')} runs in {m.get('wall_seconds', 0):.1f} s on {m.get('backend')} " \
         f"({m.get('workers')} workers)" + (f"; {m['runs_resumed']} resumed" if m.get("runs_resumed") else "")
+    if m.get("posterior"):
+        print(f"Calibrated parameters drawn from posterior {m['posterior']} (--prior for the register ranges).")
     print(f"{how}. Results: {args.out / ens.id}/")
     return 0
 

@@ -111,21 +111,37 @@ def _quantile(how: Uncertainty, p: reg.Parameter, current: float, u: float) -> f
     return int(round(x)) if p.kind is int else float(x)
 
 
+def posterior_draws(scenario: Scenario, seed: int, index: int, prior: bool = False):
+    """Where the scenario names a posterior (and the prior is not asked for): a function giving run `index`'s
+    calibrated parameter values, a weighted resample from the posterior's own stream (seed, (2, index))."""
+    if prior or not getattr(scenario, "posterior", None):
+        return None
+    from model.posterior import posterior_of
+
+    post = posterior_of(scenario)
+    rng = np.random.default_rng(_seq(seed, 2, index))
+    return lambda: post.sample(rng)
+
+
 def draw_parameters(scenario: Scenario, index: int, which: str | None = None,
-                    seed: int | None = None) -> tuple[dict[str, Any], int]:
-    """Run `index`'s drawn parameter values (a function of seed and index alone) and the attempts taken."""
+                    seed: int | None = None, prior: bool = False) -> tuple[dict[str, Any], int]:
+    """Run `index`'s drawn parameter values (a function of seed and index alone) and the attempts taken;
+    calibrated parameters come from the scenario's posterior unless `prior`."""
     from model.rollout import cohort_flows
 
     spec = uncertain_parameters(scenario, which)
-    if not spec:
-        return {}, 0
     seed = scenario.seed if seed is None else seed
+    from_posterior = posterior_draws(scenario, seed, index, prior)
+    if not spec and from_posterior is None:
+        return {}, 0
     rng = np.random.default_rng(_seq(seed, 0, index))
     current = scenario.parameters
     for attempt in range(1, MAX_DRAW_ATTEMPTS + 1):
         u = rng.random(len(CANDIDATES))  # one uniform per candidate, so quantiles line up across scenarios
         values = {name: _quantile(how, reg.BY_NAME[name], getattr(current, name), float(u[CANDIDATES.index(name)]))
                   for name, how in spec.items()}
+        if from_posterior is not None:
+            values.update(from_posterior())
         try:
             cohort_flows(scenario.with_parameters(**values).parameters)
         except (ScenarioError, ValueError):
@@ -143,16 +159,18 @@ class RunSpec:
     draw_attempts: int
 
 
-def plan_run(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None) -> RunSpec:
+def plan_run(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None,
+             prior: bool = False) -> RunSpec:
     _check_mode(mode)
     seed = scenario.seed if mode == "parameters" else run_seed(scenario.seed, index)
-    values, attempts = draw_parameters(scenario, index, uncertain) if mode != "randomness" else ({}, 0)
+    values, attempts = draw_parameters(scenario, index, uncertain, prior=prior) if mode != "randomness" else ({}, 0)
     return RunSpec(index, seed, values, attempts)
 
 
-def run_scenario(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None) -> Scenario:
+def run_scenario(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None,
+                 prior: bool = False) -> Scenario:
     """The scenario of run `index` exactly as the ensemble ran it: re-run it alone with `Sim(...)`."""
-    spec = plan_run(scenario, index, mode, uncertain)
+    spec = plan_run(scenario, index, mode, uncertain, prior)
     return scenario.with_parameters(**spec.parameters).with_(seed=spec.seed)
 
 
@@ -403,9 +421,12 @@ class Ensemble:
         return "\n".join(lines)
 
 
-def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True) -> str:
+def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True,
+               posterior: str | None = None) -> str:
     key = {"scenario": json.loads(scenario.model_dump_json()), "runs": runs, "mode": mode, "uncertain": uncertain,
            "model_version": __version__, "keep": [KEEP_TABLES, SMALL_TABLE_ROWS], "layout": 1}
+    if posterior:
+        key["posterior"] = posterior  # the digest of the draws used (absent when drawing from the prior)
     if not services:
         key["services"] = False  # (absent when on, so earlier caches stay valid)
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -426,9 +447,11 @@ def _store_of(store) -> Store | None:
 def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: str = "local",
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
-                 uncertain: str | None = None, dask_processes: bool = True, services: bool = True) -> Ensemble:
+                 uncertain: str | None = None, dask_processes: bool = True, services: bool = True,
+                 prior: bool = False) -> Ensemble:
     """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
-    `services=False` runs the patient side alone (uptake needs nothing else, at half the cost)."""
+    `services=False` runs the patient side alone (uptake needs nothing else, at half the cost).
+    A scenario that names a posterior draws its calibrated parameters from it, unless `prior`."""
     if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
         raise EnsembleError(f"runs: {runs!r} is not allowed; give a whole number, 1 or more")
     _check_mode(mode)
@@ -439,11 +462,16 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise EnsembleError(f"workers: {workers!r} is not allowed; give a whole number, 1 or more")
     which = resolve_uncertain(scenario, uncertain)
-    if mode != "randomness" and not uncertain_parameters(scenario, which):
+    post_digest = None
+    if mode != "randomness" and not prior and getattr(scenario, "posterior", None):
+        from model.posterior import posterior_of
+
+        post_digest = posterior_of(scenario).digest()
+    if mode != "randomness" and not uncertain_parameters(scenario, which) and post_digest is None:
         raise EnsembleError(f"mode '{mode}' draws parameters, but scenario {scenario.name} names none under "
                             "uncertain:; add some, use uncertain='all', or mode 'randomness'")
     st = _store_of(store)
-    key = input_hash(scenario, runs, mode, which, services)
+    key = input_hash(scenario, runs, mode, which, services, post_digest)
     eid = ensemble_id(scenario, runs, mode, key)
 
     if st is not None and st.has(eid):
@@ -453,7 +481,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         return Ensemble(scenario, runs, mode, eid, tables, manifest, from_cache=True)
 
     t0 = time.perf_counter()
-    specs = [plan_run(scenario, i, mode, which) for i in range(runs)]
+    specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)]
     base = json.loads(scenario.model_dump_json())
     results: dict[int, dict[str, pd.DataFrame]] = {}
     resumed = []
@@ -495,6 +523,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         "scenario_digest": scenario.digest(), "scenario_yaml": scenario.to_yaml(),
         "seed_tree": "run i: parameters SeedSequence(seed, spawn_key=(0, i)); model SeedSequence(seed, spawn_key=(1, i))"
                      + ("; mode 'parameters': every run uses the scenario's seed" if mode == "parameters" else ""),
+        "posterior": (f"{scenario.posterior} ({post_digest})" if post_digest else None),
         "services": services, "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3), "runs_computed": len(todo), "runs_resumed": len(resumed),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from model.register import budgets, ccg, outcomes, patients, policy, services
+from model.register import budgets, ccg, observation, outcomes, patients, policy, services
 from model.register.base import COHORT_LABELS, COHORTS, GROUPS, Parameter, Value  # noqa: F401 (the register's API)
 
-REGISTER: tuple[Parameter, ...] = policy.ROWS + ccg.ROWS + patients.ROWS + budgets.ROWS + services.ROWS + outcomes.ROWS
+REGISTER: tuple[Parameter, ...] = policy.ROWS + ccg.ROWS + patients.ROWS + budgets.ROWS + services.ROWS \
+    + outcomes.ROWS + observation.ROWS
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in REGISTER}
 assert len(BY_NAME) == len(REGISTER), "duplicate parameter names in the register"

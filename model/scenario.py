@@ -84,6 +84,8 @@ class Scenario(BaseModel):
     agent_scale: int = Field(1, ge=1, le=1000, strict=True)
     parameters: Parameters = Field(default_factory=Parameters)  # type: ignore[valid-type]
     uncertain: dict[str, Uncertainty] = Field(default_factory=dict)
+    calibrate: list[str] = Field(default_factory=list)  # parameters `phb calibrate` fits (default: register's)
+    posterior: str | None = Field(None, pattern=r"^[A-Za-z0-9_\-]+$")  # posteriors/NAME.csv, used by ensembles
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "Scenario":
@@ -100,6 +102,10 @@ class Scenario(BaseModel):
             hi = p.high if how.high is None else how.high
             if lo > hi:
                 raise ValueError(f"uncertain.{name}: low {lo} is above high {hi}")
+        for name in self.calibrate:
+            p = reg.BY_NAME.get(name)
+            if p is None or not p.uncertain:
+                raise ValueError(f"calibrate: {name} is not a numeric register parameter with a range")
         return self
 
     def with_parameters(self, **changes: Any) -> "Scenario":

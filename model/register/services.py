@@ -8,7 +8,7 @@ D = dt.date
 
 ROWS = (
     P("flexible_contract_share", "Share of traditional contract value that follows the patient", PM, "share",
-      0.2, 0.05, 0.5, "assumption: most community and CHC money sat in block contracts (DOMAIN.md)", 0.0, 1.0),
+      0.2, 0.05, 0.5, "assumption: most community and CHC money sat in block contracts (evidence E25)", 0.0, 1.0),
     P("decommission_propensity", "How readily a CCG decommissions services to fund PHBs", PM, "0–1", 0.3,
       0.1, 0.6, "assumption: some CCGs cut services to fund budgets (seed 004); extent unknown", 0.0, 1.0),
     P("decommission_max_share", "Largest share of a block contract a CCG decommissions in a year", PM,
@@ -55,12 +55,12 @@ ROWS = (
     P("support_cost_share", "Support planning and brokerage cost, as a share of PHB payments", PM, "share",
       0.07, 0.03, 0.12, "assumption: brokerage and support teams, a few per cent of budgets", 0.0, 1.0),
     P("inpatient_bed_days_per_year", "Inpatient bed-days per person a year in the PHB cohorts", PM,
-      "bed-days per year", 6.0, 3.0, 12.0, "assumption: complex needs, frequent admissions; not in DOMAIN.md",
+      "bed-days per year", 6.0, 3.0, 12.0, "assumption: complex needs, frequent admissions; not in docs/evidence.md",
       0.0, 365.0),
     P("inpatient_cost_per_bed_day", "Cost of an inpatient bed-day", PM, "£", 350.0, 300.0, 450.0,
-      "assumption: NHS reference costs of the period, not in DOMAIN.md", 0.0, 5_000.0),
+      "assumption: NHS reference costs of the period, not in docs/evidence.md", 0.0, 5_000.0),
     P("ascot_gain_phb", "Care-related quality of life (ASCOT) gain over a year with a PHB", PM, "ASCOT points",
-      0.057, 0.04, 0.07, "V: +0.057 with a PHB (DOMAIN.md, evaluation)", -1.0, 1.0),
+      0.057, 0.04, 0.07, "V: +0.057 with a PHB (evidence E20)", -1.0, 1.0),
     P("ascot_gain_without", "ASCOT gain over a year without a PHB (controls)", PM, "ASCOT points", 0.018,
-      0.01, 0.025, "V: +0.018 without (DOMAIN.md, evaluation)", -1.0, 1.0),
+      0.01, 0.025, "V: +0.018 without (evidence E20)", -1.0, 1.0),
 )

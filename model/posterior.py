@@ -1,0 +1,90 @@
+"""A posterior: weighted parameter draws with their provenance (data, vintage, method, seeds, model version).
+
+Stored as two files under posteriors/: NAME.csv (a `weight` column and one column per calibrated parameter)
+and NAME.json (the provenance). A scenario names its posterior with `posterior: NAME`; `phb ensemble`
+then draws those parameters from it (a weighted resample, from each run's own seed stream) and every
+other uncertain parameter from its register range, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model import parameters as reg
+from model.scenario import ScenarioError
+
+POSTERIOR_DIR = Path(__file__).resolve().parent.parent / "posteriors"
+
+
+class PosteriorError(ScenarioError):
+    """A posterior that is missing or does not fit the register: the message names the file."""
+
+
+@dataclass
+class Posterior:
+    draws: pd.DataFrame  # one column per calibrated parameter
+    weights: np.ndarray  # sum to 1
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.draws.columns)
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        """One weighted draw, as parameter values of the right type."""
+        i = int(rng.choice(len(self.weights), p=self.weights))
+        row = self.draws.iloc[i]
+        return {n: (int(row[n]) if reg.BY_NAME[n].kind is int else float(row[n])) for n in self.names}
+
+    def quantiles(self, qs=(0.1, 0.5, 0.9)) -> pd.DataFrame:
+        """Weighted quantiles of each parameter."""
+        order = {}
+        for n in self.names:
+            x = self.draws[n].to_numpy(float)
+            idx = np.argsort(x)
+            cw = np.cumsum(self.weights[idx])
+            order[n] = [float(x[idx][min(np.searchsorted(cw, q), len(x) - 1)]) for q in qs]
+        return pd.DataFrame(order, index=[f"q{int(q * 100)}" for q in qs]).T
+
+    def digest(self) -> str:
+        body = self.draws.to_csv(index=False) + json.dumps(self.weights.round(12).tolist())
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def save(self, name: str, directory: Path | None = None) -> Path:
+        directory = directory or POSTERIOR_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        table = self.draws.copy()
+        table.insert(0, "weight", self.weights)
+        table.to_csv(directory / f"{name}.csv", index=False, lineterminator="\n")
+        prov = {**self.provenance, "name": name, "draws": len(table), "digest": self.digest()}
+        (directory / f"{name}.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
+        return directory / f"{name}.csv"
+
+
+def load_posterior(name: str, directory: Path | None = None) -> Posterior:
+    directory = directory or POSTERIOR_DIR
+    path = directory / f"{name}.csv"
+    if not path.exists():
+        raise PosteriorError(f"posterior '{name}': no file {path}; run `phb calibrate` on the scenario first, or "
+                             "use --prior")
+    table = pd.read_csv(path)
+    unknown = [c for c in table.columns if c != "weight" and c not in reg.BY_NAME]
+    if "weight" not in table.columns or unknown:
+        raise PosteriorError(f"{path}: needs a weight column and register parameters only"
+                             + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    meta = directory / f"{name}.json"
+    prov = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+    w = table.pop("weight").to_numpy(float)
+    return Posterior(table, w / w.sum(), prov)
+
+
+def posterior_of(scenario) -> Posterior | None:
+    """The posterior a scenario names, or None."""
+    name = getattr(scenario, "posterior", None)
+    return load_posterior(name) if name else None

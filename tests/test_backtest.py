@@ -1,0 +1,85 @@
+"""Backtests: a perfect forecast scores better than the naive ones, scores are proper, bad files are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.backtest import BacktestError, backtest, crps, read_actuals
+from model.cli import main
+from model.scenario import load_scenario
+
+MONTHS = pd.date_range("2014-04-01", "2021-03-01", freq="MS")
+SCENARIO = load_scenario("baseline")
+
+
+def fake_ensemble(truth: np.ndarray, runs: int = 40, spread: float = 0.03) -> SimpleNamespace:
+    """An ensemble whose runs scatter around a known series (no simulation needed)."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for r in range(runs):
+        held = truth * np.exp(rng.normal(0, spread))
+        frames.append(pd.DataFrame({"run": r, "month": MONTHS, "holders": held, "direct_payment": 0.7 * held,
+                                    "new_holders": np.gradient(held).clip(0), "received_ytd": held * 0.3}))
+    nat = pd.concat(frames, ignore_index=True)
+    return SimpleNamespace(runs=runs, tables={"national": nat}, runs_table=lambda name="national": nat)
+
+
+def write_actuals(path, truth: np.ndarray, months=("2018-03-01", "2019-03-01", "2021-03-01")):
+    rows = [{"period_start": m, "period_end": (pd.Timestamp(m) + pd.offsets.MonthEnd(0)).date().isoformat(),
+             "measure": "phbs_held", "value": round(float(truth[MONTHS.get_loc(pd.Timestamp(m))]))} for m in months]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_crps_is_zero_for_a_perfect_ensemble_and_grows_with_error():
+    assert crps(np.full(20, 5.0), 5.0) == pytest.approx(0.0)
+    assert crps(np.full(20, 5.0), 7.0) == pytest.approx(2.0)  # a point forecast: the absolute error
+    x = np.random.default_rng(0).normal(0, 1, 2000)
+    assert crps(x, 0.0) < crps(x, 2.0)
+    assert crps(x, 0.0) == pytest.approx(0.2337, abs=0.02)  # N(0,1) at its centre: (sqrt(2) - 1)/sqrt(pi)
+
+
+def test_perfect_forecast_beats_naive_forecasts(tmp_path):
+    t = np.arange(len(MONTHS))
+    truth = 2500 + 8000 * (1 - np.exp(-t / 30)) + 300 * t  # bends: neither a line nor an exponential
+    actuals = read_actuals(write_actuals(tmp_path / "a.csv", truth))
+    scores, detail = backtest(SCENARIO, actuals, fake_ensemble(truth))
+    model = scores.iloc[0]
+    assert model["forecast"] == "model (ensemble)"
+    assert model["coverage_95"] == 1.0 and model["mape"] < 0.05
+    naive = scores.iloc[1:]
+    assert len(naive) == 3 and (naive["crps"] > model["crps"]).all() and (naive["mape"] > model["mape"]).all()
+    assert set(detail.columns) >= {"value", "model_median", "linear trend", "line to milestone"}
+
+
+def test_a_biased_forecast_shows_its_bias_and_misses_its_bands(tmp_path):
+    truth = np.linspace(2000, 60_000, len(MONTHS))
+    actuals = read_actuals(write_actuals(tmp_path / "a.csv", truth))
+    scores, _ = backtest(SCENARIO, actuals, fake_ensemble(truth * 1.5))
+    assert scores.iloc[0]["bias"] == pytest.approx(0.5, abs=0.05)
+    assert scores.iloc[0]["coverage_80"] == 0.0
+
+
+@pytest.mark.parametrize("content, message", [
+    ("period_start,measure,value\n2019-03-01,phbs_held,1\n", "missing column"),
+    ("period_start,period_end,measure,value\n2019-03-01,2019-03-31,people_happy,1\n", "measure 'people_happy'"),
+    ("period_start,period_end,measure,value\n2019-13-01,2019-03-31,phbs_held,1\n", "not a date"),
+    ("period_start,period_end,measure,value\n2019-03-01,2019-03-31,phbs_held,lots\n", "not a number"),
+    ("period_start,period_end,measure,value\n", "no rows"),
+])
+def test_bad_actuals_file_gets_a_clear_message(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(BacktestError, match=message):
+        read_actuals(path)
+
+
+def test_cli_refuses_bad_actuals_without_traceback(tmp_path, capsys):
+    assert main(["backtest", "baseline", "--actuals", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "Traceback" not in err
