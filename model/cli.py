@@ -53,6 +53,7 @@ def _positive_int(text: str) -> int:
 
 # modules that contribute subcommands (calibrate, backtest, sensitivity, ...), one line each
 COMMAND_MODULES: list[str] = [
+    "model.sensitivity", "model.discovery", "model.reach",
 ]
 
 

@@ -403,11 +403,14 @@ class Ensemble:
         return "\n".join(lines)
 
 
-def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True) -> str:
+def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True,
+               design: list[dict] | None = None) -> str:
     key = {"scenario": json.loads(scenario.model_dump_json()), "runs": runs, "mode": mode, "uncertain": uncertain,
            "model_version": __version__, "keep": [KEEP_TABLES, SMALL_TABLE_ROWS], "layout": 1}
     if not services:
         key["services"] = False  # (absent when on, so earlier caches stay valid)
+    if design is not None:
+        key["design"] = design
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -426,12 +429,19 @@ def _store_of(store) -> Store | None:
 def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: str = "local",
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
-                 uncertain: str | None = None, dask_processes: bool = True, services: bool = True) -> Ensemble:
+                 uncertain: str | None = None, dask_processes: bool = True, services: bool = True,
+                 design: list[dict] | None = None) -> Ensemble:
     """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
-    `services=False` runs the patient side alone (uptake needs nothing else, at half the cost)."""
+    `services=False` runs the patient side alone (uptake needs nothing else, at half the cost).
+    `design`: run i uses design[i]'s "seed" and "parameters" instead of drawing them (mode "design"; used by
+    sensitivity analysis, scenario discovery and reach, model/sensitivity.py); `runs` must equal its length."""
+    if design is not None:
+        mode, uncertain = "design", "scenario"
+        runs = len(design)
     if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
         raise EnsembleError(f"runs: {runs!r} is not allowed; give a whole number, 1 or more")
-    _check_mode(mode)
+    if design is None:
+        _check_mode(mode)
     if scheduler:
         backend = "dask"
     if backend not in BACKENDS:
@@ -439,11 +449,11 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise EnsembleError(f"workers: {workers!r} is not allowed; give a whole number, 1 or more")
     which = resolve_uncertain(scenario, uncertain)
-    if mode != "randomness" and not uncertain_parameters(scenario, which):
+    if design is None and mode != "randomness" and not uncertain_parameters(scenario, which):
         raise EnsembleError(f"mode '{mode}' draws parameters, but scenario {scenario.name} names none under "
                             "uncertain:; add some, use uncertain='all', or mode 'randomness'")
     st = _store_of(store)
-    key = input_hash(scenario, runs, mode, which, services)
+    key = input_hash(scenario, runs, mode, which, services, design)
     eid = ensemble_id(scenario, runs, mode, key)
 
     if st is not None and st.has(eid):
@@ -453,7 +463,8 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         return Ensemble(scenario, runs, mode, eid, tables, manifest, from_cache=True)
 
     t0 = time.perf_counter()
-    specs = [plan_run(scenario, i, mode, which) for i in range(runs)]
+    specs = [plan_run(scenario, i, mode, which) for i in range(runs)] if design is None else \
+        [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
     base = json.loads(scenario.model_dump_json())
     results: dict[int, dict[str, pd.DataFrame]] = {}
     resumed = []
@@ -490,7 +501,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     wall = time.perf_counter() - t0
     manifest = {
         "kind": "ensemble", "scenario": scenario.name, "seed": scenario.seed, "runs": runs, "mode": mode,
-        "uncertain": which, "uncertain_parameters": sorted(uncertain_parameters(scenario, which)) if mode != "randomness" else [],
+        "uncertain": which, "uncertain_parameters": sorted(uncertain_parameters(scenario, which)) if mode not in ("randomness", "design") else [],
         "agent_scale": scenario.agent_scale, "until": str(scenario.until), "input_hash": key,
         "scenario_digest": scenario.digest(), "scenario_yaml": scenario.to_yaml(),
         "seed_tree": "run i: parameters SeedSequence(seed, spawn_key=(0, i)); model SeedSequence(seed, spawn_key=(1, i))"
@@ -518,7 +529,8 @@ def _consolidate(specs: list[RunSpec], results: dict[int, dict[str, pd.DataFrame
         frames = [results[i][name].assign(run=i) for i in sorted(results) if name in results[i]]
         df = pd.concat(frames, ignore_index=True)
         tables[name] = df[["run"] + [c for c in df.columns if c != "run"]]
-    drawn = sorted({n for s in specs for n in s.parameters}, key=CANDIDATES.index)
+    drawn = sorted({n for s in specs for n in s.parameters},
+                   key=lambda n: (CANDIDATES.index(n) if n in CANDIDATES else len(CANDIDATES), n))
     tables["runs"] = pd.DataFrame({"run": [s.index for s in specs], "seed": [s.seed for s in specs],
                                    "draw_attempts": [s.draw_attempts for s in specs],
                                    **{name: [s.parameters.get(name) for s in specs] for name in drawn}})
