@@ -87,10 +87,9 @@ def prim_boxes(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8, boxes: in
         full = alg.box_init
         limits = {c: (float(lims[c].iloc[0]), float(lims[c].iloc[1])) for c in x.columns
                   if not np.isclose(lims[c].iloc[0], full[c].iloc[0]) or not np.isclose(lims[c].iloc[1], full[c].iloc[1])}
-        inside = _inside(x, limits)
-        out.append(_box("PRIM", k + 1, limits, inside, y, x))
-        if not limits:
+        if not limits:  # the whole space: nothing more to say
             break
+        out.append(_box("PRIM", k + 1, limits, _inside(x, limits), y, x))
     return out
 
 

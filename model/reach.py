@@ -72,7 +72,8 @@ def probability(scenario: Scenario, lever: str, value: float, target: int, by: p
 
 
 def reach(scenario: Scenario, target, by, *, probability_wanted: float = 0.8, levers=None, runs: int = 40,
-          scale: int | None = 50, xtol: float = 0.01, store=None, progress=None, **how) -> dict:
+          scale: int | None = 50, xtol: float = 0.01, cost_runs: int = 20, store=None, progress=None,
+          **how) -> dict:
     from scipy.optimize import bisect
 
     from model.store import Store
@@ -90,7 +91,7 @@ def reach(scenario: Scenario, target, by, *, probability_wanted: float = 0.8, le
         scenario = scenario.with_(agent_scale=scale)
     st = store if isinstance(store, Store) else Store(store)
     key = {"scenario": json.loads(scenario.model_dump_json()), "target": target, "by": str(by.date()),
-           "p": probability_wanted, "levers": levers, "runs": runs, "xtol": xtol, "layout": 1}
+           "p": probability_wanted, "levers": levers, "runs": runs, "xtol": xtol, "cost_runs": cost_runs, "layout": 1}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     eid = f"{scenario.name}-reach-{target // 1000}k-{digest[:10]}"
     if st.has(eid):
@@ -134,7 +135,7 @@ def reach(scenario: Scenario, target, by, *, probability_wanted: float = 0.8, le
             row.update(value=v, p_value=p_at(v), status="found")
         rows.append(row)
     answers = pd.DataFrame(rows)
-    costs = [_cost(scenario, r["lever"], r["value"], min(runs, 20), st, **how) if r["status"] == "found"
+    costs = [_cost(scenario, r["lever"], r["value"], cost_runs, st, **how) if r["status"] == "found" and cost_runs
              else {} for r in rows]
     for name in COST_OUTPUTS:
         answers[f"{name}_diff"] = [c.get(name, np.nan) for c in costs]
@@ -166,7 +167,7 @@ def report(res: dict) -> str:
     for r in df.itertuples():
         lines.append(f"  {r.label} ({r.lever}, {r.unit}): scenario {r.scenario_value:g} gives {r.p_scenario:.0%}; "
                      + (f"needs {r.value:.3g} ({r.p_value:.0%})" if r.status == "found" else r.status))
-        if r.status == "found":
+        if r.status == "found" and np.isfinite(r.spend_diff):
             lines.append(f"    cost against the scenario (mean of paired runs): spend {r.spend_diff / 1e6:+,.1f} £m, "
                          f"double running {r.double_running_diff / 1e6:+,.1f} £m, decommissioned "
                          f"{r.decommissioned_diff / 1e6:+,.2f} £m a month, closures {r.closures_diff:+.1f}")

@@ -267,7 +267,7 @@ def report(result: dict, top: int = 10) -> str:
             elif method == "sobol":
                 val = f"ST {r.ST:5.2f} ±{r.ST_conf:.2f}  S1 {r.S1:5.2f} ±{r.S1_conf:.2f}"
             else:
-                val = f"low {r.at_low:>+10,.0f}  high {r.at_high:>+10,.0f}  (noise sd {r.noise_sd:,.0f})"
+                val = f"low {r.at_low:>+10,.0f}  high {r.at_high:>+10,.0f}  (noise sd {r.noise_sd:,.3g})"
             lines.append(f"   {r.rank:2d}. {r.parameter:32s} {val}  [{informed}] {label}")
         _ = key
     lines.append(f"  Stored as {result['id']} (runs: {m['ensemble']}).")
