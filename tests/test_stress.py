@@ -149,3 +149,26 @@ def test_reach_finds_the_lever_value_a_bisection_by_hand_finds(tmp_path):
 def test_reach_refuses_a_date_lever():
     with pytest.raises(EnsembleError, match="not a numeric parameter"):
         reach.lever_bounds("right_to_have_date")
+
+
+# ---- the dashboard page -----------------------------------------------------------------------------------
+def test_stress_page_shows_a_stored_result_without_recomputing(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    store = Store(tmp_path)
+    s = load_scenario("baseline")
+    res = sensitivity.analyse(s, "oat", ["holders_2021_03"], parameters=["take_up_wheelchair", "pilot_site_share"],
+                              replicates=1, store=store, workers=2)
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=240)
+    for k, v in {"runs": "4", "scale": "50"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/stress.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Stress test"
+    assert at.get("plotly_chart"), "the stored tornado is drawn"
+    assert any(res["id"] in c.value for c in at.caption)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2  # nothing new was computed
