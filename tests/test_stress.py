@@ -172,3 +172,14 @@ def test_stress_page_shows_a_stored_result_without_recomputing(tmp_path, monkeyp
     assert at.get("plotly_chart"), "the stored tornado is drawn"
     assert any(res["id"] in c.value for c in at.caption)
     assert len(list(tmp_path.glob("*/manifest.json"))) == 2  # nothing new was computed
+
+
+def test_cli_bad_input_is_one_clear_message(tmp_path, capsys):
+    from model.cli import main
+
+    assert main(["discover", "baseline", "--when", "holders is big", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "OUTPUT OP NUMBER" in capsys.readouterr().err
+    assert main(["sensitivity", "baseline", "--outputs", "holdings_2021_03", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "is not known" in capsys.readouterr().err
+    assert main(["reach", "lots", "--by", "2021-03-31", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "not a number of people" in capsys.readouterr().err
