@@ -61,6 +61,29 @@ def latin_hypercube(ranges: dict, n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(lo + x * (hi - lo), columns=list(ranges))
 
 
+def usable_points(scenario: Scenario, ranges: dict, x: pd.DataFrame) -> tuple[list[dict], int]:
+    """Hypercube rows as parameter values; a row the model cannot use (e.g. a fast-track stay too short for
+    the CHC inflow) is redrawn uniformly from its own stream, as ensembles redraw, and counted."""
+    from model.rollout import cohort_flows
+
+    rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(7,)))
+    lo = np.array([r[0] for r in ranges.values()])
+    hi = np.array([r[1] for r in ranges.values()])
+    points, redrawn = [], 0
+    for row in x.to_numpy():
+        for _ in range(100):
+            values = {n: _value(n, v) for n, v in zip(ranges, row)}
+            try:
+                cohort_flows(scenario.with_parameters(**values).parameters)
+                break
+            except (ValueError, Exception):  # noqa: BLE001 - ScenarioError or the flows' ValueError
+                row, redrawn = lo + rng.random(len(lo)) * (hi - lo), redrawn + 1
+        else:
+            raise EnsembleError("no usable parameter values in 100 draws; narrow the ranges")
+        points.append(values)
+    return points, redrawn
+
+
 # ---- boxes ------------------------------------------------------------------------------------------------
 def prim_boxes(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8, boxes: int = 2) -> list[dict]:
     """PRIM (EMA Workbench): for each box, the peeling step with the most coverage at density ≥ threshold."""
@@ -190,7 +213,7 @@ def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, sca
         return {"cases": tables["cases"], "boxes": tables["boxes"], "manifest": manifest, "id": eid}
     t0 = time.perf_counter()
     x = latin_hypercube(ranges, runs, scenario.seed)
-    points = [{n: _value(n, v) for n, v in row.items()} for row in x.to_dict("records")]
+    points, redrawn = usable_points(scenario, ranges, x)
     design = [{"seed": run_seed(scenario.seed, i), "parameters": p} for i, p in enumerate(points)]
     how.setdefault("services", so.needs_services(outs))
     ens = run_ensemble(scenario, len(design), design=design, progress=progress, store=st, **how)
@@ -207,6 +230,7 @@ def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, sca
     manifest = {"kind": "discovery", "scenario": scenario.name, "seed": scenario.seed, "runs": runs, "mode": "lhs",
                 "when": when, "agent_scale": scenario.agent_scale, "until": str(scenario.until),
                 "parameters": list(ranges), "share_of_runs": float(y.mean()), "ensemble": ens.id,
+                "points_redrawn": redrawn,
                 "prim": "ema_workbench.analysis.prim", "input_hash": digest, "threshold": threshold,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "wall_seconds": round(time.perf_counter() - t0, 3)}
