@@ -283,7 +283,7 @@ def add_commands(sub) -> None:
     p.add_argument("--outputs", nargs="+", help=f"outputs (default: {' '.join(so.DEFAULT_OUTPUTS)})")
     p.add_argument("--group", choices=GROUPINGS, help="indices for groups of parameters (register groups)")
     p.add_argument("--parameters", nargs="+", help="analyse only these parameters")
-    p.add_argument("--keep", type=_positive_int, default=12, help="Sobol: parameters kept from Morris screening")
+    p.add_argument("--keep", type=_positive_int, default=12, help="Sobol: parameters kept from Morris screening of the first output (default 12)")
     p.add_argument("--trajectories", type=_positive_int, default=10, help="Morris trajectories (default 10)")
     p.add_argument("--samples", type=_positive_int, default=64, help="Sobol base samples (a power of 2; default 64)")
     p.add_argument("--replicates", type=_positive_int, default=2, help="seeds per design point (default 2)")
