@@ -85,15 +85,23 @@ def usable_points(scenario: Scenario, ranges: dict, x: pd.DataFrame) -> tuple[li
 
 
 # ---- boxes ------------------------------------------------------------------------------------------------
-def prim_boxes(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8, boxes: int = 2) -> list[dict]:
-    """PRIM (EMA Workbench): for each box, the peeling step with the most coverage at density ≥ threshold."""
+def prim_boxes(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8, boxes: int = 2, max_dims: int = 3,
+               seed: int = 0) -> list[dict]:
+    """PRIM (EMA Workbench) on the few parameters an extra-trees classifier finds most informative (with
+    a hundred parameters and a few hundred runs PRIM alone would restrict dozens by chance); for each box the
+    peeling step with the most coverage at density ≥ threshold and at most `max_dims` restricted parameters."""
     import logging
 
     from ema_workbench.analysis import prim
+    from sklearn.ensemble import ExtraTreesClassifier
 
     logging.getLogger("EMA").setLevel(logging.ERROR)
     if y.sum() == 0 or y.all():
         return []
+    if x.shape[1] > max_dims:
+        et = ExtraTreesClassifier(n_estimators=200, min_samples_leaf=3, random_state=seed).fit(x.to_numpy(), y)
+        keep = list(x.columns[np.argsort(-et.feature_importances_, kind="stable")[:max_dims]])
+        x = x[keep]
     alg = prim.Prim(x.reset_index(drop=True), np.asarray(y, bool), threshold=threshold, peel_alpha=0.05)
     out = []
     for k in range(boxes):
@@ -104,8 +112,11 @@ def prim_boxes(x: pd.DataFrame, y: np.ndarray, threshold: float = 0.8, boxes: in
         if box is None:
             break
         traj = box.peeling_trajectory
-        ok = traj[traj["density"] >= threshold]
-        i = int(ok["coverage"].idxmax()) if len(ok) else int(traj["density"].idxmax())
+        ok = traj[(traj["density"] >= threshold) & (traj["res_dim"] <= max_dims)]
+        if ok.empty:
+            ok = traj[traj["res_dim"] <= max_dims]
+            ok = ok[ok["density"] == ok["density"].max()]
+        i = int(ok["coverage"].idxmax())
         lims = box.box_lims[i]
         full = alg.box_init
         limits = {c: (float(lims[c].iloc[0]), float(lims[c].iloc[1])) for c in x.columns
@@ -174,7 +185,7 @@ def sentence(box: dict, when: str) -> str:
     parts = []
     for name, (lo, hi) in box["limits"].items():
         label = reg.BY_NAME[name].label if name in reg.BY_NAME else name
-        label = label[0].lower() + label[1:]
+        label = label[0].lower() + label[1:] if label[1:2].islower() else label
         flo, fhi = box["full"][name]
         if lo > flo and hi < fhi:
             parts.append(f"{label} is between {_fmt(name, lo)} and {_fmt(name, hi)}")
@@ -205,7 +216,7 @@ def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, sca
         ranges[name] = (float(p.low), float(p.high))
     st = store if isinstance(store, Store) else Store(store)
     key = {"scenario": json.loads(scenario.model_dump_json()), "when": when, "runs": runs, "ranges": ranges,
-           "threshold": threshold, "layout": 1}
+           "threshold": threshold, "layout": 3}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     eid = f"{scenario.name}-discovery-{digest[:10]}"
     if st.has(eid):
@@ -220,7 +231,7 @@ def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, sca
     values = so.evaluate(ens.tables, outs)
     y = flag(values, clauses, join)
     x = pd.DataFrame(points)
-    boxes = prim_boxes(x, y, threshold) + tree_boxes(x, y, seed=scenario.seed % (2**31))
+    boxes = prim_boxes(x, y, threshold, seed=scenario.seed % (2**31)) + tree_boxes(x, y, seed=scenario.seed % (2**31))
     for b in boxes:
         b["sentence"] = sentence(b, when)
     cases = pd.concat([x, values.drop(columns="run")], axis=1).assign(case=y)
