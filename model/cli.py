@@ -55,6 +55,7 @@ def _positive_int(text: str) -> int:
 COMMAND_MODULES: list[str] = [
     "model.calibrate",
     "model.backtest",
+    "model.sensitivity", "model.discovery", "model.reach",
 ]
 
 
@@ -209,7 +210,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"No stored runs in {store.root}/")
             return 0
         for r in cat.itertuples():
-            runs = f"{int(r.runs)} runs" if r.kind == "ensemble" else "1 run"
+            runs = f"{int(r.runs)} runs" if r.kind != "run" else "1 run"
             print(f"{r.id:48s} {r.kind:9s} {str(r.scenario):22s} {runs:>10s} {str(r.created or ''):26s}")
         return 0
     if not args.run:

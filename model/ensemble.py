@@ -422,13 +422,15 @@ class Ensemble:
 
 
 def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True,
-               posterior: str | None = None) -> str:
+               posterior: str | None = None, design: list[dict] | None = None) -> str:
     key = {"scenario": json.loads(scenario.model_dump_json()), "runs": runs, "mode": mode, "uncertain": uncertain,
            "model_version": __version__, "keep": [KEEP_TABLES, SMALL_TABLE_ROWS], "layout": 1}
     if posterior:
         key["posterior"] = posterior  # the digest of the draws used (absent when drawing from the prior)
     if not services:
         key["services"] = False  # (absent when on, so earlier caches stay valid)
+    if design is not None:
+        key["design"] = design
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -448,13 +450,20 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
                  uncertain: str | None = None, dask_processes: bool = True, services: bool = True,
-                 prior: bool = False) -> Ensemble:
+                 prior: bool = False, design: list[dict] | None = None) -> Ensemble:
     """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
     `services=False` runs the patient side alone (uptake needs nothing else, at half the cost).
-    A scenario that names a posterior draws its calibrated parameters from it, unless `prior`."""
+    A scenario that names a posterior draws its calibrated parameters from it, unless `prior`.
+    `design`: run i uses design[i]'s "seed" and "parameters" instead of drawing them (mode "design"; used by
+    sensitivity analysis, scenario discovery and reach, model/sensitivity.py); `runs` must equal its length."""
+    if design is not None:
+        mode, uncertain = "design", "scenario"
+        runs = len(design)
+
     if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
         raise EnsembleError(f"runs: {runs!r} is not allowed; give a whole number, 1 or more")
-    _check_mode(mode)
+    if design is None:
+        _check_mode(mode)
     if scheduler:
         backend = "dask"
     if backend not in BACKENDS:
@@ -463,15 +472,15 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         raise EnsembleError(f"workers: {workers!r} is not allowed; give a whole number, 1 or more")
     which = resolve_uncertain(scenario, uncertain)
     post_digest = None
-    if mode != "randomness" and not prior and getattr(scenario, "posterior", None):
+    if design is None and mode != "randomness" and not prior and getattr(scenario, "posterior", None):
         from model.posterior import posterior_of
 
         post_digest = posterior_of(scenario).digest()
-    if mode != "randomness" and not uncertain_parameters(scenario, which) and post_digest is None:
+    if design is None and mode != "randomness" and not uncertain_parameters(scenario, which) and post_digest is None:
         raise EnsembleError(f"mode '{mode}' draws parameters, but scenario {scenario.name} names none under "
                             "uncertain:; add some, use uncertain='all', or mode 'randomness'")
     st = _store_of(store)
-    key = input_hash(scenario, runs, mode, which, services, post_digest)
+    key = input_hash(scenario, runs, mode, which, services, post_digest, design)
     eid = ensemble_id(scenario, runs, mode, key)
 
     if st is not None and st.has(eid):
@@ -481,7 +490,8 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         return Ensemble(scenario, runs, mode, eid, tables, manifest, from_cache=True)
 
     t0 = time.perf_counter()
-    specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)]
+    specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)] if design is None else \
+        [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
     base = json.loads(scenario.model_dump_json())
     results: dict[int, dict[str, pd.DataFrame]] = {}
     resumed = []
@@ -518,7 +528,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     wall = time.perf_counter() - t0
     manifest = {
         "kind": "ensemble", "scenario": scenario.name, "seed": scenario.seed, "runs": runs, "mode": mode,
-        "uncertain": which, "uncertain_parameters": sorted(uncertain_parameters(scenario, which)) if mode != "randomness" else [],
+        "uncertain": which, "uncertain_parameters": sorted(uncertain_parameters(scenario, which)) if mode not in ("randomness", "design") else [],
         "agent_scale": scenario.agent_scale, "until": str(scenario.until), "input_hash": key,
         "scenario_digest": scenario.digest(), "scenario_yaml": scenario.to_yaml(),
         "seed_tree": "run i: parameters SeedSequence(seed, spawn_key=(0, i)); model SeedSequence(seed, spawn_key=(1, i))"
@@ -547,7 +557,8 @@ def _consolidate(specs: list[RunSpec], results: dict[int, dict[str, pd.DataFrame
         frames = [results[i][name].assign(run=i) for i in sorted(results) if name in results[i]]
         df = pd.concat(frames, ignore_index=True)
         tables[name] = df[["run"] + [c for c in df.columns if c != "run"]]
-    drawn = sorted({n for s in specs for n in s.parameters}, key=CANDIDATES.index)
+    drawn = sorted({n for s in specs for n in s.parameters},
+                   key=lambda n: (CANDIDATES.index(n) if n in CANDIDATES else len(CANDIDATES), n))
     tables["runs"] = pd.DataFrame({"run": [s.index for s in specs], "seed": [s.seed for s in specs],
                                    "draw_attempts": [s.draw_attempts for s in specs],
                                    **{name: [s.parameters.get(name) for s in specs] for name in drawn}})

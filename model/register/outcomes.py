@@ -7,7 +7,7 @@ BED_DAYS = dict(chc=12.0, children=4.0, mental_health=14.0, learning_disability=
 
 ROWS = (
     P("budget_adequacy", "A budget at the register's median, as a share of the person's need", PM, "share", 1.0,
-      0.8, 1.2, "assumption: budgets were set from assessed need (DOMAIN.md); a scenario that scales budgets "
+      0.8, 1.2, "assumption: budgets were set from assessed need (docs/evidence.md); a scenario that scales budgets "
       "changes size relative to need", 0.1, 5.0),
     P("need_tracking_exponent", "How much of a larger-than-median budget is more money relative to need", PM,
       "exponent", 0.5, 0.2, 1.0, "assumption: half of the spread in budgets is need, half generosity "
@@ -29,7 +29,7 @@ ROWS = (
       "ratio", 0.9, 0.7, 1.0, "assumption: an organisation holds the money, the person decides", 0.0, 1.0),
     P("ascot_gain_per_match", "Extra ASCOT gain over a year at a full match (match = 1)", PM, "ASCOT points",
       0.074, 0.04, 0.1, "calibrated: the baseline's mean gain is then near the evaluation's +0.057 vs +0.018 "
-      "(V, DOMAIN.md), which stays a check in docs/validation.md", 0.0, 1.0),
+      "(V, docs/evidence.md E20), which stays a check in docs/validation.md", 0.0, 1.0),
     P("inpatient_reduction_per_match", "Fall in inpatient use at a full match", PM, "share", 0.3, 0.1, 0.5,
       "assumption: better-matched community support avoids admissions (lower indirect costs, V); size not "
       "published", 0.0, 1.0),
@@ -37,5 +37,5 @@ ROWS = (
       "months", 12, 12, 36, "assumption: NHS contracts are set each April; some run longer", 1, 120),
     *(P(f"inpatient_bed_days_{c}", f"Inpatient bed-days a year per person, {c.replace('_', ' ')}", PM,
         "bed-days per year", v, v * 0.5, v * 2.0, "assumption: complex needs, frequent admissions; not in "
-        "DOMAIN.md", 0.0, 365.0) for c, v in BED_DAYS.items()),
+        "docs/evidence.md", 0.0, 365.0) for c, v in BED_DAYS.items()),
 )

@@ -1,0 +1,185 @@
+"""Stress testing (issue 11): sensitivity ranks what drives uptake and ignores what the model never reads,
+PRIM finds a planted box, reach agrees with a bisection by hand, and the local pool and Dask agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import discovery, reach, sensitivity
+from model import stress_outputs as so
+from model.ensemble import EnsembleError
+from model.scenario import load_scenario
+from model.store import Store
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+@pytest.fixture(scope="module")
+def short():
+    """Baseline at 1:50, April 2014 to March 2021 (wheelchair budgets start in 2019)."""
+    return load_scenario("baseline").with_(agent_scale=50)
+
+
+# ---- sensitivity: synthetic model -------------------------------------------------------------------------
+def _synthetic(monkeypatch):
+    """Replace the model by y = 10·take_up + 1·offer + 0·unused + small noise (replicate seeds shared)."""
+    def fake(scenario, points, outputs, replicates=2, progress=None, **how):
+        rng = np.random.default_rng(0)
+        y = np.array([10 * p["take_up_chc"] + p.get("offer_rate_chc", 0) + 0 * p["pilot_site_share"] for p in points])
+        reps = y[:, None] + rng.normal(0, 0.01, (len(y), replicates))
+        means = pd.DataFrame({o.name: reps.mean(axis=1) for o in outputs})
+        noise = pd.Series({o.name: float(np.sqrt(reps.var(axis=1, ddof=1).mean())) for o in outputs})
+        return sensitivity.DesignRun(means, noise, "synthetic", len(points) * replicates, 0.0, False)
+    monkeypatch.setattr(sensitivity, "run_design", fake)
+
+
+RANGES = {"take_up_chc": (0.3, 0.6), "offer_rate_chc": (0.2, 0.6), "pilot_site_share": (0.4, 0.46)}
+
+
+def test_morris_and_sobol_rank_the_driver_first_and_the_unread_parameter_last(monkeypatch, short):
+    _synthetic(monkeypatch)
+    outs = so.parse_all(["holders_2021_03"])
+    mor, _ = sensitivity.morris(short, outs, RANGES, trajectories=8)
+    assert mor["parameter"].tolist() == ["take_up_chc", "offer_rate_chc", "pilot_site_share"]
+    assert mor.iloc[-1]["mu_star"] < 0.01 * mor.iloc[0]["mu_star"]
+    assert mor.iloc[0]["informed"] == "fitted to data"  # the source is carried beside the rank
+    sob, _ = sensitivity.sobol(short, outs, RANGES, samples=256)
+    assert sob.iloc[0]["parameter"] == "take_up_chc" and sob.iloc[0]["ST"] > 0.8
+    last = sob[sob["parameter"] == "pilot_site_share"].iloc[0]
+    assert last["rank"] == 3 and abs(last["ST"]) < 0.02 and abs(last["S1"]) < 0.02
+    assert (sob["noise_share"] < 0.01).all()
+
+
+# ---- sensitivity: the real model --------------------------------------------------------------------------
+def test_real_model_morris_ranks_wheelchair_take_up_first_and_a_service_cost_zero(short, tmp_path):
+    """inpatient_cost_per_bed_day is read only by the service side, which is off for uptake outputs."""
+    res = sensitivity.analyse(short, "morris", ["holders_2021_03"], scale=50, replicates=1, trajectories=2,
+                              parameters=["take_up_wheelchair", "inpatient_cost_per_bed_day", "pilot_site_share"],
+                              store=Store(tmp_path), workers=2)
+    idx = res["indices"]
+    assert idx.iloc[0]["parameter"] == "take_up_wheelchair"
+    assert idx.iloc[-1]["parameter"] == "inpatient_cost_per_bed_day" and idx.iloc[-1]["mu_star"] == 0
+    assert res["manifest"]["runs"] == 8 and res["manifest"]["services"] is False
+    again = sensitivity.analyse(short, "morris", ["holders_2021_03"], scale=50, replicates=1, trajectories=2,
+                                parameters=["take_up_wheelchair", "inpatient_cost_per_bed_day", "pilot_site_share"],
+                                store=Store(tmp_path), workers=2)
+    pd.testing.assert_frame_equal(again["indices"], idx)  # read back from the store
+    assert set(Store(tmp_path).catalogue()["kind"]) >= {"sensitivity", "ensemble"}
+
+
+def test_local_pool_and_dask_give_identical_outputs(short, tmp_path):
+    s = short.with_(until=dt.date(2015, 9, 30))
+    outs = so.parse_all(["holders_2015_09", "received_ytd_2015_09"])
+    points = [{"take_up_chc": 0.35}, {"take_up_chc": 0.55}]
+    local = sensitivity.run_design(s, points, outs, 2, store=Store(tmp_path / "a"), workers=2)
+    dask = sensitivity.run_design(s, points, outs, 2, store=Store(tmp_path / "b"), backend="dask", workers=2)
+    pd.testing.assert_frame_equal(local.outputs, dask.outputs)
+    assert local.outputs["holders_2015_09"].iloc[1] > local.outputs["holders_2015_09"].iloc[0]
+
+
+# ---- discovery --------------------------------------------------------------------------------------------
+def test_prim_and_tree_recover_a_planted_box():
+    rng = np.random.default_rng(3)
+    n = 800
+    x = pd.DataFrame({"take_up_wheelchair": rng.uniform(0.6, 0.95, n), "coordinators_per_100k": rng.uniform(0.3, 1.2, n),
+                      "pilot_site_share": rng.uniform(0.4, 0.46, n)})
+    y = ((x.take_up_wheelchair < 0.7) & (x.coordinators_per_100k < 0.6)).to_numpy().copy()
+    y ^= rng.random(n) < 0.02  # a little noise
+    for box in (discovery.prim_boxes(x, y)[0], discovery.tree_boxes(x, y)[0]):
+        assert set(box["limits"]) == {"take_up_wheelchair", "coordinators_per_100k"}
+        assert box["limits"]["take_up_wheelchair"][1] == pytest.approx(0.7, abs=0.03)
+        assert box["limits"]["coordinators_per_100k"][1] == pytest.approx(0.6, abs=0.08)
+        assert box["coverage"] > 0.6 and box["density"] > 0.75
+        text = discovery.sentence(box, "holders_2021_03 < 50000")
+        assert "take-up when offered, wheelchair users is below" in text and "FTE per 100k" in text
+
+
+def test_conditions_and_outputs_are_checked_with_clear_messages():
+    assert discovery.parse_when("holders_2021_03 < 50,000 and closures > 10") == (
+        [("holders_2021_03", "<", 50000.0), ("closures", ">", 10.0)], "and")
+    with pytest.raises(EnsembleError, match="OUTPUT OP NUMBER"):
+        discovery.parse_when("holders_2021_03 is small")
+    with pytest.raises(so.OutputError, match="reach_<N>k_YYYY_MM"):
+        so.parse("holdings_2021_03")
+    nat = pd.DataFrame({"run": [0], "month": [pd.Timestamp("2021-03-01")], "holders": [1.0]})
+    with pytest.raises(so.OutputError, match="service side"):
+        so.evaluate({"national": nat}, so.parse_all(["closures"]))
+    with pytest.raises(so.OutputError, match="no 'issued_ytd' column|outside"):
+        so.evaluate({"national": nat}, so.parse_all(["issued_ytd_2021_03"]))
+
+
+# ---- reach ------------------------------------------------------------------------------------------------
+def test_reach_finds_the_lever_value_a_bisection_by_hand_finds(tmp_path):
+    s = load_scenario("baseline").with_(agent_scale=50, until=dt.date(2017, 9, 30))
+    st = Store(tmp_path)
+    by = pd.Timestamp("2017-09-01")
+
+    def holders(v):
+        from model.ensemble import run_ensemble
+        ens = run_ensemble(s, 1, design=reach._design(s, "national_push_strength", v, 1), store=st, services=False,
+                           workers=1)
+        nat = ens.tables["national"]
+        return float(nat.loc[nat["month"] == by, "holders"].iloc[0])
+
+    lo_h, hi_h = holders(0.3), holders(1.0)
+    assert hi_h > lo_h  # a stronger push gives more holders
+    target = int((lo_h + hi_h) / 2)
+    xtol = 0.05
+    res = reach.reach(s, target, "2017-09-30", probability_wanted=0.5, runs=1, scale=50, xtol=xtol, cost_runs=0,
+                      store=st, workers=1)
+    got = res["answers"].iloc[0]
+    assert got["status"] == "found" and got["p_value"] >= 0.5
+
+    a, b = 0.3, 1.0  # by hand: smallest push strength whose run reaches the target
+    while b - a > xtol:
+        m = a + (b - a) / 2
+        if reach.probability(s, "national_push_strength", m, target, by, 1, st, workers=1) >= 0.5:
+            b = m
+        else:
+            a = m
+    assert got["value"] == pytest.approx(b, abs=2 * xtol)
+    assert "reach" in set(st.catalogue()["kind"])
+
+
+def test_reach_refuses_a_date_lever():
+    with pytest.raises(EnsembleError, match="not a numeric parameter"):
+        reach.lever_bounds("right_to_have_date")
+
+
+# ---- the dashboard page -----------------------------------------------------------------------------------
+def test_stress_page_shows_a_stored_result_without_recomputing(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    store = Store(tmp_path)
+    s = load_scenario("baseline")
+    res = sensitivity.analyse(s, "oat", ["holders_2021_03"], parameters=["take_up_wheelchair", "pilot_site_share"],
+                              replicates=1, store=store, workers=2)
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=240)
+    for k, v in {"runs": "4", "scale": "50"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/stress.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Stress test"
+    assert at.get("plotly_chart"), "the stored tornado is drawn"
+    assert any(res["id"] in c.value for c in at.caption)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2  # nothing new was computed
+
+
+def test_cli_bad_input_is_one_clear_message(tmp_path, capsys):
+    from model.cli import main
+
+    assert main(["discover", "baseline", "--when", "holders is big", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "OUTPUT OP NUMBER" in capsys.readouterr().err
+    assert main(["sensitivity", "baseline", "--outputs", "holdings_2021_03", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "is not known" in capsys.readouterr().err
+    assert main(["reach", "lots", "--by", "2021-03-31", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "not a number of people" in capsys.readouterr().err
