@@ -280,7 +280,7 @@ class Store:
                 raise StoreError(f"{d / 'manifest.json'}: table(s) {', '.join(missing)} missing from the ensemble; "
                                  f"delete {d} to compute it again")
         if files is None:  # a single run written by `phb run`: no hashes, read what is there
-            files = {f"{t}.parquet": None for t in manifest.get("tables", [])}
+            files = {f"{t}.parquet": None for t in (manifest.get("tables") or [])}
         out = {}
         for fname, digest in files.items():
             name = fname.removesuffix(".parquet")
