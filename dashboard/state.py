@@ -4,21 +4,32 @@ The pure functions here (`parse_params`, `to_params`, `build_scenario`) know not
 they are tested directly; `init_state` and `sync_url` are the thin Streamlit glue. Every value that comes
 from a link is validated by the model's own `scenario_from_dict`, so a tampered link gets the same
 message the CLI would give, naming the parameter and what is allowed.
+
+Links are emailed around and may be hand-edited or hostile (issue 13): keys and values are length-capped,
+numbers must be plain ASCII digits, and a link cannot ask for more work than MAX_LINK_COST full-scale
+national runs (runs × people per run); such a link is scaled down and the viewer told. Messages quote link
+text, so they are shown through `text.plain` (never as Markdown or HTML).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import io
 
 import pandas as pd
 import yaml
 
 from model import parameters as reg
-from model.scenario import Scenario, ScenarioError, available_scenarios, load_scenario, scenario_from_dict
+from model.scenario import Scenario, ScenarioError, available_scenarios, load_scenario, parse_yaml, scenario_from_dict
+
+MAX_PARAMS = 100        # query parameters read from one link
+MAX_KEY = 64            # characters in a key
+MAX_VALUE = 100         # characters in a value
+MAX_LINK_COST = 5.0     # full-scale national runs a link may ask for: runs / people-per-agent (default 50/20)
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() would also take '٣', '1_000' or ' 7 '
 
 # View options that live in the URL beside the parameters, with their defaults and what is allowed.
 VIEW_DEFAULTS: dict[str, Any] = {
@@ -45,11 +56,36 @@ SCENARIO_KEYS = ("preset", "seed", "until")
 
 
 def _int_in(v: str, lo: int, hi: int) -> int | None:
-    try:
-        i = int(v)
-    except (TypeError, ValueError):
+    if not isinstance(v, str) or not _DIGITS.fullmatch(v):
         return None
+    i = int(v)
     return i if lo <= i <= hi else None
+
+
+def show(text: Any, limit: int = 60) -> str:
+    """Link text as quoted in a message: shortened, control characters made visible."""
+    t = str(text)
+    t = "".join(c if c.isprintable() else repr(c)[1:-1] for c in t)
+    return t if len(t) <= limit else t[:limit] + f"… ({len(str(text))} characters)"
+
+
+def link_cost(view: dict[str, Any]) -> float:
+    """The work a view asks for, in full-scale national runs: ensemble runs / people per agent."""
+    return int(view["runs"]) / max(int(view["scale"]), 1)
+
+
+def cap_cost(view: dict[str, Any]) -> str | None:
+    """Scale a view's ensemble down to MAX_LINK_COST (in place); the message to show if it was."""
+    cost = link_cost(view)
+    if cost <= MAX_LINK_COST:
+        return None
+    asked = (view["runs"], view["scale"])
+    view["runs"] = max(2, min(int(view["runs"]), int(MAX_LINK_COST * int(view["scale"]))))
+    if link_cost(view) > MAX_LINK_COST:
+        view["runs"], view["scale"] = VIEW_DEFAULTS["runs"], VIEW_DEFAULTS["scale"]
+    return (f"link: 'runs' × people per run ({asked[0]} runs at one agent per {asked[1]} people) is {cost:g} "
+            f"full national runs; allowed: at most {MAX_LINK_COST:g} (e.g. runs=100&scale=20); showing "
+            f"{view['runs']} runs at one agent per {view['scale']} people")
 
 
 def _month(v: str) -> dt.date | None:
@@ -100,6 +136,8 @@ def coerce(name: str, text: str) -> Any:
     allowed = (f"one of {', '.join(p.choices)}" if p.choices else
                f"a {p.kind.__name__} from {p.min} to {p.max} ({p.unit})")
     try:
+        if not isinstance(text, str) or len(text) > MAX_VALUE or not text.isascii():
+            raise ValueError("too long or not plain text")
         if p.choices:
             value: Any = text
         elif p.kind is dt.date:
@@ -107,11 +145,15 @@ def coerce(name: str, text: str) -> Any:
         elif p.kind is bool:
             value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
         elif p.kind is int:
+            if not re.fullmatch(r"-?[0-9]{1,19}", text):
+                raise ValueError("not a whole number")
             value = int(text)
         else:
+            if not re.fullmatch(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?", text):
+                raise ValueError("not a plain decimal number")
             value = float(text)
-    except (ValueError, KeyError):
-        raise ScenarioError(f"link: '{name}' ({p.label}) is '{text}'; allowed: {allowed}") from None
+    except (ValueError, KeyError, OverflowError):
+        raise ScenarioError(f"link: '{name}' ({p.label}) is '{show(text)}'; allowed: {allowed}") from None
     return value
 
 
@@ -123,18 +165,27 @@ def parse_params(params: dict[str, str]) -> tuple[Choice, list[str]]:
     """Read a link's query parameters; bad ones are dropped and reported, never raised."""
     errors: list[str] = []
     choice = Choice()
-    params = dict(params)
+    raw = dict(params)
+    params = {}
+    for key, value in list(raw.items())[:MAX_PARAMS]:
+        if not isinstance(key, str) or not isinstance(value, str) or len(key) > MAX_KEY or len(value) > MAX_VALUE:
+            errors.append(f"link: '{show(key, 40)}' is too long or not text; allowed: names up to {MAX_KEY} and "
+                          f"values up to {MAX_VALUE} characters")
+        else:
+            params[key] = value
+    if len(raw) > MAX_PARAMS:
+        errors.append(f"link: {len(raw)} settings; allowed: at most {MAX_PARAMS} (the rest were ignored)")
     preset = params.pop("preset", "baseline")
     if preset in available_scenarios():
         choice.preset = preset
     else:
-        errors.append(f"link: 'preset' is '{preset}'; allowed: one of {', '.join(available_scenarios())}")
+        errors.append(f"link: 'preset' is '{show(preset)}'; allowed: one of {', '.join(available_scenarios())}")
     if "seed" in params:
         text = params.pop("seed")
-        if text.isdigit() and int(text) <= 2**63 - 1:
+        if _DIGITS.fullmatch(text) and int(text) <= 2**63 - 1:
             choice.seed = int(text)
         else:
-            errors.append(f"link: 'seed' is '{text}'; allowed: a whole number, 0 or more")
+            errors.append(f"link: 'seed' is '{show(text)}'; allowed: a whole number from 0 to 2**63-1, in digits 0-9")
     if "until" in params:
         text = params.pop("until")
         try:
@@ -142,22 +193,25 @@ def parse_params(params: dict[str, str]) -> tuple[Choice, list[str]]:
             build_scenario(Choice(choice.preset, {}, None, choice.until))
         except ValueError as e:
             choice.until = None
-            errors.append(f"link: 'until' is '{text}'; allowed: a date YYYY-MM-DD after 2014-04-01 "
+            errors.append(f"link: 'until' is '{show(text)}'; allowed: a date YYYY-MM-DD after 2014-04-01 "
                           f"and no later than 2030-03-31" + ("" if isinstance(e, ScenarioError) else ""))
     for key, (allowed, check) in VIEW_RULES.items():
         if key in params:
             text = params.pop(key)
             value = check(text)
             if value is None:
-                errors.append(f"link: '{key}' is '{text}'; allowed: {allowed}")
+                errors.append(f"link: '{key}' is '{show(text)}'; allowed: {allowed}")
             else:
                 choice.view[key] = value
+    capped = cap_cost(choice.view)
+    if capped:
+        errors.append(capped)
     params.pop("page", None)  # the page is in the URL path; tolerated for old links
     for key, text in params.items():
         if key not in reg.BY_NAME:
             close = [n for n in reg.BY_NAME if n[:4] == key[:4]]
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            errors.append(f"link: '{key}' is not a setting or a parameter of the model{hint}")
+            errors.append(f"link: '{show(key, 40)}' is not a setting or a parameter of the model{hint}")
             continue
         try:
             value = coerce(key, text)
@@ -195,13 +249,11 @@ def to_params(choice: Choice) -> dict[str, str]:
 
 def choice_from_yaml(text: str | bytes, source: str = "uploaded file") -> Choice:
     """A scenario file (as the CLI reads it) turned into preset + overrides (raises ScenarioError)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"{source}: not readable YAML ({e})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario file must be a mapping of fields (name, seed, parameters, …)")
+    data = parse_yaml(text, source)  # size, depth, duplicate keys, bad tags: one ScenarioError
     parent = data.pop("extends", None)
+    if parent is not None and parent not in available_scenarios():
+        raise ScenarioError(f"{source}: extends: '{show(parent)}' is not a preset; allowed: one of "
+                            f"{', '.join(available_scenarios())} (an uploaded file cannot extend other files)")
     name = str(data.get("name", ""))
     preset = parent if parent in available_scenarios() else (
         name if name in available_scenarios() else "baseline")
@@ -265,9 +317,11 @@ def init_state() -> list[str]:
 
     if "choice" in st.session_state:
         return st.session_state.get("link_errors_shown", [])
-    choice, errors = parse_params({k: st.query_params[k] for k in st.query_params})
+    from dashboard.text import plain
+
+    choice, errors = parse_params({k: st.query_params[k] for k in list(st.query_params)[:MAX_PARAMS + 1]})
     st.session_state["choice"] = choice
-    st.session_state["link_errors"] = errors
+    st.session_state["link_errors"] = [plain(e) for e in errors]  # shown as text, never as Markdown
     return errors
 
 

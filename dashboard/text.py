@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,18 @@ def md(name: str) -> str:
 @functools.lru_cache(maxsize=1)
 def labels() -> dict:
     return yaml.safe_load((CONTENT / "labels.yaml").read_text(encoding="utf-8"))
+
+
+def plain(message: object) -> str:
+    """A message that quotes user text (a link, a file), made safe for st.error/st.markdown: each line
+    is a Markdown code span, so no link, image, HTML, emphasis, emoji or maths in it is ever rendered."""
+    lines = []
+    for line in str(message).splitlines() or [""]:
+        line = line.replace("\r", " ")
+        run = max((len(r) for r in re.findall(r"`+", line)), default=0)
+        fence = "`" * (run + 1)
+        lines.append(f"{fence} {line} {fence}" if line.strip() else "")
+    return "  \n".join(lines)
 
 
 def measure(name: str) -> str:

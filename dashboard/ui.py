@@ -20,7 +20,7 @@ def scenario_now() -> Scenario:
     try:
         return state.build_scenario(choice)
     except ScenarioError as e:
-        st.error(f"{e}\n\nShowing the preset '{choice.preset}' instead.")
+        st.error(text.plain(f"{e}\nShowing the preset '{choice.preset}' instead."))
         return state.preset_scenario(choice.preset)
 
 
@@ -30,7 +30,10 @@ def intro(name: str) -> None:
 
 
 def fan_data(scenario: Scenario) -> dict:
-    view = state.current().view
+    view = dict(state.current().view)
+    capped = state.cap_cost(view)  # widgets can ask for as much as a link; the same cap applies
+    if capped:
+        st.warning(text.plain(capped.replace("link: ", "")))
     runs, scale = int(view["runs"]), int(view["scale"])
     targets = tuple(v for v, _ in text.targets())
     bar = st.empty()
@@ -83,6 +86,8 @@ def headline_figures(scenario: Scenario, view: dict) -> list[tuple[str, go.Figur
     """The charts that go into the report and the deck. No Streamlit calls here: download buttons run
     this on another thread, after the page script, where session state is out of reach."""
     targets = tuple(v for v, _ in text.targets())
+    view = dict(view)
+    state.cap_cost(view)
     data = model_calls.fan(scenario.to_yaml(), int(view["runs"]), int(view["scale"]), targets, view["mode"])
     labels = dict(text.targets())
     pts = text.calibration_points()

@@ -19,6 +19,34 @@ from model.scenario import (
 RESULTS_DIR = Path("results")
 
 
+def writable_dir(path: Path, flag: str = "--out") -> Path:
+    """Make sure results can be written under `path` before anything is computed (created if need be)."""
+    import tempfile
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ScenarioError(f"{flag}: {path} is a file, not a directory; allowed: a directory to write results in")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ScenarioError(f"{flag}: cannot write in {path} ({e.strerror or type(e).__name__}); allowed: a "
+                            "directory you can write to") from None
+    return path
+
+
+def writable_file(path: Path, flag: str = "--out") -> Path:
+    """Make sure a single output file can be written at `path` (its directory exists and takes files)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ScenarioError(f"{flag}: {path} is a directory; allowed: a file name, e.g. results.csv")
+    if path.exists() and not path.is_file():
+        raise ScenarioError(f"{flag}: {path} is not a regular file; allowed: a file name, e.g. results.csv")
+    writable_dir(path.parent if str(path.parent) else Path("."), flag)
+    return path
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -83,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboard", help="open the Streamlit dashboard (dashboard/app.py)")
     dash.add_argument("--port", type=_positive_int, help="port to serve on (default: Streamlit's, 8501)")
+    dash.add_argument("--address", help="address to listen on (default: 127.0.0.1, this machine only, from "
+                                        ".streamlit/config.toml; 0.0.0.0 serves every interface)")
     dash.set_defaults(handler=cmd_dashboard)
     return parser
 
@@ -90,11 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import subprocess
 
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    root = Path(__file__).resolve().parent.parent
+    app = root / "dashboard" / "app.py"
+    # run from the checkout so Streamlit reads .streamlit/config.toml: localhost only, no error details,
+    # a small upload limit, XSRF protection on
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true"]
     if args.port:
         cmd += ["--server.port", str(args.port)]
-    return subprocess.call(cmd)
+    if args.address:
+        cmd += ["--server.address", args.address]
+    return subprocess.call(cmd, cwd=root)
 
 
 # ---- ensembles, comparisons and the results store (issue 4) ----------------------------------------------
@@ -171,6 +206,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from model.ensemble import run_ensemble
 
     scenario = _ensemble_scenario(args, args.scenario)
+    writable_dir(args.out)
     bar, progress = _bar(args, scenario.name)
     with bar:
         ens = run_ensemble(scenario, args.runs, progress=progress, **_ensemble_options(args))
@@ -191,6 +227,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(args.scenarios) < 2:
         raise ScenarioError("compare: give two or more scenarios; differences are measured from the first")
     scenarios = [_ensemble_scenario(args, s) for s in args.scenarios]
+    writable_dir(args.out)
     bar, progress = _bar(args, "compare")
     with bar:
         comp = compare(scenarios, args.runs, seed=args.seed, progress=progress, **_ensemble_options(args))
@@ -236,6 +273,7 @@ def _runs_show(store, eid: str) -> int:
 
 
 def _runs_export(store, eid: str, args: argparse.Namespace) -> int:
+    out = writable_file(args.out or Path(f"{eid}.{args.format}"))
     manifest = store.manifest(eid)
     tables, _ = store.read_entry(eid)
     if manifest.get("kind") == "ensemble":
@@ -253,7 +291,6 @@ def _runs_export(store, eid: str, args: argparse.Namespace) -> int:
     else:
         sheets = {k: v for k, v in tables.items()}
         default = "national"
-    out = args.out or Path(f"{eid}.{args.format}")
     if args.format == "xlsx":
         with pd_excel_writer(out) as xw:
             for name, df in sheets.items():
@@ -319,6 +356,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from model.sim import Sim
 
     scenario = scenario_from_args(args)
+    writable_dir(args.out)
     with tqdm(total=1, desc=f"{scenario.name}", unit="month", disable=args.quiet, leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -359,6 +397,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("phb: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
+    except OSError as e:  # a disk, permission or path problem met while writing
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"phb: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - never a traceback for the user; PHB_DEBUG=1 shows it
+        import os
+        import traceback
+
+        if os.environ.get("PHB_DEBUG"):
+            traceback.print_exc()
+        print(f"phb: error: unexpected {type(e).__name__}: {str(e)[:300]} (set PHB_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,6 +219,20 @@ def _release(sim) -> None:
 
 # ---- where runs execute ----------------------------------------------------------------------------------
 _POOL: dict[int, Any] = {}  # one local process pool, kept between ensembles: starting workers costs seconds
+_POOL_LOCK = threading.Lock()
+MAX_POOL_RESTARTS = 3  # a run whose worker is killed is retried on a fresh pool this many times
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker: exit as soon as the process that started it is gone (even after a SIGKILL, which
+    runs no clean-up), so orphaned workers never hold memory."""
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="phb-parent-watch", daemon=True).start()
 
 
 def _local_pool(n: int):
@@ -225,17 +240,68 @@ def _local_pool(n: int):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    if n not in _POOL:
-        shutdown_local_pool()
-        _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
-        atexit.register(shutdown_local_pool)
-    return _POOL[n]
+    with _POOL_LOCK:
+        if n not in _POOL:
+            for old in _POOL.values():  # retired, not killed: work other sessions queued there still finishes
+                old.shutdown(wait=False)
+            _POOL.clear()
+            _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                                           initializer=_worker_start, initargs=(os.getpid(),))
+            atexit.register(shutdown_local_pool)
+        return _POOL[n]
+
+
+def _discard_pool(pool) -> None:
+    """Drop a broken pool (a worker died) so the next request starts a fresh one."""
+    with _POOL_LOCK:
+        for n, p in list(_POOL.items()):
+            if p is pool:
+                del _POOL[n]
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_local_pool(cancel: bool = False) -> None:
-    for pool in _POOL.values():
+    with _POOL_LOCK:
+        pools = list(_POOL.values())
+        _POOL.clear()
+    for pool in pools:
         pool.shutdown(wait=not cancel, cancel_futures=cancel)
-    _POOL.clear()
+
+
+def _run_local(payloads: list[dict], n: int, on_done: Callable[[dict], None]) -> int:
+    """Run payloads on the shared pool. A worker killed mid-run breaks the pool: the runs not yet done are
+    retried on a fresh one. A failure here cancels only this caller's runs, never the pool other sessions
+    share; only an interrupt (Ctrl-C) shuts it down. Returns the pool restarts needed."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = {p["index"]: p for p in payloads}
+    restarts = 0
+    while pending:
+        pool = _local_pool(n)
+        futures = {}
+        try:
+            for i, p in pending.items():
+                futures[pool.submit(run_one, p)] = i
+            for fut in as_completed(futures):
+                out = fut.result()
+                on_done(out)
+                pending.pop(futures[fut], None)
+        except BrokenProcessPool:
+            _discard_pool(pool)
+            restarts += 1
+            if restarts > MAX_POOL_RESTARTS:
+                raise EnsembleError(f"worker processes died {restarts} times (killed, or out of memory?); runs "
+                                    f"{', '.join(map(str, sorted(pending)[:10]))} did not finish; try fewer "
+                                    "--workers or a larger --scale") from None
+        except KeyboardInterrupt:
+            shutdown_local_pool(cancel=True)
+            raise
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return restarts
 
 
 def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers: int | None,
@@ -249,17 +315,8 @@ def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers:
             for p in payloads:
                 on_done(run_one(p))
             return {"backend": "local", "workers": 1}
-        from concurrent.futures import as_completed
-
-        pool = _local_pool(n)
-        try:
-            futures = [pool.submit(run_one, p) for p in payloads]
-            for fut in as_completed(futures):
-                on_done(fut.result())
-        except BaseException:
-            shutdown_local_pool(cancel=True)
-            raise
-        return {"backend": "local", "workers": n}
+        restarts = _run_local(payloads, n, on_done)
+        return {"backend": "local", "workers": n, **({"pool_restarts": restarts} if restarts else {})}
 
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
@@ -484,11 +541,27 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     eid = ensemble_id(scenario, runs, mode, key)
 
     if st is not None and st.has(eid):
-        tables, manifest = st.read_entry(eid)
-        if progress is not None:
-            progress(runs, runs)
-        return Ensemble(scenario, runs, mode, eid, tables, manifest, from_cache=True)
+        return _cached(st, scenario, runs, mode, eid, progress)
+    if st is None:
+        return _compute(scenario, runs, mode, which, services, key, eid, None, backend, scheduler, workers,
+                        progress, dask_processes)
+    with st.lock(eid):  # one writer per entry: a second session waits here, then reads the first's result
+        if st.has(eid):
+            return _cached(st, scenario, runs, mode, eid, progress)
+        return _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
+                        progress, dask_processes)
 
+
+def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progress) -> Ensemble:
+    tables, manifest = st.read_entry(eid)
+    if progress is not None:
+        progress(runs, runs)
+    return Ensemble(scenario, runs, mode, eid, tables, manifest, from_cache=True)
+
+
+def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: bool, key: str, eid: str,
+             st: Store | None, backend: str, scheduler: str | None, workers: int | None, progress,
+             dask_processes: bool) -> Ensemble:
     t0 = time.perf_counter()
     specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)] if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
@@ -498,7 +571,11 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     if st is not None:
         for i in st.completed_runs(eid):
             if i < runs:
-                got = st.read_run(eid, i)
+                got = st.read_run(eid, i, required=KEEP_TABLES)
+                if got is not None and got[1].get("seed") != specs[i].seed:  # a run from another ensemble
+                    st.damaged.append(f"{eid} run {i}: its seed is not this ensemble's")
+                    st.drop_run(eid, i)
+                    got = None
                 if got is not None:
                     results[i] = {name: canonical(df) for name, df in got[0].items()}
                     resumed.append(i)
@@ -536,6 +613,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         "posterior": (f"{scenario.posterior} ({post_digest})" if post_digest else None),
         "services": services, "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3), "runs_computed": len(todo), "runs_resumed": len(resumed),
+        **({"runs_damaged": list(st.damaged)} if st is not None and st.damaged else {}),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,
     }
     if st is not None:

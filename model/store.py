@@ -7,14 +7,21 @@ Layout (one directory per entry, found by globbing, so there is no hand-written 
     results/<id>/<table>.parquet        the series (an ensemble's tables carry a `run` column)
     results/<id>/runs/r000012/          an ensemble's finished runs while it is being computed (resume)
 
-The catalogue is DuckDB reading every `manifest.json` at query time. Every file is written to a temporary
-name in the same directory and moved into place with `os.replace`, so a crash at any moment leaves either
-the old state or the new one, never a half-written file that could be read as a result. An ensemble's
-`manifest.json` is written last: an entry without one is unfinished and is resumed, not read.
+The catalogue reads every `manifest.json` at query time (DuckDB answers SQL over it); a manifest that is
+corrupt or of the wrong shape is reported in `Store.damaged` and skipped, never hides the others. Every
+file is written to a temporary name in the same directory and moved into place with `os.replace`, so a
+crash at any moment leaves either the old state or the new one, never a half-written file that could be
+read as a result. An ensemble's `manifest.json` is written last: an entry without one is unfinished and is
+resumed, not read. A stored run's `record.json` carries the entry, the index and the SHA-256 of each of
+its files, all checked before it is resumed; a run that fails is reported and computed again. One writer
+per entry: `Store.lock(id)` (an flock on `<id>/.lock`) is held while an ensemble computes, so a
+second session asking for the same ensemble waits and then reads the first one's result.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -22,6 +29,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +41,34 @@ from model.scenario import ScenarioError
 
 DEFAULT_ROOT = Path(os.environ.get("PHB_RESULTS", "results"))
 RUN_DIR = re.compile(r"^r(\d{6})$")
+ENTRY_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,199}$")  # a directory name directly under the root
+FILE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,100}\.parquet$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 class StoreError(ScenarioError):
     """A stored result cannot be found or trusted: the message names it and says what to do."""
+
+
+class StoreWarning(UserWarning):
+    """A damaged file in the store was skipped (and, for a run of an unfinished ensemble, recomputed)."""
+
+
+def _run_problem(record: Any, entry_id: str, index: int, required: tuple[str, ...]) -> str | None:
+    if not isinstance(record, dict):
+        return "record.json is not a mapping"
+    if record.get("entry") != entry_id or record.get("index") != index:
+        return (f"its record says entry {str(record.get('entry'))[:80]!r}, run {str(record.get('index'))[:20]}: "
+                "copied from elsewhere")
+    files = record.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and FILE_NAME.fullmatch(k) and isinstance(v, str)
+                                              and SHA256.fullmatch(v) for k, v in files.items()):
+        return "record.json has no valid list of files and checksums"
+    missing = [t for t in required if f"{t}.parquet" not in files]
+    return f"missing table(s) {', '.join(missing)}" if missing else None
 
 
 # ---- atomic writes --------------------------------------------------------------------------------------
@@ -70,6 +104,15 @@ def atomic_write_json(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, default=str).encode("utf-8"))
 
 
+def check_entry_id(entry_id: Any, what: str = "run") -> str:
+    """A run or ensemble id as typed by a user: one plain directory name under the store, nothing else."""
+    if not isinstance(entry_id, str) or not ENTRY_ID.fullmatch(entry_id) or ".." in entry_id:
+        shown = repr(entry_id) if len(repr(entry_id)) <= 80 else repr(entry_id)[:80] + "…"
+        raise StoreError(f"{what} id {shown} is not allowed; an id is letters, digits, '_', '-' and '.', 1 to 200 "
+                         "characters, as `phb runs list` shows (no paths)")
+    return entry_id
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -82,19 +125,39 @@ def sha256_file(path: Path) -> str:
 class Store:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else DEFAULT_ROOT
+        self.damaged: list[str] = []  # what was found damaged and skipped, for the caller to report
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
     def path(self, entry_id: str) -> Path:
-        return self.root / entry_id
+        return self.root / check_entry_id(entry_id)
+
+    @contextlib.contextmanager
+    def lock(self, entry_id: str) -> Iterator[None]:
+        """Hold the one-writer lock of an entry (other processes and other threads wait for it)."""
+        import fcntl
+
+        check_entry_id(entry_id)
+        where = self.root / entry_id
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / ".lock"
+        key = str(path.resolve())
+        with _THREAD_LOCKS_GUARD:
+            tlock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+        with tlock, open(path, "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     # -- one ensemble's finished runs (resume) --
     def _runs_dir(self, entry_id: str) -> Path:
         return self.path(entry_id) / "runs"
 
     def completed_runs(self, entry_id: str) -> list[int]:
-        """Indices of runs already stored whole; leftovers of a killed writer are removed."""
+        """Indices of runs stored whole; leftovers of a killed writer are removed."""
         d = self._runs_dir(entry_id)
         if not d.is_dir():
             return []
@@ -116,24 +179,52 @@ class Store:
             return
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-r{index:06d}-", dir=d))
         try:
+            files = {}
             for name, df in tables.items():
-                (tmp / f"{name}.parquet").write_bytes(parquet_bytes(df))
+                data = parquet_bytes(df)
+                (tmp / f"{name}.parquet").write_bytes(data)
+                files[f"{name}.parquet"] = hashlib.sha256(data).hexdigest()
+            record = {**record, "entry": entry_id, "index": index, "files": files}
             (tmp / "record.json").write_text(json.dumps(record, default=str), encoding="utf-8")
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError as e:  # another writer stored the same run first: theirs is as good as ours
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def read_run(self, entry_id: str, index: int) -> tuple[dict[str, pd.DataFrame], dict] | None:
-        """A stored run, or None if it is unreadable (then it is deleted, to be computed again)."""
+    def read_run(self, entry_id: str, index: int, required: tuple[str, ...] = ()
+                 ) -> tuple[dict[str, pd.DataFrame], dict] | None:
+        """A stored run checked against its record (entry, index, each file's SHA-256, the tables
+        `required`), or None if it fails: it is then reported, deleted and computed again."""
         d = self._runs_dir(entry_id) / f"r{index:06d}"
         try:
             record = json.loads((d / "record.json").read_text(encoding="utf-8"))
-            tables = {p.stem: pd.read_parquet(p) for p in sorted(d.glob("*.parquet"))}
-            return tables, record
-        except (OSError, ValueError, Exception):  # noqa: BLE001 - any damage means: recompute this run
-            shutil.rmtree(d, ignore_errors=True)
-            return None
+            problem = _run_problem(record, entry_id, index, required)
+            if problem is None:
+                on_disk = sorted(p.name for p in d.glob("*.parquet"))
+                if on_disk != sorted(record["files"]):
+                    problem = f"files on disk {on_disk} differ from its record {sorted(record['files'])}"
+            if problem is None:
+                for fname, digest in record["files"].items():
+                    if sha256_file(d / fname) != digest:
+                        problem = f"{fname} does not match its checksum"
+                        break
+            if problem is None:
+                tables = {Path(f).stem: pd.read_parquet(d / f) for f in sorted(record["files"])}
+                return tables, record
+        except Exception as e:  # noqa: BLE001 - any damage means: recompute this run
+            problem = f"unreadable ({type(e).__name__})"
+        warnings.warn(f"{d}: stored run is damaged ({problem}); computing it again", StoreWarning, stacklevel=2)
+        self.damaged.append(f"{d}: {problem}")
+        shutil.rmtree(d, ignore_errors=True)
+        return None
+
+    def drop_run(self, entry_id: str, index: int) -> None:
+        shutil.rmtree(self._runs_dir(entry_id) / f"r{index:06d}", ignore_errors=True)
 
     def drop_runs(self, entry_id: str) -> None:
         shutil.rmtree(self._runs_dir(entry_id), ignore_errors=True)
@@ -155,11 +246,24 @@ class Store:
         if not path.is_file():
             raise StoreError(self._unknown(entry_id))
         try:
+            if path.stat().st_size > MAX_MANIFEST_BYTES:
+                raise ValueError(f"larger than {MAX_MANIFEST_BYTES:,} bytes")
             manifest = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(manifest, dict):
                 raise ValueError("not a mapping")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise StoreError(f"{path}: the manifest is corrupt ({e}); delete {path.parent} to compute it again") from None
+            files = manifest.get("files")
+            if files is not None and not (isinstance(files, dict) and all(
+                    isinstance(k, str) and FILE_NAME.fullmatch(k) and (v is None or (isinstance(v, str)
+                                                                                     and SHA256.fullmatch(v)))
+                    for k, v in files.items())):
+                raise ValueError("'files' must map plain .parquet names to SHA-256 checksums")
+            tables = manifest.get("tables")
+            if tables is not None and not (isinstance(tables, list) and all(
+                    isinstance(t, str) and FILE_NAME.fullmatch(f"{t}.parquet") for t in tables)):
+                raise ValueError("'tables' must be a list of plain table names")
+        except (ValueError, UnicodeDecodeError, RecursionError, OSError) as e:
+            raise StoreError(f"{path}: the manifest is corrupt ({str(e)[:200]}); delete {path.parent} to compute "
+                             "it again") from None
         return manifest
 
     def read_entry(self, entry_id: str, tables: list[str] | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -167,8 +271,16 @@ class Store:
         manifest = self.manifest(entry_id)
         d = self.path(entry_id)
         files = manifest.get("files")
+        if files is None and manifest.get("kind") == "ensemble":
+            raise StoreError(f"{d / 'manifest.json'}: an ensemble's manifest must list its files and checksums; "
+                             f"delete {d} to compute it again")
+        if manifest.get("kind") == "ensemble":
+            missing = [t for t in ("national", "runs") if f"{t}.parquet" not in files]
+            if missing:
+                raise StoreError(f"{d / 'manifest.json'}: table(s) {', '.join(missing)} missing from the ensemble; "
+                                 f"delete {d} to compute it again")
         if files is None:  # a single run written by `phb run`: no hashes, read what is there
-            files = {f"{t}.parquet": None for t in manifest.get("tables", [])}
+            files = {f"{t}.parquet": None for t in (manifest.get("tables") or [])}
         out = {}
         for fname, digest in files.items():
             name = fname.removesuffix(".parquet")
@@ -189,36 +301,39 @@ class Store:
 
     # -- the catalogue --
     def catalogue(self) -> pd.DataFrame:
-        """Every finished run and ensemble: DuckDB reading all manifests (newest first)."""
-        import duckdb
-
+        """Every finished run and ensemble (newest first); damaged manifests are skipped and listed in
+        `self.damaged`, so one bad file never hides the rest."""
         cols = ["id", "kind", "scenario", "seed", "runs", "mode", "agent_scale", "backend", "model_version",
                 "created", "wall_seconds", "input_hash", "path"]
-        manifests = sorted(self.root.glob("*/manifest.json")) if self.root.is_dir() else []
-        if not manifests:
+        rows = []
+        self.damaged = [d for d in self.damaged if "manifest" not in d]
+        for path in sorted(self.root.glob("*/manifest.json")) if self.root.is_dir() else []:
+            eid = path.parent.name
+            try:
+                check_entry_id(eid)
+                m = self.manifest(eid)
+            except StoreError as e:
+                self.damaged.append(str(e))
+                continue
+
+            def text(key, default=None, m=m):
+                v = m.get(key, default)
+                return v if v is None or isinstance(v, str) else str(v)[:200]
+
+            def number(key, default=None, m=m):
+                v = m.get(key, default)
+                return v if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+            rows.append({"id": text("id") if isinstance(m.get("id"), str) else (text("run_id") or eid),
+                         "kind": text("kind", "run"), "scenario": text("scenario"), "seed": number("seed"),
+                         "runs": number("runs", 1), "mode": text("mode"), "agent_scale": number("agent_scale"),
+                         "backend": text("backend", "single"), "model_version": text("model_version"),
+                         "created": text("created"), "wall_seconds": number("wall_seconds"),
+                         "input_hash": text("input_hash"), "path": str(path.parent)})
+        if not rows:
             return pd.DataFrame(columns=cols)
-        files = [str(p) for p in manifests]
-        con = duckdb.connect()
-        try:
-            raw = con.execute("SELECT * FROM read_json(?, union_by_name=true, filename=true, "
-                              "ignore_errors=true)", [files]).df()
-        except duckdb.Error as e:
-            raise StoreError(f"{self.root}: cannot read the catalogue of manifests ({e})") from None
-        finally:
-            con.close()
-
-        def col(name, default=None):
-            return raw[name] if name in raw.columns else pd.Series([default] * len(raw), index=raw.index)
-
-        out = pd.DataFrame({
-            "id": col("id").fillna(col("run_id")),
-            "kind": col("kind").fillna("run"),
-            "scenario": col("scenario"), "seed": col("seed"), "runs": col("runs").fillna(1),
-            "mode": col("mode"), "agent_scale": col("agent_scale"), "backend": col("backend").fillna("single"),
-            "model_version": col("model_version"), "created": col("created"), "wall_seconds": col("wall_seconds"),
-            "input_hash": col("input_hash"), "path": raw["filename"].map(lambda f: str(Path(f).parent)),
-        })
-        out["id"] = out["id"].fillna(out["path"].map(lambda p: Path(p).name))
+        out = pd.DataFrame(rows, columns=cols)
+        out["created"] = out["created"].fillna("")
         return out.sort_values(["created", "id"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
     def query(self, sql: str) -> pd.DataFrame:
@@ -242,6 +357,7 @@ class Store:
 
     def resolve(self, entry_id: str) -> str:
         """The full id of a stored entry from its id or a unique prefix of it."""
+        check_entry_id(entry_id)
         if self.has(entry_id):
             return entry_id
         ids = self.catalogue()["id"].tolist() if self.root.is_dir() else []
