@@ -9,6 +9,7 @@ import html
 import io
 import os
 import shutil
+from collections.abc import Callable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -78,40 +79,60 @@ def method(scenario: Scenario, view: dict) -> list[str]:
     ]
 
 
-def figures_for(scenario: Scenario, view: dict) -> list[tuple[str, go.Figure]]:
-    """Every page's headline chart for this scenario and view (the deck, the report and presentation
-    mode show the same ones). No Streamlit calls: download buttons run this after the page script."""
-    from dashboard import charts, model_calls, text
+def slides(scenario: Scenario, view: dict) -> list[tuple[str, Callable[[], go.Figure]]]:
+    """Every page's headline chart for this scenario and view, each built only when asked for (the deck,
+    the report and presentation mode show the same ones). No Streamlit calls: download buttons run this
+    after the page script."""
+    import importlib.util
 
-    targets = tuple(v for v, _ in text.targets())
-    runs, scale = int(view["runs"]), int(view["scale"])
-    data = model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"])
-    pts = text.calibration_points()
-    name = scenario.name
-    out = [("People holding a PHB", charts.fan_chart(
-        data["bands"]["holders"], f"People holding a PHB, {name} ({runs} runs)", "People",
-        targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])),
-        ("Chance of reaching each target", charts.probability_chart(
-            data["prob"], dict(text.targets()), f"Chance of reaching each target by each month, {name} (%)"))]
-    svc = model_calls.service_headline(scenario, view)
-    if svc is not None:
-        out.append(("Traditional services: net cost", charts.difference_chart(
-            svc, f"Net cost to the NHS: difference from no PHBs, {name} (£m a year)", "£m a year")))
-    res = model_calls.single_run(scenario.with_(agent_scale=int(view["ccg_scale"])).to_yaml())
-    last = res.by_ccg[res.by_ccg["month"] == res.by_ccg["month"].max()]
-    out.append(("CCG variation", charts.funnel_chart(
-        last, f"PHBs per 100,000 by CCG, {pd.Timestamp(last['month'].iloc[0]):%B %Y}, {name}")))
+    from dashboard import charts, model_calls, text
     from dashboard.state import preset_scenario
 
+    targets = tuple(v for v, _ in text.targets())
+    runs, scale, name = int(view["runs"]), int(view["scale"]), scenario.name
+
+    def fan_data() -> dict:
+        return model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"])
+
+    def fan() -> go.Figure:
+        pts = text.calibration_points()
+        return charts.fan_chart(fan_data()["bands"]["holders"], f"People holding a PHB, {name} ({runs} runs)",
+                                "People", targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
+
+    def chances() -> go.Figure:
+        return charts.probability_chart(fan_data()["prob"], dict(text.targets()),
+                                        f"Chance of reaching each target by each month, {name} (%)")
+
+    def services() -> go.Figure:
+        return charts.difference_chart(model_calls.service_headline(scenario, view),
+                                       f"Net cost to the NHS: difference from no PHBs, {name} (£m a year)", "£m a year")
+
+    def ccg() -> go.Figure:
+        res = model_calls.single_run(scenario.with_(agent_scale=int(view["ccg_scale"])).to_yaml())
+        last = res.by_ccg[res.by_ccg["month"] == res.by_ccg["month"].max()]
+        return charts.funnel_chart(last, f"PHBs per 100,000 by CCG, {pd.Timestamp(last['month'].iloc[0]):%B %Y}, "
+                                         f"{name}")
+
     base = preset_scenario("baseline").with_(until=scenario.until)
-    if scenario.to_yaml() != base.to_yaml():
-        cmp = model_calls.comparison((base.to_yaml(), scenario.with_(name=f"{name}" if name != "baseline" else
-                                                                      "this").to_yaml()),
-                                     min(runs, model_calls.COMPARE_RUNS), scale, scenario.until, view["mode"])
-        out.append(("Compared with the baseline", charts.compare_over_time(
-            cmp["bands"], "holders", f"People holding a PHB: baseline and {name} (median, 80% of runs)",
-            "People")))
+
+    def compared() -> go.Figure:
+        cmp = model_calls.comparison((base.to_yaml(), scenario.to_yaml()), min(runs, model_calls.COMPARE_RUNS),
+                                     scale, scenario.until, view["mode"])
+        return charts.compare_over_time(cmp["bands"], "holders",
+                                        f"People holding a PHB: baseline and {name} (median, 80% of runs)", "People")
+
+    out = [("People holding a PHB", fan), ("Chance of reaching each target", chances)]
+    if importlib.util.find_spec("model.services") is not None:
+        out.append(("Traditional services: net cost", services))
+    out.append(("CCG variation", ccg))
+    if scenario.name != "baseline" and scenario.to_yaml() != base.to_yaml():
+        out.append(("Compared with the baseline", compared))
     return out
+
+
+def figures_for(scenario: Scenario, view: dict) -> list[tuple[str, go.Figure]]:
+    """Every slide's chart, built."""
+    return [(title, build()) for title, build in slides(scenario, view)]
 
 
 def _register_table() -> str:

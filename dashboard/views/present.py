@@ -22,8 +22,7 @@ def show() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
     scenario = ui.scenario_now()
     view = dict(state.current().view)
-    with st.spinner("Preparing the charts…"):
-        slides = exports.figures_for(scenario, view)
+    slides = exports.slides(scenario, view)
     n = len(slides)
     i = min(max(int(st.session_state.get("slide", 0)), 0), n - 1)
 
@@ -35,7 +34,9 @@ def show() -> None:
     c2.markdown(f"<div style='text-align:center;font-size:1.1rem'>{i + 1} of {n} · scenario "
                 f"<b>{scenario.name}</b></div>", unsafe_allow_html=True)
     c3.button("Next ▶", key="slide_next", on_click=go, args=(1,), disabled=i == n - 1, width="stretch")
-    title, fig = slides[i]
+    title, build = slides[i]
+    with st.spinner(f"Preparing {title.lower()}…"):
+        fig = build()
     fig.update_layout(height=CHART_HEIGHT, font=dict(size=20), title_font=dict(size=28),
                       margin=dict(l=90, r=40, t=80, b=60))
     st.plotly_chart(fig, key=f"slide_{i}", config={"displaylogo": False, "displayModeBar": False})
