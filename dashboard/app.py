@@ -63,6 +63,6 @@ else:
             else:
                 st.caption(ui.exports_unavailable_reason())
         params = {**state.to_params(choice), "present": "1"}
-        st.link_button("Presentation mode", url="/start?" + "&".join(f"{k}={v}" for k, v in params.items()))
+        st.link_button("Presentation mode", url="/?" + "&".join(f"{k}={v}" for k, v in params.items()))
     page.run()
 state.sync_url()
