@@ -137,6 +137,15 @@ def set_field(locator, value: str) -> None:
     locator.press("Enter")
 
 
+def set_year(scope, label: str, year: int) -> None:
+    """Streamlit's date input is a row of spin buttons (year, month, day): type the year, then click
+    elsewhere (the value is sent when the input loses focus)."""
+    box = scope.get_by_role("spinbutton", name=f"year, {label}")
+    box.click()
+    box.press_sequentially(str(year))
+    box.page.locator("h1").first.click()
+
+
 def test_planner_end_date_and_lever_beside_the_fan(server, browser):
     ctx = browser.new_context(viewport=SCREEN)
     page = ctx.new_page()
@@ -145,7 +154,7 @@ def test_planner_end_date_and_lever_beside_the_fan(server, browser):
     first = metrics(page)
     assert first["200,000 by March 2024"] == "after the end date"
     main = page.locator('[data-testid="stMain"]')
-    set_field(main.get_by_label("End date"), "2024-03-31")
+    set_year(main, "End date", 2024)
     wait_idle(page, CHARTS["uptake"])
     assert "until=2024-03-31" in page.url
     dated = metrics(page)
@@ -217,7 +226,7 @@ def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
     page.goto(f"{server}/scenario?{FAST}")
     wait_idle(page)
     page.get_by_text("National policy (", exact=False).first.click()
-    set_field(page.get_by_label("National push and funding begins (date)", exact=True), "2017-04-01")
+    set_year(page.locator('[data-testid="stMain"]'), "National push and funding begins (date)", 2017)
     wait_idle(page)
     assert "national_push_date=2017-04-01" in page.url
 
