@@ -127,7 +127,7 @@ def metrics(page) -> dict[str, str]:
 
 def chance_curves(page) -> list:
     return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
-        .filter(g => g.layout && g.layout.title && String(g.layout.title.text).startsWith('Chance'))
+        .filter(g => g.data && g.data.some(t => String(t.name).startsWith('50,000')))
         .map(g => g.data.map(t => t.y && t.y.bdata ? t.y.bdata : Array.from(t.y || [])))""")
 
 
@@ -163,6 +163,7 @@ def test_planner_end_date_and_lever_beside_the_fan(server, browser):
     set_field(main.get_by_label("Strength of the national push on CCGs (0–1)", exact=True), "0.95")
     wait_idle(page, CHARTS["uptake"])
     assert "national_push_strength=0.95" in page.url
+    assert curves, "no chart of the chances of reaching each target"
     assert chance_curves(page) != curves, "the chances did not change after the lever changed"
     assert fan_median(page) != fan
     assert "3 changes" not in page.locator('[data-testid="stSidebar"]').inner_text()
