@@ -284,11 +284,11 @@ def test_funnel_limits_widen_for_small_ccgs():
 def test_end_date_and_seed_are_controls_counted_as_changes():
     at = app()
     at.run()
-    at.date_input(key="side_until").set_value(dt.date(2024, 3, 31)).run()
+    at.date_input(key="side_until").set_value(dt.date(2030, 3, 31)).run()
     at.number_input(key="side_seed").set_value(7).run()
     choice = at.session_state["choice"]
-    assert choice.until == dt.date(2024, 3, 31) and choice.seed == 7
-    assert url(at)["until"] == "2024-03-31" and url(at)["seed"] == "7"
+    assert choice.until == dt.date(2030, 3, 31) and choice.seed == 7
+    assert url(at)["until"] == "2030-03-31" and url(at)["seed"] == "7"
     assert any("2 changes from the preset" in m.value for m in at.sidebar.markdown)
 
 
@@ -297,12 +297,12 @@ def test_end_date_beside_the_fan_changes_the_headline_chances():
     at.run()
     at.switch_page("views/uptake.py").run()
     before = {m.label: m.value for m in at.metric}
-    assert before["200,000 by March 2024"] == "after the end date"
-    at.date_input(key="near_until").set_value(dt.date(2024, 3, 31)).run()
+    assert before["1 million by March 2030"] == "after the end date"
+    at.date_input(key="near_until").set_value(dt.date(2030, 3, 31)).run()
     assert not at.exception
     after = {m.label: m.value for m in at.metric}
-    assert after["200,000 by March 2024"].endswith("%")
-    assert at.session_state["choice"].until == dt.date(2024, 3, 31)
+    assert after["1 million by March 2030"].endswith("%")
+    assert at.session_state["choice"].until == dt.date(2030, 3, 31)
     at.number_input(key="near_national_push_strength").set_value(0.95).run()
     assert at.session_state["choice"].overrides == {"national_push_strength": 0.95}
     # the Scenario page's copy of the lever shows the value set beside the chart
@@ -348,7 +348,7 @@ def test_chances_by_due_date():
     months = pd.date_range("2014-04-01", "2021-03-01", freq="MS")
     prob = {50000: pd.DataFrame({"month": months, "probability": np.linspace(0, 0.8, len(months))}),
             200000: pd.DataFrame({"month": months, "probability": 0.0})}
-    due = [[50000, dt.date(2021, 3, 31), "a"], [200000, dt.date(2024, 3, 31), "b"]]
+    due = [[50000, dt.date(2021, 3, 31), "a"], [200000, dt.date(2030, 3, 31), "b"]]
     (p50, _, _), (p200, _, _) = model_calls.chances_by_due(prob, due)
     assert p50 == pytest.approx(0.8) and p200 is None
 

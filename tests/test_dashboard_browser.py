@@ -152,13 +152,13 @@ def test_planner_end_date_and_lever_beside_the_fan(server, browser):
     page.goto(f"{server}/uptake?{FAST}")
     wait_idle(page, CHARTS["uptake"])
     first = metrics(page)
-    assert first["200,000 by March 2024"] == "after the end date"
+    assert first["1 million by March 2030"] == "after the end date"
     main = page.locator('[data-testid="stMain"]')
-    set_year(main, "End date", 2024)
+    set_year(main, "End date", 2030)
     wait_idle(page, CHARTS["uptake"])
-    assert "until=2024-03-31" in page.url
+    assert "until=2030-03-31" in page.url
     dated = metrics(page)
-    assert dated["200,000 by March 2024"].endswith("%"), dated
+    assert dated["1 million by March 2030"].endswith("%"), dated
     curves, fan = chance_curves(page), fan_median(page)
     set_field(main.get_by_label("Strength of the national push on CCGs (0–1)", exact=True), "0.95")
     wait_idle(page, CHARTS["uptake"])
