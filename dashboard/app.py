@@ -1,6 +1,7 @@
 """Entry point: `phb dashboard` (or `streamlit run dashboard/app.py`). Reads the link, builds the
-navigation and the sidebar; each page lives in dashboard/views/ (not pages/: Streamlit would also auto-register a
-`pages/` folder and run those scripts without this entry point on a direct link)."""
+navigation and the sidebar (end date, seed and the count of changes on every page); each page lives in
+dashboard/views/ (not pages/: Streamlit would also auto-register a `pages/` folder and run those scripts
+without this entry point on a direct link). Presentation mode replaces the pages with one chart per screen."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ if str(ROOT.parent) not in sys.path:  # `streamlit run dashboard/app.py` from a 
     sys.path.insert(0, str(ROOT.parent))
 
 from dashboard import exports, state, text, ui  # noqa: E402
+from dashboard.views import levers, present  # noqa: E402
 
 st.set_page_config(page_title="PHB roll-out", page_icon=":bar_chart:", layout="wide")
 
-errors = state.init_state()
-for message in st.session_state.get("link_errors", []):
+state.init_state()
+# a bad link is reported once, on the first page drawn, not on every page for the whole session
+for message in st.session_state.pop("link_errors", []):
     st.error(message)
 
 PAGES = [
-    st.Page(str(ROOT / "views" / "scenario.py"), title="Scenario", url_path="scenario", default=True),
+    # the landing page is its own page, so /scenario is a real address (no "Page not found")
+    st.Page(str(ROOT / "views" / "home.py"), title="Start", url_path="start", default=True),
+    st.Page(str(ROOT / "views" / "scenario.py"), title="Scenario", url_path="scenario"),
     st.Page(str(ROOT / "views" / "uptake.py"), title="Uptake", url_path="uptake"),
     st.Page(str(ROOT / "views" / "services.py"), title="Traditional services", url_path="services"),
     st.Page(str(ROOT / "views" / "ccg.py"), title="CCG variation", url_path="ccg"),
@@ -35,27 +40,30 @@ presenting = ui.present()
 page = st.navigation(PAGES, position="hidden" if presenting else "sidebar")
 
 if presenting:
-    st.markdown("""<style>[data-testid="stSidebar"],[data-testid="stSidebarCollapsedControl"]{display:none}
-    html, body, [data-testid="stMarkdownContainer"] p {font-size:1.5rem}
-    .stPlotlyChart {min-height: 92vh}</style>""", unsafe_allow_html=True)
-    st.caption(text.md("present"))
+    present.show()
 else:
     with st.sidebar:
         scenario = ui.scenario_now()
         choice = state.current()
-        st.markdown(f"**Scenario:** {scenario.name}  \n{len(choice.overrides)} lever(s) changed from the preset")
+        n = levers.changes(choice)
+        st.markdown(f"**Scenario:** {scenario.name}  \n{n} change{'s' if n != 1 else ''} from the preset "
+                    f"'{choice.preset}'")
+        levers.end_date_and_seed("side_")
+        st.page_link(str(ROOT / "views" / "scenario.py"), label="Every lever (Scenario page)")
         with st.expander("Export this scenario"):
             st.caption(text.md("exports"))
-            st.download_button("HTML report", data=lambda s=scenario, v=dict(choice.view): exports.html_report(s, ui.headline_figures(s, v)),
-                               file_name=f"phb-{scenario.name}.html", mime="text/html", key="dl_report",
-                               on_click="ignore")
+            view, preset = dict(choice.view), state.preset_scenario(choice.preset)
+            st.download_button("HTML report", data=lambda s=scenario, v=view, p=preset: exports.html_report(
+                s, exports.figures_for(s, v), method=exports.method(s, v), preset=p),
+                file_name=f"phb-{scenario.name}.html", mime="text/html", key="dl_report", on_click="ignore")
             if ui.exports_available():
-                st.download_button("PowerPoint deck", data=lambda s=scenario, v=dict(choice.view): exports.pptx_deck(s, ui.headline_figures(s, v)),
-                                   file_name=f"phb-{scenario.name}.pptx", key="dl_pptx", on_click="ignore",
-                                   mime="application/vnd.openxmlformats-officedocument.presentationml.presentation")
+                st.download_button("PowerPoint deck", data=lambda s=scenario, v=view, p=preset: exports.pptx_deck(
+                    s, exports.figures_for(s, v), method=exports.method(s, v), preset=p),
+                    file_name=f"phb-{scenario.name}.pptx", key="dl_pptx", on_click="ignore",
+                    mime="application/vnd.openxmlformats-officedocument.presentationml.presentation")
             else:
                 st.caption(ui.exports_unavailable_reason())
-        st.link_button("Presentation mode", url=f"?{'&'.join(f'{k}={v}' for k, v in {**state.to_params(choice), 'present': '1'}.items())}")
-
-page.run()
+        params = {**state.to_params(choice), "present": "1"}
+        st.link_button("Presentation mode", url="/?" + "&".join(f"{k}={v}" for k, v in params.items()))
+    page.run()
 state.sync_url()

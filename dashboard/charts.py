@@ -97,17 +97,23 @@ def lines_chart(df: pd.DataFrame, y: str, group: str, names: dict[str, str], tit
     return fig
 
 
-def ranked_ccg_chart(df: pd.DataFrame, title: str, height: int | None = None) -> go.Figure:
-    """CCGs ranked by PHBs per 100,000, coloured by region (horizontal bars)."""
+def ranked_ccg_chart(df: pd.DataFrame, title: str, height: int | None = None,
+                     highlight: str | None = None) -> go.Figure:
+    """CCGs ranked by PHBs per 100,000, coloured by region (horizontal bars); a chosen CCG outlined."""
     df = df.sort_values("holders_per_100k")
     fig = go.Figure()
     for i, (region, part) in enumerate(df.groupby("region")):
         fig.add_trace(go.Bar(y=part["name"], x=part["holders_per_100k"], orientation="h", name=region,
                              marker_color=CATEGORICAL[i % len(CATEGORICAL)],
+                             marker_line=dict(color=["black" if n == highlight else "rgba(0,0,0,0)"
+                                                     for n in part["name"]], width=2),
                              hovertemplate="%{y}: %{x:,.1f} per 100,000<extra></extra>"))
     fig = _layout(fig, title, "", x_title="PHBs per 100,000 population",
                   height=height or max(420, 14 * len(df) + 120))
-    fig.update_layout(barmode="overlay", hovermode="closest", legend=dict(y=1.0, yanchor="bottom", x=0))
+    # the legend to the right of the bars, clear of the title
+    fig.update_layout(barmode="overlay", hovermode="closest", margin=dict(l=60, r=20, t=60, b=40),
+                      legend=dict(orientation="v", y=1.0, yanchor="top", x=1.01, xanchor="left",
+                                  title=dict(text="NHS region")))
     fig.update_yaxes(categoryorder="array", categoryarray=list(df["name"]), tickfont=dict(size=9))
     return fig
 
@@ -175,18 +181,71 @@ def compare_chart(table: pd.DataFrame, title: str, y_title: str, height: int = 4
 
 
 def waterfall_chart(start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float],
-                    title: str, y_title: str, height: int = 440) -> go.Figure:
-    """From one scenario's total, through the contributions, to the other's."""
+                    title: str, y_title: str, height: int = 460) -> go.Figure:
+    """From one scenario's total, through the contributions, to the other's. The axis spans the steps
+    (not from zero), so a contribution of a few hundred on a total of 80,000 is visible."""
     names = [start[0]] + [s[0] for s in steps] + [end[0]]
     values = [start[1]] + [s[1] for s in steps] + [end[1]]
     measure = ["absolute"] + ["relative"] * len(steps) + ["total"]
+    text = [f"{start[1]:,.0f}"] + [f"{v:+,.0f}" for _, v in steps] + [f"{end[1]:,.0f}"]
     fig = go.Figure(go.Waterfall(
         x=names, y=values, measure=measure, connector=dict(line=dict(color=NHS_MID_GREY)),
         increasing=dict(marker=dict(color=NHS_AQUA_GREEN)), decreasing=dict(marker=dict(color=NHS_ORANGE)),
-        totals=dict(marker=dict(color=NHS_BLUE)), texttemplate="%{delta:+,.0f}", textposition="outside",
-        hovertemplate="%{x}: %{y:,.0f}<extra></extra>"))
+        totals=dict(marker=dict(color=NHS_BLUE)), text=text, textposition="outside",
+        hovertemplate="%{x}: %{text}<extra></extra>"))
+    running = np.cumsum([start[1]] + [s[1] for s in steps])
+    lo, hi = float(min(running.min(), end[1])), float(max(running.max(), end[1]))
+    pad = max((hi - lo) * 0.35, abs(hi) * 0.01, 1.0)
     fig = _layout(fig, title, y_title, x_title="", height=height)
     fig.update_layout(hovermode="closest", showlegend=False)
+    fig.update_yaxes(range=[lo - pad, hi + pad], rangemode="normal")
+    return fig
+
+
+def compare_over_time(bands: dict[str, dict[str, pd.DataFrame]], measure: str, title: str, y_title: str,
+                      height: int = 460) -> go.Figure:
+    """One median line per scenario with its 80% band, over the months."""
+    fig = go.Figure()
+    for i, (name, by_measure) in enumerate(bands.items()):
+        b = by_measure[measure]
+        x = pd.to_datetime(b["month"])
+        colour = CATEGORICAL[i % len(CATEGORICAL)]
+        r, g, bl = (int(colour[k:k + 2], 16) for k in (1, 3, 5))
+        fig.add_trace(go.Scatter(x=x, y=b["p90"], line=dict(width=0), showlegend=False, hoverinfo="skip",
+                                 legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=b["p10"], fill="tonexty", fillcolor=f"rgba({r},{g},{bl},0.18)",
+                                 line=dict(width=0), showlegend=False, hoverinfo="skip", legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=b["median"], name=name, legendgroup=name,
+                                 line=dict(color=colour, width=3, dash=["solid", "dash", "dot", "dashdot"][i % 4]),
+                                 hovertemplate=f"{name}: %{{y:,.0f}}<extra></extra>"))
+    return _layout(fig, title, y_title, height=height)
+
+
+def region_small_multiples(by_ccg: pd.DataFrame, title: str, highlight: str | None = None,
+                           height: int = 620) -> go.Figure:
+    """One panel per NHS region: every CCG's PHBs per 100,000 over time (grey), the chosen one in blue."""
+    from plotly.subplots import make_subplots
+
+    regions = sorted(by_ccg["region"].dropna().unique())
+    ncol = 4 if len(regions) > 6 else 3
+    nrow = max(1, math.ceil(len(regions) / ncol))
+    fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=regions, shared_yaxes=True,
+                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    for k, region in enumerate(regions):
+        part = by_ccg[by_ccg["region"] == region]
+        r, c = k // ncol + 1, k % ncol + 1
+        for code, one in part.groupby("code", sort=False):
+            chosen = highlight is not None and one["name"].iloc[0] == highlight
+            fig.add_trace(go.Scatter(x=pd.to_datetime(one["month"]), y=one["holders_per_100k"], mode="lines",
+                                     line=dict(color=NHS_BLUE if chosen else "rgba(118,134,146,0.35)",
+                                               width=3 if chosen else 1),
+                                     name=one["name"].iloc[0], showlegend=False,
+                                     hovertemplate=f"{one['name'].iloc[0]}: %{{y:,.1f}} per 100,000<extra></extra>"),
+                          row=r, col=c)
+    fig.update_layout(title=dict(text=title, font=dict(size=18, color=NHS_DARK_BLUE)), height=height,
+                      template="plotly_white", font=dict(family="Arial, sans-serif", size=12, color="#212B32"),
+                      margin=dict(l=60, r=20, t=90, b=40), hovermode="closest")
+    fig.update_yaxes(separatethousands=True, rangemode="tozero")
     return fig
 
 

@@ -1,5 +1,6 @@
-"""Exports: a self-contained HTML report, PNG images of charts (kaleido + Debian's chromium) and a
-PowerPoint deck of the headline charts. Pure functions: figures and a scenario in, bytes out."""
+"""Exports: a self-contained HTML report, PNG images of charts (kaleido + Debian's chromium) and a 16:9
+PowerPoint deck. Each describes exactly the scenario on screen: its name, every value changed from the
+preset (and from the baseline), how many runs, what varied, the model's vintage and its calibration."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import html
 import io
 import os
 import shutil
+from collections.abc import Callable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,10 +19,120 @@ from model import parameters as reg
 from model.scenario import Scenario
 
 CHROMIUM = "/usr/bin/chromium"
+SLIDE_W_IN, SLIDE_H_IN = 13.333, 7.5  # 16:9
 
 
 class ExportError(RuntimeError):
     """An export could not be made; the message says why in plain words."""
+
+
+def edits(scenario: Scenario, preset: Scenario | None) -> list[str]:
+    """Plain lines naming every value that differs from the preset, with the preset's value beside it."""
+    if preset is None:
+        return []
+    from dashboard.state import to_text
+
+    out = []
+    mine, theirs = scenario.parameters.model_dump(), preset.parameters.model_dump()
+    for name, value in mine.items():
+        if value != theirs[name]:
+            p = reg.BY_NAME[name]
+            out.append(f"{p.label}: {to_text(value)} {p.unit} (preset {to_text(theirs[name])})")
+    if scenario.until != preset.until:
+        out.append(f"End date: {scenario.until:%Y-%m-%d} (preset {preset.until:%Y-%m-%d})")
+    if scenario.seed != preset.seed:
+        out.append(f"Seed: {scenario.seed} (preset {preset.seed})")
+    return out
+
+
+def describe(scenario: Scenario, preset: Scenario | None) -> str:
+    """One paragraph: the preset's own words only when nothing was changed, else the changes."""
+    changed = edits(scenario, preset)
+    if not changed:
+        return " ".join(scenario.description.split())
+    return f"Preset '{preset.name}' with {len(changed)} change(s): " + "; ".join(changed) + "."
+
+
+def method(scenario: Scenario, view: dict) -> list[str]:
+    """How the numbers were made: runs, what varied, vintage, calibration."""
+    from dashboard import text
+    from model import ensemble as ens
+
+    modes = text.labels()["modes"]
+    varied = ""
+    if view["mode"] in ("both", "parameters"):
+        names = list(ens.uncertain_parameters(scenario))
+        varied = (f" Assumptions drawn from their 80% ranges ({len(names)}): "
+                  + ", ".join(reg.BY_NAME[n].label for n in names[:12]) + ("…" if len(names) > 12 else "") + ".")
+    pts = text.calibration_points()
+    return [
+        f"Runs: {int(view['runs'])} per ensemble, one agent per {int(view['scale'])} people; "
+        f"the CCG view is one run at one agent per {int(view['ccg_scale'])} people.",
+        f"What varied between runs: {modes[view['mode']].lower()}.{varied}",
+        f"Seed {scenario.seed}; months April 2014 to {scenario.until:%B %Y}; random numbers from a "
+        "SeedSequence tree, so every run can be re-run alone.",
+        f"Vintage: phb-rollout {__version__}; published figures to {pts['period_end'].max():%B %Y}; "
+        f"made {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "Calibration: the baseline is calibrated to the published counts of people holding a PHB "
+        f"({', '.join(f'{v:,.0f} in {m:%b %Y}' for v, m in zip(pts[pts['measure'] == 'phbs_held']['value'], pts[pts['measure'] == 'phbs_held']['month']))}) "
+        "and new PHBs in the year; see docs/ODD.md.",
+    ]
+
+
+def slides(scenario: Scenario, view: dict) -> list[tuple[str, Callable[[], go.Figure]]]:
+    """Every page's headline chart for this scenario and view, each built only when asked for (the deck,
+    the report and presentation mode show the same ones). No Streamlit calls: download buttons run this
+    after the page script."""
+    import importlib.util
+
+    from dashboard import charts, model_calls, text
+    from dashboard.state import preset_scenario
+
+    targets = tuple(v for v, _ in text.targets())
+    runs, scale, name = int(view["runs"]), int(view["scale"]), scenario.name
+
+    def fan_data() -> dict:
+        return model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"])
+
+    def fan() -> go.Figure:
+        pts = text.calibration_points()
+        return charts.fan_chart(fan_data()["bands"]["holders"], f"People holding a PHB, {name} ({runs} runs)",
+                                "People", targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
+
+    def chances() -> go.Figure:
+        return charts.probability_chart(fan_data()["prob"], dict(text.targets()),
+                                        f"Chance of reaching each target by each month, {name} (%)")
+
+    def services() -> go.Figure:
+        return charts.difference_chart(model_calls.service_headline(scenario, view),
+                                       f"Net cost to the NHS: difference from no PHBs, {name} (£m a year)", "£m a year")
+
+    def ccg() -> go.Figure:
+        res = model_calls.single_run(scenario.with_(agent_scale=int(view["ccg_scale"])).to_yaml())
+        last = res.by_ccg[res.by_ccg["month"] == res.by_ccg["month"].max()]
+        return charts.funnel_chart(last, f"PHBs per 100,000 by CCG, {pd.Timestamp(last['month'].iloc[0]):%B %Y}, "
+                                         f"{name}")
+
+    base = preset_scenario("baseline").with_(until=scenario.until)
+
+    def compared() -> go.Figure:
+        cmp = model_calls.comparison((base.to_yaml(), scenario.to_yaml()), min(runs, model_calls.COMPARE_RUNS),
+                                     scale, scenario.until, view["mode"])
+        return charts.compare_over_time(cmp["bands"], "holders",
+                                        f"People holding a PHB: baseline and {name} (median, 80% of runs)", "People")
+
+    out = [("People holding a PHB", fan), ("Chance of reaching each target", chances)]
+    if importlib.util.find_spec("model.services") is not None:
+        out.append(("Traditional services: net cost", services))
+    out.append(("CCG variation", ccg))
+    if scenario.name != "baseline" and scenario.to_yaml() != base.to_yaml():
+        out.append(("Compared with the baseline", compared))
+    return out
+
+
+def figures_for(scenario: Scenario, view: dict) -> list[tuple[str, go.Figure]]:
+    """Every slide's chart, built."""
+    return [(title, build()) for title, build in slides(scenario, view)]
 
 
 def _register_table() -> str:
@@ -29,9 +141,10 @@ def _register_table() -> str:
     return df.to_html(index=False, border=0, classes="register", escape=True)
 
 
-def html_report(scenario: Scenario, figures: list[tuple[str, go.Figure]], intro: str = "") -> str:
-    """One HTML file: charts interactive with plotly.js inlined (opens offline), the scenario file and
-    every assumption."""
+def html_report(scenario: Scenario, figures: list[tuple[str, go.Figure]], intro: str = "",
+                method: list[str] = (), preset: Scenario | None = None) -> str:
+    """One HTML file: charts interactive with plotly.js inlined (opens offline), what was changed, how
+    the numbers were made, the scenario file and every assumption."""
     from dashboard.state import differences_from_baseline
 
     parts = []
@@ -41,6 +154,9 @@ def html_report(scenario: Scenario, figures: list[tuple[str, go.Figure]], intro:
                      + "</section>")
     diffs = pd.DataFrame(differences_from_baseline(scenario))
     diff_html = diffs.to_html(index=False, border=0) if len(diffs) else "<p>Same as the baseline.</p>"
+    changed = edits(scenario, preset)
+    changed_html = ("<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in changed) + "</ul>") if changed else ""
+    method_html = "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in method) + "</ul>" if method else ""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>PHB roll-out: {html.escape(scenario.name)}</title>
@@ -49,8 +165,10 @@ h1,h2{{color:#003087}} table{{border-collapse:collapse;font-size:13px}} td,th{{b
 padding:4px 8px;text-align:left;vertical-align:top}} pre{{background:#F0F4F5;padding:1em;overflow:auto}}</style>
 </head><body>
 <h1>Personal health budgets: scenario {html.escape(scenario.name)}</h1>
-<p>Made {now} with phb-rollout {__version__}. {html.escape(" ".join(scenario.description.split()))}</p>
+<p>Made {now} with phb-rollout {__version__}. {html.escape(describe(scenario, preset))}</p>
+{changed_html}
 {intro}
+<h2>Method</h2>{method_html}
 {''.join(parts)}
 <h2>What differs from the baseline</h2>{diff_html}
 <h2>Scenario file</h2><p>Save as a .yaml file and run it with <code>phb run</code>.</p>
@@ -77,22 +195,60 @@ def png(fig: go.Figure, width: int = 1200, height: int = 650, scale: float = 1.0
         raise ExportError(f"PNG export failed: kaleido could not run Chromium ({type(e).__name__}: {e})") from None
 
 
-def pptx_deck(scenario: Scenario, figures: list[tuple[str, go.Figure]]) -> bytes:
-    """A PowerPoint deck: a title slide, then one headline chart per slide."""
-    from pptx import Presentation
+def _text_slide(deck, title: str, lines: list[str], size: int = 18):
     from pptx.util import Inches, Pt
 
+    s = deck.slides.add_slide(deck.slide_layouts[6])  # blank: our own boxes, laid out for 16:9
+    _title(s, title)
+    box = s.shapes.add_textbox(Inches(0.6), Inches(1.3), Inches(SLIDE_W_IN - 1.2), Inches(SLIDE_H_IN - 1.8))
+    tf = box.text_frame
+    tf.word_wrap = True
+    for i, line in enumerate(lines or ["(none)"]):
+        para = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
+        para.text = line
+        para.font.size = Pt(size)
+    return s
+
+
+def _title(slide, title: str) -> None:
+    from pptx.util import Inches, Pt
+
+    box = slide.shapes.add_textbox(Inches(0.6), Inches(0.3), Inches(SLIDE_W_IN - 1.2), Inches(0.9))
+    box.text_frame.word_wrap = True
+    box.text_frame.text = title
+    box.text_frame.paragraphs[0].font.size = Pt(30)
+    box.text_frame.paragraphs[0].font.bold = True
+
+
+def pptx_deck(scenario: Scenario, figures: list[tuple[str, go.Figure]], method: list[str] = (),
+              preset: Scenario | None = None) -> bytes:
+    """A 16:9 deck: title (naming the changes), every page's headline chart fitted inside its slide, a
+    slide of assumptions (what was changed, against the preset and the baseline) and one of method."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    from dashboard.state import differences_from_baseline
+
     deck = Presentation()
-    deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
-    slide = deck.slides.add_slide(deck.slide_layouts[0])
-    slide.shapes.title.text = "Personal health budgets: national roll-out"
-    slide.placeholders[1].text = f"Scenario {scenario.name}: {' '.join(scenario.description.split())[:200]}"
+    deck.slide_width, deck.slide_height = Inches(SLIDE_W_IN), Inches(SLIDE_H_IN)
+    _text_slide(deck, f"Personal health budgets: scenario {scenario.name}",
+                [describe(scenario, preset), f"Made {dt.date.today():%d %B %Y} with phb-rollout {__version__}."],
+                size=20)
+    left, top = 0.4, 1.25
+    box_w, box_h = SLIDE_W_IN - 2 * left, SLIDE_H_IN - top - 0.25
     for title, fig in figures:
-        image = png(fig, width=1600, height=800)
-        s = deck.slides.add_slide(deck.slide_layouts[5])
-        s.shapes.title.text = title
-        s.shapes.title.text_frame.paragraphs[0].font.size = Pt(28)
-        s.shapes.add_picture(io.BytesIO(image), Inches(0.4), Inches(1.4), width=Inches(12.5))
+        px_w, px_h = 1600, int(1600 * box_h / box_w)  # the picture has the box's shape: it fits exactly
+        image = png(fig.update_layout(height=None), width=px_w, height=px_h)
+        s = deck.slides.add_slide(deck.slide_layouts[6])
+        _title(s, title)
+        s.shapes.add_picture(io.BytesIO(image), Inches(left), Inches(top), width=Inches(box_w), height=Inches(box_h))
+    base_rows = [f"{r['Lever']}: {r['This scenario']} {r['Unit']} (baseline {r['Baseline']})"
+                 for r in differences_from_baseline(scenario)]
+    _text_slide(deck, "Assumptions", (["Changed on screen from the preset:"] + edits(scenario, preset)
+                                      if edits(scenario, preset) else ["No changes from the preset."])
+                + ["Different from the baseline:"] + (base_rows or ["nothing"])
+                + ["Every other assumption is the register's default (docs/parameters.md)."], size=14)
+    _text_slide(deck, "Method", list(method), size=16)
     out = io.BytesIO()
     deck.save(out)
     return out.getvalue()

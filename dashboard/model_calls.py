@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 import yaml
@@ -27,6 +28,10 @@ from model.sim import Sim
 
 FAN_MEASURES = ("holders", "received_ytd", "direct_payment")
 SERIAL_UP_TO = 12  # ensembles this small run in the server process: faster than starting workers
+# the service side costs several times the patient side per run: its pages use fewer, coarser runs
+SERVICE_RUNS, SERVICE_SCALE = 12, 50
+COMPARE_RUNS = 20
+SERVICE_MEASURES = ("total_gbp", "closures", "mean_wait_weeks", "utilisation")
 MODES = ("both", "randomness", "parameters")  # what an ensemble varies; see model/ensemble.py
 
 
@@ -69,6 +74,36 @@ def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Calla
                             **_store_options())
 
 
+def with_issued_ytd(national: pd.DataFrame) -> pd.DataFrame:
+    """Budgets issued in the financial year to date, per run: the model's `issued_ytd` if it has one,
+    else the year's running sum of `new_holders` (the same definition as published "new in year")."""
+    if "issued_ytd" in national.columns:
+        return national
+    if "new_holders" not in national.columns:
+        raise ValueError("this model version has neither issued_ytd nor new_holders in its national table")
+    month = pd.to_datetime(national["month"])
+    fy = (month - pd.DateOffset(months=3)).dt.year
+    keys = [national["run"], fy] if "run" in national.columns else [fy]
+    out = national.sort_values(["run", "month"] if "run" in national.columns else ["month"])
+    return out.assign(issued_ytd=out.groupby(keys)["new_holders"].cumsum())
+
+
+def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
+    from model.ensemble import bands_of as model_bands
+
+    return model_bands(df, measure)
+
+
+def paired_over_time(first: pd.DataFrame, other: pd.DataFrame, measure: str, level: float = 0.8) -> pd.DataFrame:
+    """Other minus first for each month, paired by run (same seeds): median and interval."""
+    a = first.pivot_table(index="month", columns="run", values=measure)
+    b = other.pivot_table(index="month", columns="run", values=measure).reindex_like(a)
+    d = (b - a).to_numpy(float)
+    lo_q = (1 - level) / 2
+    return pd.DataFrame({"month": a.index, "median": np.nanmedian(d, axis=1),
+                         "low": np.nanquantile(d, lo_q, axis=1), "high": np.nanquantile(d, 1 - lo_q, axis=1)})
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def single_run(scenario_yaml: str) -> Results:
     """One run of exactly this scenario (seed, scale and all)."""
@@ -86,8 +121,9 @@ def fan_uncached(scenario_yaml: str, runs: int, scale: int, targets: tuple[int, 
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     scenario = scenario_of(scenario_yaml).with_(agent_scale=scale)
     e = _ensemble(scenario, runs, mode, progress)
+    national = with_issued_ytd(e.runs_table("national"))
     return {
-        "bands": {m: e.bands(m) for m in FAN_MEASURES},
+        "bands": {**{m: e.bands(m) for m in FAN_MEASURES}, "issued_ytd": bands_of(national, "issued_ytd")},
         "cohort_bands": e.bands("holders", table="by_cohort"),
         "prob": {t: e.prob_reaching(t, "holders") for t in targets},
         "runs": runs, "scale": scale, "mode": mode, "from_store": e.from_cache, "id": e.id,
@@ -107,7 +143,7 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
     c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None,
-                    services=False, **_store_options())
+                    services=True, **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")
@@ -123,8 +159,50 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
     for e in c.ensembles:
         b = e.bands("holders", table="by_cohort")
         cohorts.append(b[b["month"] == month][["cohort", "mean"]].assign(scenario=e.scenario.name))
+    # over time: each scenario's bands and its paired difference from the first, people and services
+    bands, paired = {}, {}
+    first = c.ensembles[0]
+    for e in c.ensembles:
+        nat = e.runs_table("national")
+        svc = e.tables.get("extra_services_national")
+        bands[e.scenario.name] = {m: bands_of(nat, m) for m in measures}
+        if svc is not None:
+            bands[e.scenario.name].update({m: bands_of(svc, m) for m in SERVICE_MEASURES if m in svc.columns})
+        if e is not first:
+            paired[e.scenario.name] = {m: paired_over_time(first.runs_table("national"), nat, m) for m in measures}
+            if svc is not None:
+                fsvc = first.tables["extra_services_national"]
+                paired[e.scenario.name].update({m: paired_over_time(fsvc, svc, m) for m in SERVICE_MEASURES
+                                                if m in svc.columns})
+    # per run and cohort, for a decomposition in medians
+    coh_runs = {e.scenario.name: e.runs_table("by_cohort") for e in c.ensembles}
+    cohort_medians = []
+    for name, df in coh_runs.items():
+        at_m = df[df["month"] == month]
+        cohort_medians.append(at_m.groupby("cohort")["holders"].median().rename(name))
+    diffs_by_cohort = {}
+    ref_c = coh_runs[c.names[0]]
+    for name in c.names[1:]:
+        a = ref_c[ref_c["month"] == month].pivot_table(index="cohort", columns="run", values="holders")
+        b = coh_runs[name][coh_runs[name]["month"] == month].pivot_table(index="cohort", columns="run",
+                                                                          values="holders").reindex_like(a)
+        diffs_by_cohort[name] = (b - a).median(axis=1)
     return {"levels": pd.DataFrame(levels), "differences": diffs, "cohort_means": pd.concat(cohorts),
-            "month": month, "names": c.names}
+            "cohort_medians": pd.concat(cohort_medians, axis=1), "cohort_paired": diffs_by_cohort,
+            "bands": bands, "paired": paired, "month": month, "names": c.names}
+
+
+def service_headline(scenario: Scenario, view: dict) -> pd.DataFrame | None:
+    """Net cost to the NHS, run minus no-PHB counterfactual, in £m a year (for exports and slides);
+    None if this model version has no service side."""
+    import importlib.util
+
+    if importlib.util.find_spec("model.services") is None:
+        return None
+    out = service_differences(scenario.to_yaml(), min(int(view["runs"]), SERVICE_RUNS),
+                              max(int(view["scale"]), SERVICE_SCALE))
+    d = out["differences"]["total_gbp"].rename(columns={"median_diff": "median", "lo": "low", "hi": "high"})
+    return d.assign(**{c: d[c] * 12 / 1e6 for c in ("median", "low", "high")})
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -134,15 +212,16 @@ def service_run(scenario_yaml: str) -> Results:
     return Sim(scenario_of(scenario_yaml)).run(counterfactual=True)
 
 
-def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tuple[str, ...],
+def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tuple[str, ...] = (),
                         _progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run minus no-PHB counterfactual for each service measure and month, with 80% intervals over paired
-    runs (model.ensemble.compare, chance only, so both arms share every random number)."""
-    return _memo(("services", scenario_yaml, runs, scale, measures),
-                 lambda: _service_differences(scenario_yaml, runs, scale, measures, _progress))
+    """Run minus no-PHB counterfactual for every service measure and month, with 80% intervals over paired
+    runs (model.ensemble.compare, chance only, so both arms share every random number). Columns per
+    measure: month, median_diff, lo, hi, median_scenario, median_first."""
+    return _memo(("services", scenario_yaml, runs, scale),
+                 lambda: _service_differences(scenario_yaml, runs, scale, _progress))
 
 
-def _service_differences(scenario_yaml, runs, scale, measures, _progress) -> dict[str, Any]:
+def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any]:
     from model import ensemble as ens
     from model.services import counterfactual_scenario
 
@@ -150,8 +229,27 @@ def _service_differences(scenario_yaml, runs, scale, measures, _progress) -> dic
     c = ens.compare([counterfactual_scenario(s).with_(name=f"{s.name}_no_phbs"), s], runs, mode="randomness",
                     progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None, **_store_options())
     table = "extra_services_national"
-    months = c.ensembles[1].runs_table(table)["month"].drop_duplicates().sort_values()
-    diffs = {m: pd.concat([c.differences(m, at=mo, table=table, level=0.8) for mo in months], ignore_index=True)
-             for m in measures}
-    qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table)
+    without, with_ = c.ensembles[0].runs_table(table), c.ensembles[1].runs_table(table)
+    diffs = {}
+    for m in [col for col in with_.columns if col not in ("run", "month") and pd.api.types.is_numeric_dtype(with_[col])]:
+        d = paired_over_time(without, with_, m).rename(columns={"median": "median_diff", "low": "lo", "high": "hi"})
+        d["median_scenario"] = with_.groupby("month")[m].median().reindex(d["month"]).to_numpy()
+        d["median_first"] = without.groupby("month")[m].median().reindex(d["month"]).to_numpy()
+        diffs[m] = d
+    qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table) if "ascot_gain_vs_without" in with_ else None
     return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale}
+
+
+def chances_by_due(prob: dict[int, pd.DataFrame], due: list) -> list[tuple[float | None, dt.date, str]]:
+    """For each (target, due date, label): the chance of having reached it by the due month, or None when
+    the runs end before that month."""
+    out = []
+    for value, when, label in due:
+        df = prob.get(int(value))
+        month = pd.Timestamp(when).to_period("M").to_timestamp()
+        if df is None or pd.to_datetime(df["month"]).max() < month:
+            out.append((None, when, label))
+            continue
+        row = df[pd.to_datetime(df["month"]) == month]
+        out.append((float(row["probability"].iloc[0]), when, label))
+    return out

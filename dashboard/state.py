@@ -35,11 +35,11 @@ _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() would also take '٣', 
 VIEW_DEFAULTS: dict[str, Any] = {
     "view": "stock",        # uptake: stock or year to date
     "runs": 50,             # ensemble size for fan charts
-    "scale": 20,            # people per agent in ensemble runs
+    "scale": 50,            # people per agent in ensemble runs (coarse: a lever change redraws quickly)
     "mode": "both",         # what varies between ensemble runs (model.ensemble MODES)
     "ccg_scale": 1,         # people per agent in the single run behind CCG variation
     "month": "",            # CCG variation month (YYYY-MM); empty = last month
-    "compare": "baseline,target_100k",  # scenarios on the Compare page
+    "compare": "baseline,current",  # scenarios on the Compare page: the edited one against the baseline
     "present": 0,           # presentation mode
 }
 VIEW_RULES = {
@@ -110,6 +110,8 @@ class Choice:
     seed: int | None = None
     until: dt.date | None = None
     view: dict[str, Any] = field(default_factory=lambda: dict(VIEW_DEFAULTS))
+    name: str | None = None          # an uploaded scenario's own name and description (not in links)
+    description: str | None = None
 
 
 def preset_scenario(name: str) -> Scenario:
@@ -123,6 +125,10 @@ def build_scenario(choice: Choice) -> Scenario:
     data["parameters"].update(choice.overrides)
     if choice.overrides:
         data["name"] = f"{base.name}_custom"
+    if choice.name:
+        data["name"] = choice.name
+    if choice.description:
+        data["description"] = choice.description
     if choice.seed is not None:
         data["seed"] = choice.seed
     if choice.until is not None:
@@ -255,11 +261,12 @@ def choice_from_yaml(text: str | bytes, source: str = "uploaded file") -> Choice
         raise ScenarioError(f"{source}: extends: '{show(parent)}' is not a preset; allowed: one of "
                             f"{', '.join(available_scenarios())} (an uploaded file cannot extend other files)")
     name = str(data.get("name", ""))
-    preset = parent if parent in available_scenarios() else (
-        name if name in available_scenarios() else "baseline")
+    if parent is not None and parent not in available_scenarios():
+        raise ScenarioError(f"{source}: 'extends' is '{parent}', which is not a scenario; allowed: one of "
+                            f"{', '.join(available_scenarios())}")
+    preset = parent if parent is not None else (name if name in available_scenarios() else "baseline")
     base = preset_scenario(preset)
     merged = base.model_dump()
-    merged.pop("description", None)
     for k, v in data.items():
         if k == "parameters" and isinstance(v, dict):
             merged["parameters"].update(v)
@@ -270,7 +277,9 @@ def choice_from_yaml(text: str | bytes, source: str = "uploaded file") -> Choice
     overrides = {k: v for k, v in scenario.parameters.model_dump().items() if v != base_pars[k]}
     return Choice(preset=preset, overrides=overrides,
                   seed=scenario.seed if scenario.seed != base.seed else None,
-                  until=scenario.until if scenario.until != base.until else None)
+                  until=scenario.until if scenario.until != base.until else None,
+                  name=scenario.name if scenario.name != base.name else None,
+                  description=scenario.description if scenario.description != base.description else None)
 
 
 def differences_from_baseline(scenario: Scenario) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ from model.scenario import ScenarioError, load_scenario  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-FAST = {"runs": "4", "scale": "50", "ccg_scale": "20"}
-PAGES = ["views/scenario.py", "views/uptake.py", "views/services.py", "views/ccg.py", "views/compare.py",
+FAST = {"runs": "4", "scale": "100", "ccg_scale": "50"}
+PAGES = ["views/home.py", "views/scenario.py", "views/uptake.py", "views/services.py", "views/ccg.py", "views/compare.py",
          "views/assumptions.py", "views/backtest.py"]
 
 
@@ -35,6 +35,13 @@ def app(**params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=240)
     for k, v in {**FAST, **params}.items():
         at.query_params[k] = v
+    return at
+
+
+def on_scenario_page(**params) -> AppTest:
+    at = app(**params)
+    at.run()
+    at.switch_page("views/scenario.py").run()
     return at
 
 
@@ -79,14 +86,13 @@ def test_every_page_renders_without_exception(page):
 def test_pages_with_charts_draw_them():
     at = app()
     at.run()
-    for page, n in (("views/uptake.py", 5), ("views/ccg.py", 2), ("views/compare.py", 2), ("views/backtest.py", 1)):
+    for page, n in (("views/uptake.py", 5), ("views/ccg.py", 3), ("views/compare.py", 4), ("views/backtest.py", 1)):
         at.switch_page(page).run()
         assert len(at.get("plotly_chart")) >= n, page
 
 
 def test_lever_change_changes_scenario_and_url():
-    at = app()
-    at.run()
+    at = on_scenario_page()
     lever = at.number_input(key="lever_national_push_strength")
     assert lever.label.startswith("Strength of the national push on CCGs")  # the register's label
     assert "Source:" in lever.help and "0–1" in lever.help
@@ -129,8 +135,7 @@ def test_share_link_reproduces_scenario_and_numbers():
 
 
 def test_preset_change_resets_levers():
-    at = app(national_push_strength="0.8")
-    at.run()
+    at = on_scenario_page(national_push_strength="0.8")
     at.selectbox(key="preset_box").set_value("money_follows_patient").run()
     choice = at.session_state["choice"]
     assert choice.preset == "money_follows_patient" and choice.overrides == {}
@@ -159,14 +164,12 @@ def test_bad_link_params_give_an_error_not_a_traceback(params, needle):
 
 
 def test_upload_scenario_yaml_and_bad_file():
-    at = app()
-    at.run()
+    at = on_scenario_page()
     good = load_scenario("target_100k").with_parameters(take_up_chc=0.55).to_yaml().encode()
     at.get("file_uploader")[0].upload("mine.yaml", good, "application/x-yaml").run()
     choice = at.session_state["choice"]
     assert choice.preset == "target_100k" and choice.overrides == {"take_up_chc": 0.55}
-    at2 = app()
-    at2.run()
+    at2 = on_scenario_page()
     at2.get("file_uploader")[0].upload("bad.yaml", b"name: x\nparameters:\n  take_up_chc: 3\n").run()
     assert not at2.exception
     assert "take_up_chc" in messages(at2)
@@ -186,14 +189,19 @@ def test_backtest_upload_overlays_actuals_and_rejects_bad_csv():
     assert not at.exception
 
 
-def test_presentation_mode_hides_controls():
+def test_presentation_mode_one_chart_per_screen_with_next_and_previous():
     at = app(present="1")
     at.run()
-    at.switch_page("views/uptake.py").run()
     assert not at.exception
-    assert not at.number_input  # no option widgets
-    assert len(at.get("plotly_chart")) >= 2
-    assert figure(at)["layout"]["height"] >= 700
+    assert not at.number_input and not at.date_input and not at.get("file_uploader")  # no editing form
+    assert len(at.get("plotly_chart")) == 1
+    first = figure(at)
+    assert 700 <= first["layout"]["height"] <= 950  # fits a 1080-pixel screen with the buttons above
+    at.button(key="slide_next").click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+    assert figure(at)["layout"]["title"]["text"] != first["layout"]["title"]["text"]
+    at.button(key="slide_prev").click().run()
+    assert figure(at)["layout"]["title"]["text"] == first["layout"]["title"]["text"]
 
 
 def test_services_page_shows_differences_from_no_phbs():
@@ -225,7 +233,7 @@ def test_png_and_powerpoint_exports():
     png = exports.png(fig, width=600, height=400)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     deck = Presentation(io.BytesIO(exports.pptx_deck(load_scenario("baseline"), [("Fan", fig)])))
-    assert len(deck.slides) == 2
+    assert len(deck.slides) == 4  # title, the chart, assumptions, method
 
 
 # ---- pure pieces -----------------------------------------------------------------------------------------
@@ -269,3 +277,147 @@ def test_html_report_is_self_contained():
 def test_funnel_limits_widen_for_small_ccgs():
     lo, hi = charts.funnel_limits(np.array([50_000.0, 1_000_000.0]), 20.0, 1.96)
     assert hi[0] - lo[0] > hi[1] - lo[1]
+
+
+# ---- planners, critics, presenters (issue 14) -----------------------------------------------------------
+
+def test_end_date_and_seed_are_controls_counted_as_changes():
+    at = app()
+    at.run()
+    at.date_input(key="side_until").set_value(dt.date(2030, 3, 31)).run()
+    at.number_input(key="side_seed").set_value(7).run()
+    choice = at.session_state["choice"]
+    assert choice.until == dt.date(2030, 3, 31) and choice.seed == 7
+    assert url(at)["until"] == "2030-03-31" and url(at)["seed"] == "7"
+    assert any("2 changes from the preset" in m.value for m in at.sidebar.markdown)
+
+
+def test_end_date_beside_the_fan_changes_the_headline_chances():
+    at = app()
+    at.run()
+    at.switch_page("views/uptake.py").run()
+    before = {m.label: m.value for m in at.metric}
+    assert before["1 million by March 2030"] == "after the end date"
+    at.date_input(key="near_until").set_value(dt.date(2030, 3, 31)).run()
+    assert not at.exception
+    after = {m.label: m.value for m in at.metric}
+    assert after["1 million by March 2030"].endswith("%")
+    assert at.session_state["choice"].until == dt.date(2030, 3, 31)
+    at.number_input(key="near_national_push_strength").set_value(0.95).run()
+    assert at.session_state["choice"].overrides == {"national_push_strength": 0.95}
+    # the Scenario page's copy of the lever shows the value set beside the chart
+    at.switch_page("views/scenario.py").run()
+    assert at.number_input(key="lever_national_push_strength").value == 0.95
+
+
+def test_upload_with_bad_extends_is_refused_and_names_kept():
+    at = on_scenario_page()
+    bad = b"extends: baseline_typo\nname: my_push\nparameters:\n  national_push_strength: 0.8\n"
+    at.get("file_uploader")[0].upload("mine.yaml", bad, "application/x-yaml").run()
+    assert not at.exception
+    assert "extends" in messages(at) and "baseline_typo" in messages(at)
+    assert at.session_state["choice"].overrides == {}  # not silently loaded onto the baseline
+    good = (b"extends: target_100k\nname: my_push\ndescription: A push from 2017.\n"
+            b"parameters:\n  national_push_date: 2017-04-01\n")
+    at2 = on_scenario_page()
+    at2.get("file_uploader")[0].upload("good.yaml", good, "application/x-yaml").run()
+    built = state.build_scenario(at2.session_state["choice"])
+    assert built.name == "my_push" and built.description == "A push from 2017."
+    assert at2.session_state["choice"].preset == "target_100k"
+
+
+def test_link_errors_shown_once_not_on_every_page():
+    at = app(national_push_strength="lots")
+    at.run()
+    assert "national_push_strength" in messages(at)
+    at.switch_page("views/assumptions.py").run()
+    assert "national_push_strength" not in messages(at)
+
+
+def test_group_titles_and_messages_in_plain_words():
+    at = on_scenario_page()
+    titles = [e.label for e in at.expander]
+    assert any(t.startswith("CCG behaviour") for t in titles) and not any("Ccg" in t for t in titles)
+
+
+def test_chances_by_due_date():
+    import pandas as pd
+
+    from dashboard import model_calls
+
+    months = pd.date_range("2014-04-01", "2021-03-01", freq="MS")
+    prob = {50000: pd.DataFrame({"month": months, "probability": np.linspace(0, 0.8, len(months))}),
+            200000: pd.DataFrame({"month": months, "probability": 0.0})}
+    due = [[50000, dt.date(2021, 3, 31), "a"], [200000, dt.date(2030, 3, 31), "b"]]
+    (p50, _, _), (p200, _, _) = model_calls.chances_by_due(prob, due)
+    assert p50 == pytest.approx(0.8) and p200 is None
+
+
+def test_issued_in_year_resets_each_april_and_sums_new_budgets():
+    import pandas as pd
+
+    from dashboard import model_calls
+
+    months = pd.date_range("2015-01-01", "2015-06-01", freq="MS")
+    nat = pd.DataFrame({"run": 0, "month": months, "new_holders": [1.0, 2, 3, 4, 5, 6]})
+    out = model_calls.with_issued_ytd(nat)
+    assert list(out["issued_ytd"]) == [1, 3, 6, 4, 9, 15]  # April starts a new financial year
+
+
+def test_waterfall_axis_spans_the_steps_not_zero():
+    fig = charts.waterfall_chart(("a (median)", 80_000), [("x", 300), ("y", -100)], ("b (median)", 80_200), "t", "People")
+    lo, hi = fig.layout.yaxis.range
+    assert lo > 70_000 and hi < 90_000
+
+
+def _tiny_figure():
+    import pandas as pd
+
+    bands = pd.DataFrame({"month": pd.date_range("2014-04-01", periods=3, freq="MS"), "median": [1, 2, 3],
+                          "p2_5": [0, 1, 2], "p10": [0, 1, 2], "p25": [1, 1, 2], "p75": [1, 2, 3],
+                          "p90": [2, 3, 4], "p97_5": [2, 3, 5]})
+    return charts.fan_chart(bands, "People holding a PHB (people)", "People")
+
+
+def test_exports_name_the_edited_values_and_the_method():
+    preset = load_scenario("baseline")
+    edited = preset.with_parameters(national_push_date=dt.date(2017, 4, 1)).with_(name="baseline_custom")
+    view = dict(state.VIEW_DEFAULTS)
+    method = exports.method(edited, view)
+    assert any("Runs: 50" in m for m in method) and any("What varied" in m for m in method)
+    assert any("Vintage" in m for m in method) and any("Calibration" in m for m in method)
+    html = exports.html_report(edited, [("Fan", _tiny_figure())], method=method, preset=preset)
+    assert "2017-04-01" in html and "preset 2016-04-01" in html
+    assert " ".join(preset.description.split()) not in html  # the preset's words would misdescribe it
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="PNG export needs /usr/bin/chromium")
+def test_deck_is_16_9_with_every_picture_inside_its_slide():
+    import io
+
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    preset = load_scenario("baseline")
+    edited = preset.with_parameters(national_push_date=dt.date(2017, 4, 1)).with_(name="baseline_custom")
+    raw = exports.pptx_deck(edited, [("Fan", _tiny_figure()), ("Again", _tiny_figure())],
+                            method=exports.method(edited, dict(state.VIEW_DEFAULTS)), preset=preset)
+    deck = Presentation(io.BytesIO(raw))
+    assert_pictures_inside(deck)
+    assert len(deck.slides) == 1 + 2 + 2  # title, charts, assumptions, method
+    words = ["\n".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in deck.slides]
+    assert "2017-04-01" in words[0] and "Method" in words[-1] and "Assumptions" in words[-2]
+    assert sum(sh.shape_type == MSO_SHAPE_TYPE.PICTURE for s in deck.slides for sh in s.shapes) == 2
+
+
+def assert_pictures_inside(deck) -> None:
+    """Every picture lies wholly inside its slide, and the slide is 16:9."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    w, h = deck.slide_width, deck.slide_height
+    assert abs(w / h - 16 / 9) < 0.01
+    for n, slide in enumerate(deck.slides, 1):
+        for sh in slide.shapes:
+            if sh.shape_type == MSO_SHAPE_TYPE.PICTURE or sh.has_text_frame:
+                assert sh.left >= 0 and sh.top >= 0, (n, sh.name)
+                assert sh.left + sh.width <= w and sh.top + sh.height <= h, (n, sh.name)

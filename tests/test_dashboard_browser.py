@@ -1,9 +1,12 @@
-"""End to end in a real browser: Debian's headless Chromium driven by Playwright.
+"""End to end in a real browser, as planners, critics and presenters use it: Debian's headless Chromium
+driven by Playwright against `streamlit run dashboard/app.py` on a free port.
 
-Starts `streamlit run dashboard/app.py` on a free port, changes a lever and sees the fan chart change,
-opens the share link in a fresh browser context and gets the same numbers, downloads the HTML report,
-and saves a screenshot of every page under results/screenshots/. Needs /usr/bin/chromium (the Debian
-package; Playwright's own browser download is not used).
+A planner changes the end date and a lever beside the fan chart and sees the chances change, and a copied
+link reproduces the numbers; a critic uploads a scenario with a bad `extends:` and is told; a presenter
+edits a lever, downloads the deck and the report (both name the edited value; every picture lies inside
+its 16:9 slide) and steps through presentation mode. Screenshots of every page and of presentation mode
+at 1920×1080 go to results/screenshots/. Needs /usr/bin/chromium (Playwright's own browser download is
+not used).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "results" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-FAST = "runs=6&scale=50&ccg_scale=20"
-PAGES = ["scenario", "uptake", "services", "ccg", "compare", "assumptions", "backtest"]
+FAST = "runs=4&scale=100&ccg_scale=50"
+PAGES = ["start", "scenario", "uptake", "services", "ccg", "compare", "assumptions", "backtest"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -80,7 +83,8 @@ BUSY = """() => { const app = document.querySelector('[data-testid="stApp"]');
     return !app || app.getAttribute('data-test-script-state') === 'running'
         || !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], '
                                     + '[data-testid="stProgress"], [data-testid="stSkeleton"]'); }"""
-CHARTS = {"uptake": 5, "ccg": 2, "compare": 2, "backtest": 1}
+CHARTS = {"uptake": 5, "ccg": 3, "compare": 4, "backtest": 1, "services": 3}
+SCREEN = {"width": 1920, "height": 1080}
 
 
 def wait_idle(page, charts: int = 0, timeout_s: float = 240) -> None:
@@ -114,68 +118,161 @@ def fan_median(page) -> list[float]:
         return Array.from(y).map(Number); }""")
 
 
-def test_end_to_end(server, browser, tmp_path):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = ctx.new_page()
+def metrics(page) -> dict[str, str]:
+    """The headline numbers (st.metric) on the page: label -> value."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
+        .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
+                   m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]))""")
 
-    # the uptake fan chart as the baseline draws it
+
+def chance_curves(page) -> list:
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .filter(g => g.data && g.data.some(t => String(t.name).startsWith('50,000')))
+        .map(g => g.data.map(t => t.y && t.y.bdata ? t.y.bdata : Array.from(t.y || [])))""")
+
+
+def set_field(locator, value: str) -> None:
+    locator.click()
+    locator.fill(value)
+    locator.press("Enter")
+
+
+def set_year(scope, label: str, year: int) -> None:
+    """Streamlit's date input is a row of spin buttons (year, month, day): type the year, then click
+    elsewhere (the value is sent when the input loses focus)."""
+    box = scope.get_by_role("spinbutton", name=f"year, {label}")
+    box.click()
+    box.press_sequentially(str(year))
+    box.page.locator("h1").first.click()
+
+
+def test_planner_end_date_and_lever_beside_the_fan(server, browser):
+    ctx = browser.new_context(viewport=SCREEN)
+    page = ctx.new_page()
     page.goto(f"{server}/uptake?{FAST}")
     wait_idle(page, CHARTS["uptake"])
-    before = fan_median(page)
-    assert len(before) > 12 and before[-1] > 0
-
-    # change a lever on the Scenario page (label from the register), then go back to Uptake
-    page.get_by_role("link", name="Scenario").first.click()
-    wait_idle(page)
-    page.get_by_text("National policy (", exact=False).first.click()
-    box = page.get_by_label("Strength of the national push on CCGs (0–1)", exact=True)
-    box.fill("0.95")
-    box.press("Enter")
-    wait_idle(page)
-    assert "national_push_strength=0.95" in page.url
-    assert page.get_by_role("heading", name="What differs from the baseline").count() == 1
-    page.get_by_role("link", name="Uptake").first.click()
+    first = metrics(page)
+    assert first["1 million by March 2030"] == "after the end date"
+    main = page.locator('[data-testid="stMain"]')
+    set_year(main, "End date", 2030)
     wait_idle(page, CHARTS["uptake"])
-    after = fan_median(page)
-    assert after != before, "the fan chart did not change after the lever changed"
-    share = page.url
-    assert "/uptake" in share and "national_push_strength=0.95" in share
+    assert "until=2030-03-31" in page.url
+    dated = metrics(page)
+    assert dated["1 million by March 2030"].endswith("%"), dated
+    curves, fan = chance_curves(page), fan_median(page)
+    set_field(main.get_by_label("Strength of the national push on CCGs (0–1)", exact=True), "0.95")
+    wait_idle(page, CHARTS["uptake"])
+    assert "national_push_strength=0.95" in page.url
+    assert curves, "no chart of the chances of reaching each target"
+    assert chance_curves(page) != curves, "the chances did not change after the lever changed"
+    assert fan_median(page) != fan
+    assert "3 changes" not in page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "2 changes from the preset" in page.locator('[data-testid="stSidebar"]').inner_text()
 
     # the share link in a fresh browser context reproduces the numbers
-    ctx2 = browser.new_context(viewport={"width": 1400, "height": 1000})
+    share, after = page.url, fan_median(page)
+    ctx2 = browser.new_context(viewport=SCREEN)
     page2 = ctx2.new_page()
     page2.goto(share)
     wait_idle(page2, CHARTS["uptake"])
     assert fan_median(page2) == after
-    page2.screenshot(path=str(SHOTS / "shared-link-uptake.png"), full_page=True)
     ctx2.close()
+    ctx.close()
 
-    # download the self-contained HTML report from the sidebar
-    page.get_by_text("Export this scenario").click()
-    with page.expect_download(timeout=180_000) as dl:
-        page.get_by_role("button", name="HTML report").click()
-    report = tmp_path / "report.html"
-    dl.value.save_as(report)
-    html = report.read_text(encoding="utf-8")
-    assert "national_push_strength: 0.95" in html and "Plotly" in html and "<script src=\"http" not in html
 
-    # a tampered link: a clear message, no traceback
-    page.goto(f"{server}/uptake?{FAST}&national_push_strength=lots")
+def test_critic_bad_extends_and_bad_link(server, browser, tmp_path):
+    ctx = browser.new_context(viewport=SCREEN)
+    page = ctx.new_page()
+    page.goto(f"{server}/scenario?{FAST}")
     wait_idle(page)
-    assert page.get_by_text("national_push_strength").count() >= 1
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.get_by_role("heading", name="Scenario").count() >= 1
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("extends: baseline_typo\nname: my_push\nparameters:\n  national_push_strength: 0.8\n")
+    page.locator('input[type="file"]').first.set_input_files(str(bad))
+    wait_idle(page)
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="extends")
+    assert alert.count() == 1 and "baseline_typo" in alert.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
 
-    # screenshots of every page, and presentation mode
+    # a tampered link: one clear message on the first page, not on every page after
+    page.goto(f"{server}/?{FAST}&national_push_strength=lots")
+    wait_idle(page)
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="national_push_strength").count() == 1
+    page.get_by_role("link", name="Assumptions").first.click()
+    wait_idle(page)
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="national_push_strength").count() == 0
+    ctx.close()
+
+
+def assert_pictures_inside(deck) -> None:
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    w, h = deck.slide_width, deck.slide_height
+    assert abs(w / h - 16 / 9) < 0.01
+    pictures = 0
+    for n, slide in enumerate(deck.slides, 1):
+        for sh in slide.shapes:
+            pictures += sh.shape_type == MSO_SHAPE_TYPE.PICTURE
+            assert sh.left >= 0 and sh.top >= 0 and sh.left + sh.width <= w and sh.top + sh.height <= h, (n, sh.name)
+    assert pictures >= 4
+
+
+def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
+    from pptx import Presentation
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport=SCREEN, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(f"{server}/scenario?{FAST}")
+    wait_idle(page)
+    page.get_by_text("National policy (", exact=False).first.click()
+    set_year(page.locator('[data-testid="stMain"]'), "National push and funding begins (date)", 2017)
+    wait_idle(page)
+    assert "national_push_date=2017-04-01" in page.url
+
+    page.get_by_text("Export this scenario").click()
+    with page.expect_download(timeout=600_000) as dl:
+        page.get_by_role("button", name="PowerPoint deck").click()
+    deck_path = tmp_path / "deck.pptx"
+    dl.value.save_as(deck_path)
+    deck = Presentation(str(deck_path))
+    assert_pictures_inside(deck)
+    words = "\n".join(sh.text_frame.text for s in deck.slides for sh in s.shapes if sh.has_text_frame)
+    assert "2017-04-01" in words and "preset 2016-04-01" in words and "strong pressure from April 2016" not in words
+    assert "Runs: 4" in words and "What varied" in words
+
+    with page.expect_download(timeout=600_000) as dl:
+        page.get_by_role("button", name="HTML report").click()
+    html = (dl.value.path()).read_text(encoding="utf-8")
+    assert "national_push_date: 2017-04-01" in html and "preset 2016-04-01" in html and "Runs: 4" in html
+    assert "<script src=\"http" not in html
+
+    # screenshots of every page at 1920×1080 (the edited scenario, so Compare shows it against the baseline)
+    query = page.url.split("?", 1)[1]
     for name in PAGES:
-        page.goto(f"{server}/{name}?{FAST}")
-        wait_idle(page, CHARTS.get(name, 0))
+        page.goto(f"{server}/{'' if name == 'start' else name}?{query}")
+        wait_idle(page, CHARTS.get(name, 0), timeout_s=400)
         assert page.locator('[data-testid="stException"]').count() == 0, name
-        page.set_viewport_size({"width": 1400, "height": 2400})  # Streamlit scrolls inside the page
         page.screenshot(path=str(SHOTS / f"{name}.png"))
-        page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{server}/uptake?{FAST}&present=1")
-    wait_idle(page, 2)
+
+    # presentation mode: one chart inside the 1080-pixel screen, next and previous, no Deploy, no form
+    page.goto(f"{server}/?{query}&present=1")
+    wait_idle(page, 1, timeout_s=400)
     assert page.locator('[data-testid="stSidebar"]').is_hidden()
-    page.screenshot(path=str(SHOTS / "uptake-presentation.png"))
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0 or \
+        page.locator('[data-testid="stAppDeployButton"]').is_hidden()
+    assert page.locator('input[type="file"]').count() == 0
+    titles = []
+    for k in range(3):
+        box = page.locator(".js-plotly-plot").first.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= SCREEN["height"], box
+        titles.append(page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text"))
+        page.screenshot(path=str(SHOTS / f"presentation-{k + 1}.png"))
+        page.get_by_role("button", name="Next ▶").click()
+        wait_idle(page, 1, timeout_s=400)
+    assert len(set(titles)) == 3
+    page.get_by_role("button", name="◀ Previous").click()
+    wait_idle(page, 1, timeout_s=400)
+    assert page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text") == titles[2]
     ctx.close()

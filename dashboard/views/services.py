@@ -1,7 +1,9 @@
-"""Traditional services: differences from the no-PHB counterfactual, each with its interval.
+"""Traditional services: what PHBs do to everyone else's services, as differences from the same runs with
+no PHBs, each with its interval. The answer first (net cost in £m a year, closures, waits), the levers
+that move it beside it, then each measure over time.
 
-Reads the service side of the model (model/services.py via Results.extra and model.ensemble.compare);
-if a model version has no service tables the page says so plainly."""
+Reads the service side of the model (model/services.py via model.ensemble.compare); if a model version
+has no service tables the page says so plainly."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, model_calls, state, text, ui
+from dashboard.views import levers
 from model.geography import load_geography
 
 st.title("Traditional services")
@@ -24,46 +27,99 @@ if importlib.util.find_spec("model.services") is None:
 from model.services import SERVICE_LABELS, SERVICES  # noqa: E402
 
 labels = text.labels()
-res = ui.single(scenario)  # cheap check that this model version writes service tables
-if "services_national" not in res.extra:
-    st.info(text.md("services_unavailable"))
-    st.stop()
-
 measures = dict(labels["services"])
 for s in SERVICES:
     measures[f"wait_weeks_{s}"] = [labels["service_waits"].format(service=SERVICE_LABELS[s]), "weeks"]
-runs, scale = int(choice.view["runs"]), int(choice.view["scale"])
-bar = st.progress(0.0, text=f"Running {runs} paired runs with and without PHBs…")
-out = model_calls.service_differences(scenario.to_yaml(), runs, scale, tuple(measures),
-                                      _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0)))
+runs = min(int(choice.view["runs"]), model_calls.SERVICE_RUNS)
+scale = max(int(choice.view["scale"]), model_calls.SERVICE_SCALE)
+label = f"Running {runs} paired runs with and without PHBs (one agent per {scale} people)"
+bar = st.progress(0.0, text=label)
+out = model_calls.service_differences(scenario.to_yaml(), runs, scale,
+                                      _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0),
+                                                                          text=f"{label}: {d} of {t}"))
 bar.empty()
-if not ui.present():
-    st.caption(f"{runs} paired runs at one agent per {scale} people; each pair shares every random number, "
-               "so the difference is what PHBs did. Bands: 80% of paired runs.")
+diffs = {m: d for m, d in out["differences"].items() if m in measures}
+if "total_gbp" not in diffs:
+    st.info(text.md("services_unavailable"))
+    st.stop()
 
-def fmt(x: float, sign: str = "") -> str:
-    a = abs(x)
-    return format(x, f"{sign},.0f" if a >= 100 else f"{sign},.2f" if a >= 1 else f"{sign}.3f")
 
+def plain(x: float, unit: str, sign: str = "", short: bool = False) -> str:
+    """£ per month as £m a year; whole providers and people; shares as percentages; weeks to one place.
+    `short` drops the unit (inside an interval that already names it)."""
+    if x != x:
+        return "–"
+    mark = ("+" if x > 0 else "−" if x < 0 else "") if sign else ("−" if x < 0 else "")
+    if unit.startswith("£"):
+        v = abs(x) * 12 / 1e6
+        return f"{mark}£{v:,.1f}m" + ("" if short else " a year")
+    if unit.startswith("share"):
+        v = abs(x) * 100
+        return f"{mark}{v:,.1f}" + ("" if short else (" points" if sign else "%"))
+    if unit == "weeks":
+        return f"{mark}{abs(x):,.1f}" + ("" if short else " weeks")
+    if "ASCOT" in unit:
+        return f"{mark}{abs(x):,.2f}"
+    return f"{mark}{abs(x):,.0f}"
+
+
+def interval(last: pd.Series, unit: str) -> str:
+    return (f"{plain(last['median_diff'], unit, '+')} ({plain(last['lo'], unit, '+', True)} to "
+            f"{plain(last['hi'], unit, '+', True)})")
+
+
+def in_units(d: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, str]:
+    if unit.startswith("£"):
+        return d.assign(**{c: d[c] * 12 / 1e6 for c in ("median", "low", "high")}), "£m a year"
+    if unit.startswith("share"):
+        return d.assign(**{c: d[c] * 100 for c in ("median", "low", "high")}), "percentage points"
+    return d, unit
+
+
+end = pd.Timestamp(diffs["total_gbp"]["month"].iloc[-1])
+st.subheader(f"By {end:%B %Y}, compared with no PHBs")
+head = st.columns(3)
+for col, m in zip(head, ("total_gbp", "closures", "mean_wait_weeks")):
+    if m in diffs:
+        last = diffs[m].iloc[-1]
+        unit = measures[m][1]
+        col.metric(measures[m][0], plain(last["median_diff"], unit, "+"),
+                   help=f"Median of {runs} paired runs; 80% of pairs between {plain(last['lo'], unit, '+')} "
+                        f"and {plain(last['hi'], unit, '+')}.")
+
+chart_col, lever_col = st.columns([4, 1])
+with lever_col:
+    levers.near("services", scenario.parameters.model_dump())
+with chart_col:
+    d, unit = in_units(diffs["total_gbp"].rename(columns={"median_diff": "median", "lo": "low", "hi": "high"}),
+                       measures["total_gbp"][1])
+    ui.show_chart(charts.difference_chart(d, f"{measures['total_gbp'][0]}: difference from no PHBs ({unit})", unit),
+                  "svc_total_gbp")
+    st.caption(f"{runs} paired runs at one agent per {scale} people; each pair shares every random number, so "
+               "the difference is what PHBs did. Bands: 80% of paired runs.")
 
 rows = []
-for name, (label, unit) in measures.items():
-    d = out["differences"][name]
-    last = d.iloc[-1]
-    rows.append({"Measure": label, "Unit": unit, "With PHBs (median)": fmt(last["median_scenario"]),
-                 "Without PHBs (median)": fmt(last["median_first"]),
-                 "Difference (80% interval)": f"{fmt(last['median_diff'], '+')} "
-                                              f"({fmt(last['lo'], '+')} to {fmt(last['hi'], '+')})"})
-st.subheader(f"At {pd.Timestamp(out['differences']['total_gbp']['month'].iloc[-1]):%B %Y}: difference from no PHBs")
+for name, (lab, unit) in measures.items():
+    if name not in diffs:
+        continue
+    last = diffs[name].iloc[-1]
+    rows.append({"Measure": lab, "With PHBs (median)": plain(last["median_scenario"], unit),
+                 "Without PHBs (median)": plain(last["median_first"], unit),
+                 "Difference (80% interval)": interval(last, unit)})
+st.subheader("Every measure")
 ui.table(pd.DataFrame(rows))
 
-for name, (label, unit) in measures.items():
-    d = out["differences"][name].rename(columns={"median_diff": "median", "lo": "low", "hi": "high"})
-    ui.show_chart(charts.difference_chart(d, f"{label}: difference from no PHBs ({unit})", unit), f"svc_{name}")
+for name, (lab, unit) in measures.items():
+    if name not in diffs or name == "total_gbp":
+        continue
+    d, shown = in_units(diffs[name].rename(columns={"median_diff": "median", "lo": "low", "hi": "high"}), unit)
+    ui.show_chart(charts.difference_chart(d, f"{lab}: difference from no PHBs ({shown})", shown), f"svc_{name}")
 
-qol_label, qol_unit = labels["quality_of_life"]
-q = out["quality_of_life"].rename(columns={"p10": "low", "p90": "high"})
-ui.show_chart(charts.difference_chart(q, f"{qol_label} ({qol_unit})", qol_unit), "svc_quality_of_life")
+if out["quality_of_life"] is not None:
+    qol_label, qol_unit = labels["quality_of_life"]
+    q = out["quality_of_life"].rename(columns={"p10": "low", "p90": "high"})
+    ui.show_chart(charts.difference_chart(q, f"{qol_label} ({qol_unit})", qol_unit), "svc_quality_of_life")
+
 
 def _place(code_service, names: dict) -> str:
     """'00Q:chc_home_care' -> 'NHS Blackburn with Darwen CCG (CHC home care)'."""
@@ -73,16 +129,16 @@ def _place(code_service, names: dict) -> str:
     return f"{names.get(code, code)} ({SERVICE_LABELS.get(service, service)})"
 
 
-if not ui.present():
-    st.subheader("Provider closures (one run, with dates and places)")
-    run = model_calls.service_run(scenario.with_(agent_scale=scale).to_yaml())
-    clos = run.extra.get("services_closures", pd.DataFrame())
-    if clos.empty:
-        st.write("No traditional provider closed in this run.")
-    else:
-        names = load_geography().organisations["name"].to_dict()
-        ui.table(pd.DataFrame({
-            "Date": pd.to_datetime(clos["date"]).dt.strftime("%Y-%m-%d"),
-            "CCG": clos["ccg"].map(lambda c: names.get(c, c)), "Service": clos["service"].map(SERVICE_LABELS),
-            "People using it": clos["users"].round(0), "Waiting list moved": clos["waiting_moved"].round(0),
-            "Moved to": clos["moved_to"].map(lambda c: _place(c, names))}))
+st.subheader("Provider closures (one run, with dates and places)")
+run = model_calls.service_run(scenario.with_(agent_scale=scale).to_yaml())
+clos = run.extra.get("services_closures", pd.DataFrame())
+if clos.empty:
+    st.write("No traditional provider closed in this run.")
+else:
+    names = load_geography().organisations["name"].to_dict()
+    ui.table(pd.DataFrame({
+        "Date": pd.to_datetime(clos["date"]).dt.strftime("%Y-%m-%d"),
+        "CCG": clos["ccg"].map(lambda c: names.get(c, c)), "Service": clos["service"].map(SERVICE_LABELS),
+        "People using it": clos["users"].map(lambda v: f"{v:,.0f}"),
+        "Waiting list moved": clos["waiting_moved"].map(lambda v: f"{v:,.0f}"),
+        "Moved to": clos["moved_to"].map(lambda c: _place(c, names))}))

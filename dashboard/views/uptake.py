@@ -1,21 +1,24 @@
-"""Uptake: fan chart of holders with targets and published figures, chance of reaching each target,
-and breakdowns by cohort, PHB type and region (stock or financial-year-to-date views)."""
+"""Uptake: the chance of reaching each target by its due date first, then the fan chart with the levers
+that move it beside it, and breakdowns by group of patients, way of holding and region. The year-to-date
+view sets like against like: budgets issued in the year against published "new in year" figures."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state, text, ui
+from dashboard import charts, model_calls, state, text, ui
+from dashboard.views import levers
 from model import parameters as reg
 
 st.title("Uptake")
 ui.intro("uptake")
 choice = state.current()
 scenario = ui.scenario_now()
+values = scenario.parameters.model_dump()
+labels = text.labels()
 
-if not ui.present():
-    labels = text.labels()["views"]
+with st.expander("Ensemble: runs, scale and what varies", expanded=False):
     c1, c0, c2, c3 = st.columns([2, 2, 1, 1])
 
     def _set(key: str) -> None:
@@ -23,9 +26,9 @@ if not ui.present():
 
     for key in ("view", "runs", "scale", "mode"):
         st.session_state.setdefault(f"opt_{key}", choice.view[key])
-    c1.radio("Show", ["stock", "ytd"], format_func=labels.get, key="opt_view", on_change=_set, args=("view",),
-             horizontal=True)
-    c0.selectbox("What varies between runs", list(text.labels()["modes"]), format_func=text.labels()["modes"].get,
+    c1.radio("Show", ["stock", "ytd"], format_func=labels["views"].get, key="opt_view", on_change=_set,
+             args=("view",), horizontal=True)
+    c0.selectbox("What varies between runs", list(labels["modes"]), format_func=labels["modes"].get,
                  key="opt_mode", on_change=_set, args=("mode",),
                  help="Chance: the random course of each run. Assumptions: parameters drawn from their ranges.")
     c2.number_input("Runs in the ensemble", 2, 500, step=10, key="opt_runs", on_change=_set, args=("runs",),
@@ -34,19 +37,48 @@ if not ui.present():
                     help="A coarser scale runs faster; 1 simulates every person.")
 
 data = ui.fan_data(scenario)
+
+# the answer first: the chance of each target by its due date
+st.subheader("Chance of reaching each target by its due date")
+cols = st.columns(len(labels["due"]))
+for col, (value, due, label) in zip(cols, model_calls.chances_by_due(data["prob"], labels["due"])):
+    if value is None:
+        col.metric(label, "after the end date", help=f"The runs end in {scenario.until:%B %Y}; move the end "
+                                                      "date to see this target.")
+    else:
+        col.metric(label, f"{value:.0%}", help=f"Share of {data['runs']} runs with at least that many people "
+                                               f"holding a PHB by {due:%B %Y}.")
+
 view = choice.view["view"]
-measure = "holders" if view == "stock" else "received_ytd"
 pts = text.calibration_points()
-pts = pts[pts["measure"] == ("phbs_held" if view == "stock" else "new_phbs_in_year")]
-title = text.measure(measure)
-fan = charts.fan_chart(data["bands"][measure], f"{title} (people)", "People", targets=text.targets(), points=pts)
-ui.show_chart(fan, "uptake_fan")
-bands = data["bands"][measure]
-last = bands.iloc[-1]
-st.caption(f"{data['runs']} runs at one agent per {data['scale']} people; varying: "
-           f"{text.labels()['modes'][data['mode']].lower()}{' (read back from the results store)' if data['from_store'] else ''}. "
-           f"{pd.Timestamp(last['month']):%B %Y}: median {last['median']:,.0f} "
-           f"(95% of runs {last['p2_5']:,.0f} to {last['p97_5']:,.0f}).")
+chart_col, lever_col = st.columns([4, 1])
+with lever_col:
+    levers.near("uptake", values)
+with chart_col:
+    if view == "stock":
+        fan = charts.fan_chart(data["bands"]["holders"], f"{text.measure('holders')} (people)", "People",
+                               targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
+        bands = data["bands"]["holders"]
+    else:
+        # published "new in year" is a count of budgets issued in the year: set it at the year's end,
+        # against budgets issued in the year to date (not everyone who received one)
+        pub = pts[pts["measure"] == "new_phbs_in_year"].assign(
+            month=lambda d: d["period_end"].dt.to_period("M").dt.to_timestamp())
+        bands = data["bands"]["issued_ytd"]
+        fan = charts.fan_chart(bands, "PHBs issued in the financial year to date (budgets)", "Budgets",
+                               points=pub)
+    ui.show_chart(fan, "uptake_fan")
+    last = bands.iloc[-1]
+    st.caption(f"{data['runs']:,} runs at one agent per {data['scale']:,} people; varying: "
+               f"{labels['modes'][data['mode']].lower()}"
+               f"{' (read back from the results store)' if data['from_store'] else ''}. "
+               f"{pd.Timestamp(last['month']):%B %Y}: median {last['median']:,.0f} "
+               f"(95% of runs {last['p2_5']:,.0f} to {last['p97_5']:,.0f}).")
+
+if view == "ytd":
+    ui.show_chart(charts.fan_chart(data["bands"]["received_ytd"], f"{text.measure('received_ytd')} (people)",
+                                   "People"), "uptake_received")
+    st.caption(text.md("ytd_received"))
 
 ui.show_chart(charts.probability_chart(data["prob"], dict(text.targets()),
                                        "Chance that people holding a PHB have reached each target (%)"),
@@ -61,12 +93,13 @@ res = ui.single(scenario, scale=int(choice.view["scale"]))
 types = res.by_type.groupby(["month", "type"], as_index=False)["holders"].sum()
 tot = types.groupby("month")["holders"].transform("sum")
 types["share"] = types["holders"] / tot.where(tot > 0)
-ui.show_chart(charts.lines_chart(types, "share", "type", text.labels()["types"],
+ui.show_chart(charts.lines_chart(types, "share", "type", labels["types"],
                                  "How PHBs are held: share by type (%, one run)", "Share", percent=True),
               "uptake_type")
 
 region_col = "holders_per_100k" if view == "stock" else "received_ytd"
 ui.show_chart(charts.lines_chart(res.by_region, region_col, "region", {},
-                                 f"{text.measure(region_col)} by NHS region ({'per 100,000' if view == 'stock' else 'people'}, one run)",
+                                 f"{text.measure(region_col)} by NHS region "
+                                 f"({'per 100,000' if view == 'stock' else 'people'}, one run)",
                                  "PHBs per 100,000" if view == "stock" else "People"),
               "uptake_region")
