@@ -1,10 +1,11 @@
-"""Benchmark: a full national run (all CCGs, full-scale population, April 2014 – March 2021, monthly).
+"""Benchmark: a full national run (all CCGs, full-scale population, April 2014 to March 2021 and to March 2024).
 
 Reports set-up and run time (fastest of several repeats, as Mesa's benchmarks do), patient-months per
 second, peak memory per patient, and the speed-up over the same patient rules written with one Mesa
 Agent object per person (measured on a smaller population in the same run). Normalised by a fixed
-numpy reference loop so figures from different machines compare. Targets (issue 2): run ≤ 2 s on one
-core, ≤ 200 bytes per patient, ≥ 100× the object-per-person version.
+numpy reference loop so figures from different machines compare, and given as CPU time too (the machine
+may be shared: the load average is recorded). Targets (issues 2, 12): run ≤ 2 s on one core, ≤ 200
+bytes per patient, ≥ 100× the object-per-person version.
 
     python benchmarks/bench_national.py [--repeats 3]
 """
@@ -46,19 +47,20 @@ def alive_patient_months(model: RolloutModel) -> int:
 def time_national(scenario, repeats: int, services: bool = True) -> dict:
     best = None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model = RolloutModel(scenario, services=services)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         model.run()
-        t2 = time.perf_counter()
-        if best is None or t2 - t1 < best["run_s"]:
-            best = {"setup_s": t1 - t0, "run_s": t2 - t1, "model": model}
+        t2, c2 = time.perf_counter(), time.process_time()
+        if best is None or c2 - c1 < best["run_cpu_s"]:
+            best = {"setup_s": t1 - t0, "run_s": t2 - t1, "setup_cpu_s": c1 - c0, "run_cpu_s": c2 - c1,
+                    "model": model}
     model = best.pop("model")
     pm = alive_patient_months(model)
     best.update(people_created=model.people.created, patient_months=pm,
                 patient_months_per_s=pm / best["run_s"],
-                total_s=best["setup_s"] + best["run_s"],
-                holders_march_2021=float(model.holders_total()),
+                total_s=best["setup_s"] + best["run_s"], total_cpu_s=best["setup_cpu_s"] + best["run_cpu_s"],
+                until=str(scenario.until), holders_at_end=float(model.holders_total()),
                 simpy_events=model.services.env_events if model.services is not None else None)
     return best
 
@@ -76,15 +78,19 @@ def peak_memory(scenario) -> dict:
 def time_reference(scenario) -> dict:
     small = scenario.with_(agent_scale=REFERENCE_SCALE, until=REFERENCE_UNTIL)
     arrays = RolloutModel(small, services=False)
-    t0 = time.perf_counter()
+    t0, c_arrays = time.perf_counter(), time.process_time()
     arrays.run()
-    t_arrays = time.perf_counter() - t0
+    t_arrays, c_arrays = time.perf_counter() - t0, time.process_time() - c_arrays
     objects = ObjectPerPersonModel(small)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     objects.run()
-    t_objects = time.perf_counter() - t0
+    t_objects, c_objects = time.perf_counter() - t0, time.process_time() - c0
     pm_arrays = alive_patient_months(arrays)
     return {"population_scale": REFERENCE_SCALE, "until": str(REFERENCE_UNTIL),
+            "objects_run_cpu_s": c_objects, "arrays_same_population_run_cpu_s": c_arrays,
+            "cpu_ratio_objects_over_arrays": c_objects / c_arrays,
+            "holders_at_end_objects": objects.holders() * REFERENCE_SCALE,
+            "holders_at_end_arrays": float(arrays.holders_total()),
             "objects_run_s": t_objects, "objects_patient_months": objects.patient_months(),
             "objects_patient_months_per_s": objects.patient_months() / t_objects,
             "arrays_same_population_run_s": t_arrays,
@@ -95,24 +101,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    scenario = load_scenario("baseline")
+    scenario = load_scenario("baseline").with_(until=dt.date(2021, 3, 31))
+    to_2024 = scenario.with_(until=dt.date(2024, 3, 31))
+    load_before = os.getloadavg()
     ref = reference_loop_seconds()
+    ref_cpu = reference_loop_seconds(cpu=True)
     national = time_national(scenario, args.repeats)
     patients_only = time_national(scenario, args.repeats, services=False)
+    national_2024 = time_national(to_2024, args.repeats)
     memory = peak_memory(scenario)
+    memory_2024 = peak_memory(to_2024)
     reference = time_reference(scenario)
-    speedup = patients_only["patient_months_per_s"] / reference["objects_patient_months_per_s"]
+    # patient-months per CPU second, full-scale arrays (patient side) over objects (CPU time: robust to a shared machine)
+    speedup = (patients_only["patient_months"] / patients_only["run_cpu_s"]) / (
+        reference["objects_patient_months"] / reference["objects_run_cpu_s"])
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-        "cpu_count": os.cpu_count(), "reference_loop_s": ref, "national": national,
-        "national_patient_side_only": patients_only, "memory": memory,
+        "cpu_count": os.cpu_count(), "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg(),
+        "note": "the machine was shared with other engineers' jobs (load average above; 2 cores): wall times are "
+                "inflated, so CPU times (process_time) and the CPU-time reference loop are the comparable figures; "
+                "targets are judged on CPU time",
+        "reference_loop_s": ref, "reference_loop_cpu_s": ref_cpu, "national": national,
+        "national_patient_side_only": patients_only, "national_to_2024_03": national_2024, "memory": memory,
+        "memory_to_2024_03": memory_2024,
         "object_per_person_reference": reference, "speedup_vs_object_per_person": speedup,
-        "run_s_in_reference_loops": national["run_s"] / ref,
-        "targets": {"run_s<=2": national["total_s"] <= 2.0, "bytes_per_patient<=200": memory["bytes_per_patient"] <= 200,
+        "speedup_wall_patient_months_per_s": patients_only["patient_months_per_s"] / reference["objects_patient_months_per_s"],
+        "run_cpu_s_in_reference_loops": national["run_cpu_s"] / ref_cpu,
+        "targets": {"run_s<=2 (cpu, set-up + run, to 2021-03)": national["total_cpu_s"] <= 2.0,
+                    "run_s<=2 (cpu, set-up + run, to 2024-03)": national_2024["total_cpu_s"] <= 2.0,
+                    "bytes_per_patient<=200": memory["bytes_per_patient"] <= 200,
+                    "bytes_per_patient<=200 (to 2024-03)": memory_2024["bytes_per_patient"] <= 200,
                     "speedup>=100": speedup >= 100},
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "national.json").write_text(json.dumps(report, indent=2))
+    print(f"to March 2024: {national_2024['total_cpu_s']:.2f} s CPU, {memory_2024['bytes_per_patient']:.0f} bytes per patient")
+    print(f"national run (CPU): set-up {national['setup_cpu_s']:.2f} s + run {national['run_cpu_s']:.2f} s")
     print(f"national run: set-up {national['setup_s']:.2f} s + run {national['run_s']:.2f} s = {national['total_s']:.2f} s "
           f"(target ≤ 2 s); {national['people_created']:,} people, {national['patient_months']:,} patient-months, "
           f"{national['patient_months_per_s']:,.0f} patient-months/s, with the service side on")
@@ -121,7 +145,7 @@ def main() -> None:
     print(f"peak memory {memory['peak_bytes'] / 2**20:.0f} MiB = {memory['bytes_per_patient']:.0f} bytes per patient "
           f"(target ≤ 200)")
     print(f"object-per-person Mesa reference at 1:{REFERENCE_SCALE}: {reference['objects_patient_months_per_s']:,.0f} "
-          f"patient-months/s; the arrays (patient side alone) are {speedup:,.0f}× faster (target ≥ 100×)")
+          f"patient-months/s; the arrays (patient side alone) are {speedup:,.0f}× faster in CPU time (target ≥ 100×)")
     if national.get("simpy_events") is not None:
         print(f"SimPy events in the national run: {national['simpy_events']:,} (service side on; patient side alone "
               f"{patients_only['run_s']:.2f} s, so the service side adds {national['run_s'] - patients_only['run_s']:+.2f} s)")

@@ -1,8 +1,12 @@
 """The same patient rules written the textbook Mesa way, one `Agent` object per person.
 
-Only for the benchmark: it shows what holding people as numpy arrays buys. CCGs, entries, hazards and
-the policy calendar are the real model's; the monthly patient rules (leave, decide on an offer, wait
-for a support plan, be offered) run person by person in each agent's `step`.
+Only for the benchmark: it shows what holding people as numpy arrays buys. CCGs (their arrays, learning
+and assurance), entries, offer hazards, planning capacity and the policy calendar are the real model's;
+the monthly patient rules of the new core — leave, decide on an offer (or take a wheelchair budget at
+assessment), wait for a support plan (stochastic rounding of each CCG's planning credit), have a package
+re-designated, be offered — run person by person in each agent's `step`, with queues and tallies kept
+in Python containers. Wheelchair reviews are not modelled person by person: the benchmark window (April
+2014 – March 2015) ends before any wheelchair budget exists.
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ import math
 import mesa
 import numpy as np
 
-from model.ccg import MONTHS_PER_YEAR
-from model.people import CAPACITY, CARER, FAST_TRACK, State
-from model.rollout import CHC, COHORTS, N_COHORTS, WHEELCHAIR, RolloutModel
+from model import assurance, ccg, planning, population
+from model import parameters as reg
+from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
+from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
+from model.rollout import CHC, N_COHORTS, WHEELCHAIR, RolloutModel
+
+HOLDING_STATES = (State.NOTIONAL, State.THIRD_PARTY, State.DIRECT_PAYMENT)
 
 
 class Patient(mesa.Agent):
@@ -33,31 +41,51 @@ class Patient(mesa.Agent):
     def cohort(self) -> int:
         return self.group % N_COHORTS
 
-    def step(self) -> None:
-        m, t, p = self.model, self.model.month, self.model.p
-        if self.state >= State.DIED:
+    def leave(self) -> None:
+        m, p = self.model, self.model.p
+        if self.state >= State.DIED or self.exit != m.month:
             return
-        if self.exit == t:
-            fast = self.flags & FAST_TRACK
-            death = 1.0 if fast else (p.chc_death_share if self.cohort == CHC else p.other_death_share)
-            u = m.rng_exits.random()
-            self.state = State.DIED if u < death else (
-                State.RECOVERED if u < death + (1 - death) * p.recovery_share else State.LOST_ELIGIBILITY)
-        elif self.state == State.OFFERED:
-            if self.u_decide < m.take_up_one(self):
-                self.state, self.since = State.PLANNING, t
-                m.planning.setdefault(self.org, []).append(self)
+        death = 1.0 if self.flags & FAST_TRACK else (p.chc_death_share if self.cohort == CHC else p.other_death_share)
+        u = m.rng_exits.random()
+        self.state = State.DIED if u < death else (
+            State.RECOVERED if u < death + (1 - death) * p.recovery_share else State.LOST_ELIGIBILITY)
+
+    def decide(self) -> None:
+        m = self.model
+        if self.state != State.OFFERED or self.since == m.month:
+            return
+        if self.u_decide < m.take_up_one(self):
+            if self.cohort == WHEELCHAIR:
+                m.hold_one(self)
             else:
-                self.state = State.DECLINED
-        elif self.state == State.ELIGIBLE and self.threshold <= m.hazard[self.group]:
-            self.state, self.since = State.OFFERED, t
+                self.state, self.since = State.PLANNING, m.month
+                m.queues.setdefault(self.org, []).append(self)
+        else:
+            self.state, self.since = State.DECLINED, m.month
+
+    def redesignate(self, monthly: float) -> None:
+        m = self.model
+        if not (self.flags & PACKAGE) or self.state not in (State.ELIGIBLE, State.DECLINED):
+            return
+        if not m.deciding[self.org] or m.rng_redesignation.random() >= monthly:
+            return
+        self.flags |= REDESIGNATED | (INTEGRATED if m.ccgs.ipc[self.org] else 0)
+        m.planning_credit[self.org] -= m.p.redesignation_planning_weight
+        self.state, self.since = State.NOTIONAL, m.month
+
+    def offer(self) -> None:
+        m = self.model
+        if self.state == State.ELIGIBLE and self.threshold <= m.hazard32[self.group]:
+            self.state, self.since, self.threshold = State.OFFERED, m.month, math.inf
 
 
 class ObjectPerPersonModel(RolloutModel):
     def __init__(self, scenario):
         super().__init__(scenario, services=False)  # patient rules only, like the array run it is set against
         self.rng_exits = self.streams["exits"]
-        self.planning: dict[int, list[Patient]] = {}
+        self.rng_redesignation = self.streams["redesignation"]
+        self.queues: dict[int, list[Patient]] = {}
+        self._patient_months = 0
         self._wrap(np.arange(self.people.n))
 
     def _wrap(self, idx: np.ndarray) -> None:
@@ -66,13 +94,38 @@ class ObjectPerPersonModel(RolloutModel):
             Patient(self, ppl.group[i], ppl.state[i], ppl.flags[i], ppl.exit[i], ppl.threshold[i],
                     ppl.u_decide[i], ppl.u_type[i], ppl.budget[i])
 
+    def hold_one(self, a: Patient) -> None:
+        """How the budget is held (the same rule as planning.start_holding, for one person)."""
+        p = self.p
+        supported = bool(a.flags & (CARER | CAPACITY))
+        dp = bool(self.ccgs.direct_payments[a.org]) and a.cohort != WHEELCHAIR
+        p_dp = p.direct_payment_preference * (1.0 if supported else p.unsupported_take_up_factor) if dp else 0.0
+        rest = (a.u_type - p_dp) / (1 - p_dp) if p_dp < 1 else 0.0
+        third = p.pwb_third_party_share if a.cohort == WHEELCHAIR else p.third_party_share
+        a.state = State.DIRECT_PAYMENT if a.u_type < p_dp else (State.THIRD_PARTY if rest < third else State.NOTIONAL)
+        a.since = self.month
+
+    def _org_tallies(self) -> None:
+        """Queue, in-scope and holding counts per CCG, counted person by person (what take-up reads)."""
+        self.queue_len = np.zeros(self.n_orgs)
+        self.in_scope = np.zeros(self.n_orgs)
+        self.held = np.zeros(self.n_orgs)
+        for a in self.agents_by_type[Patient]:
+            if a.state == State.PLANNING:
+                self.queue_len[a.org] += 1
+            if State.ELIGIBLE <= a.state <= State.DECLINED:
+                self.in_scope[a.org] += 1
+            if a.state in HOLDING_STATES:
+                self.held[a.org] += 1
+
     def take_up_one(self, a: Patient) -> float:
         p, org = self.p, a.org
-        ccg = self.ccg_by_index[org]
-        cap, queue = self._capacity[org], len(self.planning.get(org, ()))
+        cap, queue = self.capacity[org], self.queue_len[org]
         support = cap / (cap + queue) if cap + queue > 0 else 0.0
-        prob = getattr(p, f"take_up_{COHORTS[a.cohort]}") * (1 - p.restrictiveness_take_up_penalty * ccg.restrictiveness)
-        prob *= 1 - p.support_take_up_penalty * (1 - support)
+        share = self.held[org] / self.in_scope[org] if self.in_scope[org] > 0 else 0.0
+        peer = min(1.0, share / p.peer_saturation_share)
+        prob = getattr(p, f"take_up_{reg.COHORTS[a.cohort]}") * (1 - p.restrictiveness_take_up_penalty * self.ccgs.restrictiveness[org])
+        prob *= (1 - p.support_take_up_penalty * (1 - support)) * (1 + p.peer_take_up_boost * peer)
         carer, capable = a.flags & CARER, a.flags & CAPACITY
         prob *= p.carer_take_up_factor if carer else 1.0
         prob *= p.unsupported_take_up_factor if not (carer or capable) else 1.0
@@ -81,38 +134,40 @@ class ObjectPerPersonModel(RolloutModel):
 
     def step(self) -> None:
         t = self.month
-        self._ccgs_learn()
-        self._capacity = self._org_vector("planning_capacity")
+        patients = self.agents_by_type[Patient]
+        ccg.learn(self)
+        assurance.monitor(self)
+        patients.do("leave")
         before = self.people.n
-        self._enter(t)
+        population.enter(self, t)
         self._wrap(np.arange(before, self.people.n))
-        intensity = self._org_vector("offer_intensity")
-        yearly = np.minimum(np.outer(intensity, self.offer_rates()), 0.999).ravel()
-        self.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
-        self.agents_by_type[Patient].do("step")
-        for org, queue in self.planning.items():
+        planning.accrue(self)
+        self._org_tallies()
+        patients.do("decide")
+        u = self.streams["planning"].random(self.n_orgs)
+        for org in sorted(self.queues):
+            queue = self.queues[org]
             queue[:] = [a for a in queue if a.state == State.PLANNING]
-            ccg = self.ccg_by_index.get(org)
-            if ccg is None:
-                continue
-            credit = self.planning_credit
-            credit[org] = min(credit[org] + self._capacity[org], self._capacity[org] + 1.0)
-            n = min(len(queue), math.floor(credit[org] + 0.5))
+            n = max(0, min(len(queue), math.floor(self.planning_credit[org] + u[org])))
             for a in queue[:n]:
-                a.state = State.NOTIONAL if a.cohort == WHEELCHAIR else State.DIRECT_PAYMENT
-            credit[org] -= n
+                self.hold_one(a)
+            self.planning_credit[org] -= n
             del queue[:n]
+        ccgs = self.ccgs
+        self.deciding = ccgs.open & ((ccgs.redesignating > 0) | (ccgs.ipc & (ccgs.ipc_from <= t)))
+        if self.deciding.any() and self.p.redesignation_rate > 0:
+            monthly = 1.0 - (1.0 - min(self.p.redesignation_rate, 0.999)) ** (1 / MONTHS_PER_YEAR)
+            patients.do("redesignate", monthly)
+        yearly = np.outer(ccgs.offer_intensity(self), self.policy.offer_rates())
+        switched = ccgs.open & (ccgs.pwb_switch_month <= t)
+        yearly[:, WHEELCHAIR] = np.where(switched, self.policy.offer_rates()[WHEELCHAIR], 0.0)
+        self.hazard += -np.log1p(-np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()) / MONTHS_PER_YEAR
+        self.hazard32 = self.hazard.astype(np.float32)
+        patients.do("offer")
+        self._patient_months += sum(1 for a in patients if a.state < State.DIED)
+
+    def holders(self) -> int:
+        return sum(1 for a in self.agents_by_type[Patient] if a.state in HOLDING_STATES)
 
     def patient_months(self) -> int:
         return self._patient_months
-
-    def run(self, progress=None):
-        self._patient_months = 0
-        counted = self.env.process(self._count())
-        del counted
-        return super().run(progress)
-
-    def _count(self):
-        for first in self.months:
-            yield self.env.timeout(self.day_of(first) + 0.75 - self.env.now)
-            self._patient_months += sum(1 for a in self.agents_by_type[Patient] if a.state < State.DIED)

@@ -103,14 +103,23 @@ def add_agent(m: "RolloutModel", code: str) -> CCG:
     return ccg
 
 
+def region_masks(m: "RolloutModel") -> list[np.ndarray]:
+    """Which organisations lie in each region, in `m.regions` order (built once per run: comparing the
+    region names of every organisation each month was most of the learning rule's cost)."""
+    masks = m.__dict__.get("_region_masks")
+    if masks is None:
+        masks = m.__dict__["_region_masks"] = [m.org_region == r for r in m.regions]
+    return masks
+
+
 def learn(m: "RolloutModel") -> None:
     """ODD "CCG learning", for every open CCG at once (see the module docstring)."""
     p, t = m.p, m.ccgs
     open_ = t.open
     ready = np.where(open_, t.readiness, np.nan)
     leader = np.zeros_like(ready)
-    for r in m.regions:  # the mean readiness of each region's leading share of CCGs
-        members = open_ & (m.org_region == r)
+    for in_region in region_masks(m):  # the mean readiness of each region's leading share of CCGs
+        members = open_ & in_region
         vals = np.sort(ready[members])
         if len(vals):
             leader[members] = vals[-max(1, int(round(len(vals) * p.regional_leader_share))):].mean()
