@@ -99,20 +99,20 @@ def check_money(model) -> None:
     if not items or t is None:
         return
     row = {k: np.asarray(v[t]) for k, v in items.items()}
-    parts = ("contracts", "double_running", "phb_payments", "support")
+    parts = ("contracts", "double_running", "phb_payments", "phb_reclaimed", "support")
     if "total" in row and all(k in row for k in parts):
-        total = sum(row[k] for k in parts)
+        total = row["contracts"] + row["double_running"] + row["phb_payments"] - row["phb_reclaimed"] + row["support"]
         if not np.array_equal(total, row["total"]):
             o = int(np.flatnonzero(total != row["total"])[0])
             _fail(model, f"money: CCG {o} total {row['total'][o]} p is not contracts + double running + PHB "
-                         f"payments + support ({total[o]} p)")
-    split = ("phb_nhs", "phb_outside", "phb_unspent")
+                         f"payments − reclaimed + support ({total[o]} p)")
+    split = ("phb_nhs", "phb_outside", "phb_reclaimed")
     if "phb_payments" in row and all(k in row for k in split):
         total = sum(row[k] for k in split)
         if not np.array_equal(total, row["phb_payments"]):
             o = int(np.flatnonzero(total != row["phb_payments"])[0])
             _fail(model, f"money: CCG {o} PHB payments {row['phb_payments'][o]} p are not spent in the NHS, "
-                         f"outside it or unspent ({total[o]} p)")
+                         f"outside it or reclaimed ({total[o]} p)")
     for k, v in row.items():
         if (v < 0).any():
             _fail(model, f"money: ledger item '{k}' is negative ({int(v.min())} p)")

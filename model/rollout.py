@@ -25,6 +25,7 @@ from model import (
     wheelchair,
 )
 from model.ccg import CCG, CCGTable
+from model.checks import maybe_check
 from model.counting import Recorder
 from model.geography import Geography, load_geography
 from model.mergers import merge
@@ -154,6 +155,7 @@ class RolloutModel(mesa.Model):
         self.recorder.record(t, self.people.counts, self.spend, np.where(self.ccgs.open, self.ccgs.population, 0.0))
         if self.check is not None:
             self.check(self)
+        maybe_check(self)  # people, money and stocks every month in debug mode (PHB_CHECKS=1; on in tests)
 
     # ---- what other parts read --------------------------------------------------------------------
     @property

@@ -150,6 +150,14 @@ class ServiceSide:
         m = self.m
         return m.spend.reshape(m.n_orgs, -1).sum(axis=1) * m.agent_scale
 
+    def _cash_spend(self) -> np.ndarray:
+        """Third-party and direct-payment money this month by (CCG, cohort), in pence: exactly what leaves contracts."""
+        m = self.m
+        ppl = m.people
+        idx = ppl.where(State.THIRD_PARTY, State.DIRECT_PAYMENT)
+        pence = np.bincount(ppl.group[idx], weights=ppl.budget[idx], minlength=m.n_groups).astype(np.int64)
+        return pence.reshape(m.n_orgs, -1).astype(float) * m.agent_scale
+
     def _users(self) -> dict[str, np.ndarray]:
         """This month's users of each provider: the CCG pays for non-holders; holders pay from their PHB."""
         p, m = self.p, self.m
@@ -167,7 +175,7 @@ class ServiceSide:
             # a notional budget is NHS provision: its holder is served under the contract
             "ccg_users": self._per_service((rest + notional) @ self.map[:, :INPATIENT], in_beds),
             "phb_users": self._per_service(cash @ self.map[:, :INPATIENT] * p.phb_nhs_spend_share, zero),
-            "phb_pence": self._per_service((spend * cash_share) @ self.map[:, :INPATIENT], zero),
+            "phb_pence": self._per_service(self._cash_spend() @ self.map[:, :INPATIENT], zero),
             "holders_displaced": self._per_service(cash @ self.map[:, :INPATIENT], np.maximum(held_beds - (
                 self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year), 0.0)),
         }
