@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from model import parameters as reg
 from model.scenario import Scenario, ScenarioError, available_scenarios, load_scenario, parse_yaml, scenario_from_dict
