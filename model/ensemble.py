@@ -544,12 +544,12 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         return _cached(st, scenario, runs, mode, eid, progress)
     if st is None:
         return _compute(scenario, runs, mode, which, services, key, eid, None, backend, scheduler, workers,
-                        progress, dask_processes)
+                        progress, dask_processes, prior, design, post_digest)
     with st.lock(eid):  # one writer per entry: a second session waits here, then reads the first's result
         if st.has(eid):
             return _cached(st, scenario, runs, mode, eid, progress)
         return _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
-                        progress, dask_processes)
+                        progress, dask_processes, prior, design, post_digest)
 
 
 def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progress) -> Ensemble:
@@ -561,7 +561,8 @@ def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progr
 
 def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: bool, key: str, eid: str,
              st: Store | None, backend: str, scheduler: str | None, workers: int | None, progress,
-             dask_processes: bool) -> Ensemble:
+             dask_processes: bool, prior: bool = False, design: list[dict] | None = None,
+             post_digest: str | None = None) -> Ensemble:
     t0 = time.perf_counter()
     specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)] if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
