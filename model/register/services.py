@@ -55,8 +55,8 @@ ROWS = (
     P("support_cost_share", "Support planning and brokerage cost, as a share of PHB payments", PM, "share",
       0.07, 0.03, 0.12, "assumption: brokerage and support teams, a few per cent of budgets", 0.0, 1.0),
     P("inpatient_bed_days_per_year", "Inpatient bed-days per person a year in the PHB cohorts", PM,
-      "bed-days per year", 6.0, 3.0, 12.0, "assumption: complex needs, frequent admissions; not in docs/evidence.md",
-      0.0, 365.0),
+      "bed-days per year", 6.0, 3.0, 12.0, "assumption: complex needs, frequent admissions; not in docs/evidence.md; "
+      "at least 0.5: the service side divides by it", 0.5, 365.0),
     P("inpatient_cost_per_bed_day", "Cost of an inpatient bed-day", PM, "£", 350.0, 300.0, 450.0,
       "assumption: NHS reference costs of the period, not in docs/evidence.md", 0.0, 5_000.0),
     P("ascot_gain_phb", "Care-related quality of life (ASCOT) gain over a year with a PHB", PM, "ASCOT points",
