@@ -115,9 +115,9 @@ def test_conditions_and_outputs_are_checked_with_clear_messages():
 
 # ---- reach ------------------------------------------------------------------------------------------------
 def test_reach_finds_the_lever_value_a_bisection_by_hand_finds(tmp_path):
-    s = load_scenario("baseline").with_(agent_scale=50, until=dt.date(2017, 9, 30))
+    s = load_scenario("baseline").with_(agent_scale=50, until=dt.date(2018, 9, 30))
     st = Store(tmp_path)
-    by = pd.Timestamp("2017-09-01")
+    by = pd.Timestamp("2018-09-01")
 
     def holders(v):
         from model.ensemble import run_ensemble
@@ -130,7 +130,7 @@ def test_reach_finds_the_lever_value_a_bisection_by_hand_finds(tmp_path):
     assert hi_h > lo_h  # a stronger push gives more holders
     target = int((lo_h + hi_h) / 2)
     xtol = 0.05
-    res = reach.reach(s, target, "2017-09-30", probability_wanted=0.5, runs=1, scale=50, xtol=xtol, cost_runs=0,
+    res = reach.reach(s, target, "2018-09-30", probability_wanted=0.5, runs=1, scale=50, xtol=xtol, cost_runs=0,
                       store=st, workers=1)
     got = res["answers"].iloc[0]
     assert got["status"] == "found" and got["p_value"] >= 0.5
