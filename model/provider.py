@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
 if TYPE_CHECKING:
     from model.services import ServiceSide
@@ -47,3 +48,25 @@ class Provider(mesa.Agent):
                 s.close(*k)
         elif s.demand[k] > s.capacity[k] and s.income[k] >= s.cost_at(k, 1.0 + p.capacity_growth_rate):
             s.capacity[k] *= 1.0 + p.capacity_growth_rate
+
+
+def step_providers(side: "ServiceSide", acting: np.ndarray) -> None:
+    """`Provider.step` for every acting provider at once (one month's viability rule over the arrays).
+
+    Exactly the result of stepping them one by one in (service, slot) order: capacities change together,
+    then closures run in order, each choosing where its waiting list goes while the providers after it
+    in that order still have the capacity they had before their own step."""
+    p = side.m.p
+    cap, before = side.capacity, side.capacity.copy()
+    act = acting & side.open
+    shrink = act & (side.deficit_months >= p.viability_months)
+    grown = cap * (1.0 + p.capacity_growth_rate)
+    size = np.divide(grown, side.capacity0, out=np.zeros_like(cap), where=side.capacity0 > 0)
+    grow = act & ~shrink & (side.demand > cap) & (side.income >= side.fixed0 * size + side.var_unit * side.served_users)
+    cap[shrink] *= 1.0 - p.shrink_step
+    cap[grow] *= 1.0 + p.capacity_growth_rate
+    for s, j in zip(*np.nonzero(shrink & (cap < p.closure_threshold * side.capacity0))):
+        now = cap[s, j + 1:].copy()
+        cap[s, j + 1:] = before[s, j + 1:]
+        side.close(s, j)
+        cap[s, j + 1:] = now
