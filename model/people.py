@@ -61,14 +61,18 @@ class People:
         "counted_fy": np.int16,  # last financial year (start year) in which the person was counted as receiving
     }
 
-    def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024):
+    def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024, horizon: int | None = None):
         self.n_groups, self.n_cohorts = n_groups, n_cohorts
         self.n = 0
         for name, dtype in self.FIELDS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
         self.created = 0
-        self._leaving: list[tuple[np.ndarray, np.ndarray]] = []  # (exit months, people), sorted by month
+        self.horizon = horizon  # months the run lasts: a stay ending later never needs filing
+        # people by exit month: {month: [(intake number, people)]}, each intake's people in index order
+        self._leaving: dict[int, list[tuple[int, np.ndarray]]] = {}
+        self._intakes = 0
+        self._first_due = 0  # no month before this one still has people filed under it
         self._tracked: dict[int, list[np.ndarray]] = {s: [] for s in TRACKED}
 
     # ---- views -------------------------------------------------------------------------------
@@ -103,20 +107,35 @@ class People:
         return idx
 
     def _book_exits(self, idx: np.ndarray) -> None:
-        """File newcomers by exit month: one sorted batch per intake (past ones emptied by compaction)."""
-        order = np.argsort(self.exit[idx], kind="stable")
-        self._leaving.append((self.exit[idx][order], idx[order]))
+        """File newcomers under their exit month (one bucket per month, so a month's leavers are one
+        lookup, not a search of every intake since the start)."""
+        months = self.exit[idx]
+        if self.horizon is not None:
+            idx, months = idx[months < self.horizon], months[months < self.horizon]
+        self._intakes += 1
+        if len(idx) == 0:
+            return
+        order = np.argsort(months, kind="stable")
+        months, idx = months[order], idx[order]
+        cuts = np.flatnonzero(np.diff(months)) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [len(idx)]))
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            self._leaving.setdefault(int(months[a]), []).append((self._intakes, idx[a:b]))
+        self._first_due = min(self._first_due, int(months[0]))
 
     def leaving(self, month: int) -> np.ndarray:
-        """People whose stay ends this month (their exit month was drawn when they entered)."""
-        parts, rest = [], []
-        for months, people in self._leaving:  # months are called in order, so each batch is eaten from the front
-            due = np.searchsorted(months, month, "right")
-            parts.append(people[:due])
-            if due < len(months):
-                rest.append((months[due:], people[due:]))
-        self._leaving = rest
-        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+        """People whose stay ends this month (their exit month was drawn when they entered), and any whose
+        month passed before they could be filed; in intake order, then by exit month, then by index."""
+        parts = []
+        for due in range(self._first_due, month + 1):
+            parts += [(k, due, people) for k, people in self._leaving.pop(due, ())]
+        self._first_due = max(self._first_due, month + 1)
+        if not parts:
+            return np.empty(0, np.int64)
+        if len(parts) > 1:
+            parts.sort(key=lambda x: (x[0], x[1]))
+        return np.concatenate([people for _, _, people in parts])
 
     def tracked(self, state: State) -> np.ndarray:
         """Everyone now in one of the small TRACKED states, in index order."""
@@ -142,8 +161,13 @@ class People:
                 self._tracked[s].append(idx[to == s])
 
     def _tally(self, idx: np.ndarray, sign: int) -> None:
+        """Add or remove `idx` from the count table: touching only their cells (a whole-table bincount
+        per move cost more than the people moved)."""
         key = self.state[idx].astype(np.int64) * self.n_groups + self.group[idx]
-        self.counts += sign * np.bincount(key, minlength=self.counts.size).reshape(self.counts.shape)
+        if len(key) < self.counts.size // 4:
+            np.add.at(self.counts.reshape(-1), key, sign)
+        else:
+            self.counts += sign * np.bincount(key, minlength=self.counts.size).reshape(self.counts.shape)
 
     def recount(self) -> np.ndarray:
         """Counts of people still in the arrays, from scratch: the conservation check."""
@@ -171,12 +195,9 @@ class People:
             moved = new_index[np.concatenate(parts)] if parts else np.empty(0, np.int64)
             return [moved[moved >= 0]]
 
-        batches = []
-        for months, people in self._leaving:  # renumbering keeps each batch in exit-month order
-            people = new_index[people]
-            kept = people >= 0
-            batches.append((months[kept], people[kept]))
-        self._leaving = batches
+        for due, batches in self._leaving.items():  # renumbering keeps each batch in index order
+            moved = [(k, new_index[people]) for k, people in batches]
+            self._leaving[due] = [(k, people[people >= 0]) for k, people in moved]
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
