@@ -1,9 +1,16 @@
-"""Support planning (ODD 4.5): first come, first served within each CCG's capacity, and how a budget is held.
+"""Support planning (ODD 4.5): each CCG's coordinators share their capacity among the people waiting, and
+how a budget is held.
 
-Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`). The
-number of plans a CCG starts is its credit rounded stochastically (floor(credit + u), u uniform): exact
-in expectation at any agent scale, so a coarse run (one agent for many people) serves people at the same
-average rate as a full one instead of in lumps.
+Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
+agent's worth so a coarse agent can always be served). The queue is carried twice: the people really
+waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
+this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
+real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
+every waiting person's plan is completed with that chance, and the credit pays for the expected plans, not
+the realised ones. The rule is linear in the number of agents, so a coarse run (one agent for many people)
+serves people at the rate a full one does: a lumpy agent of ten people no longer takes a whole agent's
+credit at once and queues the next one behind it (`floor(credit + u)`, the rule before, left 1:10 runs up
+to 5% low in 2015-16; benchmarks/bench_ensemble.py measures the gap that remains).
 """
 
 from __future__ import annotations
@@ -20,27 +27,42 @@ if TYPE_CHECKING:
 
 
 def accrue(m: "RolloutModel") -> None:
-    """This month's capacity joins the credit (what re-designation and planning draw on)."""
+    """This month's capacity joins the credit (what re-designation and planning draw on), and the expected
+    queue takes in this month's expected acceptances (the offered decide next, in model/offers.py)."""
+    from model.offers import take_up
+
     m.capacity = m.ccgs.planning_capacity(m)
     most = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0
     m.planning_credit = np.minimum(m.planning_credit + m.capacity, most)
+    ppl = m.people
+    waiting = _waiting_by_org(m)
+    before = m.planning_waiting  # the real queue after last month's plans: leavers and mergers since
+    ratio = np.divide(waiting, before, out=np.zeros(m.n_orgs), where=before > 0)
+    m.planning_queue = np.where(before > 0, m.planning_queue * ratio, waiting)
+    offered = ppl.tracked(State.OFFERED)
+    if len(offered):
+        keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
+        m.planning_queue = m.planning_queue + np.bincount(
+            ppl.org_of(offered[keep]), weights=take_up(m, offered[keep]), minlength=m.n_orgs)
+
+
+def _waiting_by_org(m: "RolloutModel") -> np.ndarray:
+    return m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1).astype(float)
 
 
 def plan(m: "RolloutModel", t: int) -> None:
     ppl = m.people
     idx = ppl.tracked(State.PLANNING)
-    u = m.streams["planning"].random(m.n_orgs)
-    n_plans = np.maximum(np.floor(m.planning_credit + u), 0)
-    if len(idx) == 0:
-        return
-    org = ppl.org_of(idx)
-    order = np.lexsort((idx, ppl.since[idx], org))
-    idx, org = idx[order], org[order]
-    rank = np.arange(len(idx)) - np.searchsorted(org, org, side="left")
-    done = idx[rank < n_plans[org]]
-    m.planning_credit -= np.bincount(ppl.org_of(done), minlength=m.n_orgs)
+    queue = m.planning_queue
+    share = np.clip(np.divide(m.planning_credit, queue, out=np.ones(m.n_orgs), where=queue > 0), 0.0, 1.0)
+    expected = share * queue
+    m.planning_credit = m.planning_credit - expected
+    m.planning_queue = queue - expected
+    u = m.streams["planning"].random(len(idx))
+    done = idx[u < share[ppl.org_of(idx)]]
     m.recorder.waited(t, ppl.group[done], t - ppl.since[done])
     start_holding(m, done)
+    m.planning_waiting = _waiting_by_org(m)
 
 
 def start_holding(m: "RolloutModel", idx: np.ndarray, legacy: bool = False) -> None:

@@ -90,6 +90,8 @@ class RolloutModel(mesa.Model):
         self.spend = np.zeros(self.n_groups, dtype=np.int64)  # monthly PHB payments in pence, by group
         self.planning_credit = np.zeros(self.n_orgs)  # each CCG's support-planning capacity not yet used
         self.capacity = np.zeros(self.n_orgs)
+        self.planning_queue = np.zeros(self.n_orgs)  # people expected to be waiting for a plan (agents)
+        self.planning_waiting = np.zeros(self.n_orgs)  # people really waiting after last month's plans
         self.push_strength = 0.0
         self.activity_factor = 1.0
         self.policy = Policy(self)
