@@ -1,0 +1,195 @@
+"""An ensemble's runs read together: bands over runs, chances of reaching a target, and paired differences
+between scenarios run under common random numbers. Reductions are over runs sorted by index, so results are
+byte-identical whatever the backend or worker count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from model.draws import EnsembleError
+from model.scenario import Scenario
+
+QUANTILES = {"p2_5": 0.025, "p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90, "p97_5": 0.975}
+BAND_COLUMNS = ("median", "p2_5", "p10", "p25", "p75", "p90", "p97_5")
+THRESHOLDS = (50_000, 100_000, 200_000)
+
+
+# ---- summaries ---------------------------------------------------------------------------------------------
+def _key_columns(df: pd.DataFrame) -> list[str]:
+    skip = {"run", "scenario", "model_version"}
+    return [c for c in df.columns if c not in skip and (c == "month" or not pd.api.types.is_numeric_dtype(df[c]))]
+
+
+def _value_columns(df: pd.DataFrame) -> list[str]:
+    keys = set(_key_columns(df)) | {"run"}
+    return [c for c in df.columns if c not in keys and pd.api.types.is_numeric_dtype(df[c])
+            and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Median and 50/80/95% bands of one column over runs, by the table's keys (month, cohort, …)."""
+    keys = _key_columns(df)
+    ordered = df.sort_values(keys + ["run"], kind="stable") if keys else df.sort_values("run", kind="stable")
+    if keys:
+        g = ordered.groupby(keys, sort=True, observed=True)[measure]
+        out = g.quantile(list(QUANTILES.values())).unstack()
+        out.columns = list(QUANTILES)
+        out = out.reset_index()
+        out["mean"] = g.mean().to_numpy()
+    else:
+        v = ordered[measure].to_numpy(float)
+        out = pd.DataFrame({k: [np.nanquantile(v, q)] for k, q in QUANTILES.items()})
+        out["mean"] = np.nanmean(v)
+    return out[keys + list(BAND_COLUMNS) + ["mean"]]
+
+
+def bands_long(df: pd.DataFrame) -> pd.DataFrame:
+    """Bands for every numeric column of a per-run table, long format with a `measure` column."""
+    frames = []
+    for m in _value_columns(df):
+        b = bands_of(df, m)
+        b.insert(0, "measure", m)
+        frames.append(b)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _month(at: dt.date | str | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(at)
+    return ts.to_period("M").to_timestamp()
+
+
+# ---- the ensemble --------------------------------------------------------------------------------------
+@dataclass
+class Ensemble:
+    scenario: Scenario
+    runs: int
+    mode: str
+    id: str
+    tables: dict[str, pd.DataFrame]  # per-run tables, each with a `run` column, sorted by run
+    manifest: dict = field(default_factory=dict)
+    from_cache: bool = False
+
+    def runs_table(self, name: str = "national") -> pd.DataFrame:
+        if name not in self.tables:
+            raise EnsembleError(f"table '{name}' is not kept per run; available: {', '.join(sorted(self.tables))}")
+        return self.tables[name]
+
+    @property
+    def run_info(self) -> pd.DataFrame:
+        """One row per run: its seed, drawn parameters and draw attempts."""
+        return self.tables["runs"]
+
+    def bands(self, measure: str, table: str = "national") -> pd.DataFrame:
+        df = self.runs_table(table)
+        if measure not in _value_columns(df):
+            raise EnsembleError(f"measure '{measure}' is not a numeric series of {table}; available: "
+                                f"{', '.join(_value_columns(df))}")
+        return bands_of(df, measure)
+
+    def all_bands(self, table: str = "national") -> pd.DataFrame:
+        return bands_long(self.runs_table(table))
+
+    def reached(self, threshold: float, measure: str = "holders") -> pd.DataFrame:
+        """Per run and month: whether `measure` has reached `threshold` by that month."""
+        df = self.runs_table("national")[["run", "month", measure]].sort_values(["run", "month"], kind="stable")
+        hit = df.groupby("run", sort=True)[measure].cummax() >= threshold
+        return df.assign(reached=hit.to_numpy())
+
+    def prob_reaching(self, threshold: float, measure: str = "holders") -> pd.DataFrame:
+        """Probability that `measure` has reached `threshold` by each month (an S-curve)."""
+        r = self.reached(threshold, measure)
+        out = r.groupby("month", sort=True)["reached"].mean().reset_index(name="probability")
+        return out
+
+    def s_curves(self, thresholds=THRESHOLDS, measure: str = "holders") -> pd.DataFrame:
+        frames = [self.prob_reaching(t, measure).assign(threshold=t) for t in thresholds]
+        return pd.concat(frames, ignore_index=True)[["threshold", "month", "probability"]]
+
+    def value_at(self, at, measure: str = "holders", table: str = "national") -> np.ndarray:
+        """`measure` in the month containing `at`, one value per run (in run order)."""
+        df = self.runs_table(table)
+        month = _month(at)
+        rows = df[df["month"] == month].sort_values("run", kind="stable")
+        if rows.empty:
+            raise EnsembleError(f"{month:%Y-%m} is outside the runs ({df['month'].min():%Y-%m} to "
+                                f"{df['month'].max():%Y-%m})")
+        return rows[measure].to_numpy(float)
+
+    def distributions(self) -> dict[str, pd.DataFrame]:
+        """Bands of every numeric column of every extra (service-side) table kept per run."""
+        return {name: bands_long(df) for name, df in self.tables.items() if name.startswith("extra_")}
+
+    def summary(self, dates=None) -> str:
+        from model.results import KEY_DATES
+
+        nat = self.runs_table("national")
+        first, last = nat["month"].min(), nat["month"].max()
+        lines = [f"Ensemble {self.id}: {self.runs} runs of {self.scenario.name} ({self.mode}; seed "
+                 f"{self.scenario.seed}; 1 agent = {self.scenario.agent_scale} people)",
+                 "  People holding a PHB: median [80% band]"]
+        b = self.bands("holders").set_index("month")
+        dates = dates or [d for d, _, _ in KEY_DATES]
+        for d in dates:
+            m = _month(d)
+            if first <= m <= last:
+                r = b.loc[m]
+                lines.append(f"  {m:%b %Y}: {r['median']:>9,.0f} [{r['p10']:>9,.0f} – {r['p90']:>9,.0f}]")
+        r = b.iloc[-1]
+        lines.append(f"  {b.index[-1]:%b %Y}: {r['median']:>9,.0f} [{r['p10']:>9,.0f} – {r['p90']:>9,.0f}]  (last month)")
+        by = min(pd.Timestamp("2021-03-01"), last)
+        label = "March 2021" if by == pd.Timestamp("2021-03-01") else f"{by:%B %Y} (the last month run)"
+        probs = []
+        for t in THRESHOLDS:
+            p = self.prob_reaching(t).set_index("month")["probability"].loc[by]
+            probs.append(f"≥{t // 1000}k {p:.0%}")
+        lines.append(f"  Probability of reaching, by {label}: {', '.join(probs)}")
+        return "\n".join(lines)
+
+
+# ---- comparing scenarios under common random numbers -----------------------------------------------------
+@dataclass
+class Comparison:
+    ensembles: list[Ensemble]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.scenario.name for e in self.ensembles]
+
+    def differences(self, measure: str = "holders", at=None, table: str = "national",
+                    level: float = 0.95) -> pd.DataFrame:
+        """Each scenario minus the first at one month: paired (same run seeds) and unpaired intervals."""
+        base = self.ensembles[0]
+        if at is None:
+            at = base.runs_table(table)["month"].max()
+        a = base.value_at(at, measure, table)
+        lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+        rows = []
+        for e in self.ensembles[1:]:
+            b = e.value_at(at, measure, table)
+            d = b - a
+            allpairs = (b[:, None] - a[None, :]).ravel()  # as if the runs had independent seeds
+            rows.append({
+                "scenario": e.scenario.name, "versus": base.scenario.name, "measure": measure, "month": _month(at),
+                "median_first": float(np.median(a)), "median_scenario": float(np.median(b)),
+                "median_diff": float(np.median(d)), "mean_diff": float(np.mean(d)),
+                "lo": float(np.quantile(d, lo_q)), "hi": float(np.quantile(d, hi_q)),
+                "unpaired_lo": float(np.quantile(allpairs, lo_q)), "unpaired_hi": float(np.quantile(allpairs, hi_q)),
+                "share_higher": float(np.mean(d > 0)), "level": level, "runs": len(d),
+            })
+        return pd.DataFrame(rows)
+
+    def summary(self, at=None, measure: str = "holders") -> str:
+        df = self.differences(measure, at)
+        month = df["month"].iloc[0] if len(df) else None
+        lines = [f"Differences from {self.names[0]} in {measure}"
+                 + (f", {month:%b %Y}" if month is not None else "")
+                 + f" ({self.ensembles[0].runs} runs each, common random numbers; 95% intervals):"]
+        for r in df.itertuples():
+            lines.append(f"  {r.scenario:24s} {r.median_diff:>+10,.0f}  paired [{r.lo:+,.0f}, {r.hi:+,.0f}]   "
+                         f"unpaired [{r.unpaired_lo:+,.0f}, {r.unpaired_hi:+,.0f}]")
+        return "\n".join(lines)

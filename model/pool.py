@@ -1,0 +1,191 @@
+"""Where an ensemble's runs execute: one run as a worker runs it, the shared local process pool, and Dask.
+
+A worker returns the run's small tables as arrays (`model.results.series_columns`), not DataFrames: the
+ensemble stacks every run's columns and builds each table once (model/ensemble.py), so a run costs its
+model, not its bookkeeping. Results are identical whatever the backend or worker count.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from model.draws import EnsembleError
+from model.scenario import Scenario
+
+BACKENDS = ("local", "dask")
+KEEP_TABLES = ("national", "by_cohort")
+SMALL_TABLE_ROWS = 5_000  # extra (service-side) tables up to this size are kept per run
+
+
+# ---- one run (what a worker executes: module-level, importable under "spawn" and by Dask) ----------------
+def run_one(payload: dict) -> dict:
+    """Run one member of an ensemble; return its small tables (national, by_cohort, small extras)."""
+    from model.sim import Sim
+
+    data = dict(payload["scenario"])
+    data["seed"] = payload["seed"]
+    data["parameters"] = {**data.get("parameters", {}), **payload["parameters"]}
+    scenario = Scenario.model_validate(data)
+    t0 = time.perf_counter()
+    sim = Sim(scenario)
+    try:
+        res = sim.run(services=payload.get("services", True))
+    finally:
+        _release(sim)
+    tables = {name: getattr(res, name) for name in KEEP_TABLES}
+    for name, table in sorted(res.extra.items()):
+        if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
+            tables[f"extra_{name}"] = table
+    tables = {name: canonical(df) for name, df in tables.items()}
+    return {"index": payload["index"], "tables": tables, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as it reads back from Parquet (dates in ms), so fresh and resumed runs are byte-identical."""
+    df = df.reset_index(drop=True)
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c]) and getattr(df[c].dt, "tz", None) is None:
+            df[c] = df[c].astype("datetime64[ms]")
+    return df
+
+
+def _release(sim) -> None:
+    """Drop the finished model (Sim.run already unhooked it from Mesa's id counter): workers keep no runs."""
+    sim.model = None
+
+
+# ---- where runs execute ----------------------------------------------------------------------------------
+_POOL: dict[int, Any] = {}  # one local process pool, kept between ensembles: starting workers costs seconds
+_POOL_LOCK = threading.Lock()
+MAX_POOL_RESTARTS = 3  # a run whose worker is killed is retried on a fresh pool this many times
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker: exit as soon as the process that started it is gone (even after a SIGKILL, which
+    runs no clean-up), so orphaned workers never hold memory."""
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="phb-parent-watch", daemon=True).start()
+
+
+def _local_pool(n: int):
+    """The process pool of `n` workers, started once and reused (the dashboard asks for many ensembles)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with _POOL_LOCK:
+        if n not in _POOL:
+            for old in _POOL.values():  # retired, not killed: work other sessions queued there still finishes
+                old.shutdown(wait=False)
+            _POOL.clear()
+            _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                                           initializer=_worker_start, initargs=(os.getpid(),))
+            atexit.register(shutdown_local_pool)
+        return _POOL[n]
+
+
+def _discard_pool(pool) -> None:
+    """Drop a broken pool (a worker died) so the next request starts a fresh one."""
+    with _POOL_LOCK:
+        for n, p in list(_POOL.items()):
+            if p is pool:
+                del _POOL[n]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_local_pool(cancel: bool = False) -> None:
+    with _POOL_LOCK:
+        pools = list(_POOL.values())
+        _POOL.clear()
+    for pool in pools:
+        pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _run_local(payloads: list[dict], n: int, on_done: Callable[[dict], None], run: Callable = run_one) -> int:
+    """Run payloads on the shared pool. A worker killed mid-run breaks the pool: the runs not yet done are
+    retried on a fresh one. A failure here cancels only this caller's runs, never the pool other sessions
+    share; only an interrupt (Ctrl-C) shuts it down. Returns the pool restarts needed."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = {p["index"]: p for p in payloads}
+    restarts = 0
+    while pending:
+        pool = _local_pool(n)
+        futures = {}
+        try:
+            for i, p in pending.items():
+                futures[pool.submit(run, p)] = i
+            for fut in as_completed(futures):
+                out = fut.result()
+                on_done(out)
+                pending.pop(futures[fut], None)
+        except BrokenProcessPool:
+            _discard_pool(pool)
+            restarts += 1
+            if restarts > MAX_POOL_RESTARTS:
+                raise EnsembleError(f"worker processes died {restarts} times (killed, or out of memory?); runs "
+                                    f"{', '.join(map(str, sorted(pending)[:10]))} did not finish; try fewer "
+                                    "--workers or a larger --scale") from None
+        except KeyboardInterrupt:
+            shutdown_local_pool(cancel=True)
+            raise
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return restarts
+
+
+def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers: int | None,
+             on_done: Callable[[dict], None], dask_processes: bool = True, run: Callable = run_one) -> dict:
+    """Run every payload with `run` (a module-level function, so workers can import it), calling `on_done`
+    in this process as each finishes (in any order)."""
+    if not payloads:
+        return {"backend": backend, "workers": 0}
+    if backend == "local":
+        n = max(1, min(workers or os.cpu_count() or 1, len(payloads)))
+        if n == 1:
+            for p in payloads:
+                on_done(run(p))
+            return {"backend": "local", "workers": 1}
+        restarts = _run_local(payloads, n, on_done, run)
+        return {"backend": "local", "workers": n, **({"pool_restarts": restarts} if restarts else {})}
+
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError, ValueError) as e:
+                raise EnsembleError(f"--scheduler: cannot reach a Dask scheduler at '{scheduler}' ({e}); give "
+                                    "an address such as tcp://host:8786, or use --dask for a local cluster") from None
+        else:
+            cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=dask_processes,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        n = len(client.scheduler_info()["workers"])
+        try:
+            futures = client.map(run, payloads, pure=False)
+            for fut in dask_completed(futures):
+                on_done(fut.result())
+        finally:
+            client.close()
+        return {"backend": "dask", "workers": n, "scheduler": scheduler or "LocalCluster"}
+    finally:
+        if cluster is not None:
+            cluster.close()
