@@ -3,7 +3,7 @@
 Only for the benchmark: it shows what holding people as numpy arrays buys. CCGs (their arrays, learning
 and assurance), entries, offer hazards, planning capacity and the policy calendar are the real model's;
 the monthly patient rules of the new core — leave, decide on an offer (or take a wheelchair budget at
-assessment), wait for a support plan (stochastic rounding of each CCG's planning credit), have a package
+assessment), wait for a support plan (a share of each CCG's queue, from its credit and expected queue), have a package
 re-designated, be offered — run person by person in each agent's `step`, with queues and tallies kept
 in Python containers. Wheelchair reviews are not modelled person by person: the benchmark window (April
 2014 – March 2015) ends before any wheelchair budget exists.
@@ -16,7 +16,7 @@ import math
 import mesa
 import numpy as np
 
-from model import assurance, ccg, planning, population
+from model import assurance, ccg, population
 from model import parameters as reg
 from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
 from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
@@ -91,8 +91,9 @@ class ObjectPerPersonModel(RolloutModel):
     def _wrap(self, idx: np.ndarray) -> None:
         ppl = self.people
         for i in idx:
-            Patient(self, ppl.group[i], ppl.state[i], ppl.flags[i], ppl.exit[i], ppl.threshold[i],
-                    ppl.u_decide[i], ppl.u_type[i], ppl.budget[i])
+            a = Patient(self, ppl.group[i], ppl.state[i], ppl.flags[i], ppl.exit[i], ppl.threshold[i],
+                        ppl.u_decide[i], ppl.u_type[i], ppl.budget[i])
+            a.index = int(i)
 
     def hold_one(self, a: Patient) -> None:
         """How the budget is held (the same rule as planning.start_holding, for one person)."""
@@ -118,6 +119,20 @@ class ObjectPerPersonModel(RolloutModel):
             if a.state in HOLDING_STATES:
                 self.held[a.org] += 1
 
+    def _accrue(self) -> None:
+        """planning.accrue person by person: capacity joins the credit; the expected queue follows the real
+        one through leavers and takes in each offered person's chance of accepting."""
+        self.capacity = self.ccgs.planning_capacity(self)
+        most = self.capacity * (1.0 + self.p.planning_carryover_months) + 1.0
+        self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
+        self._org_tallies()
+        for org in range(self.n_orgs):
+            before, now = self.planning_waiting[org], self.queue_len[org]
+            self.planning_queue[org] = self.planning_queue[org] * (now / before) if before > 0 else now
+        for a in self.agents_by_type[Patient]:  # creation order is index order
+            if a.state == State.OFFERED and a.cohort != WHEELCHAIR:
+                self.planning_queue[a.org] += self.take_up_one(a)
+
     def take_up_one(self, a: Patient) -> float:
         p, org = self.p, a.org
         cap, queue = self.capacity[org], self.queue_len[org]
@@ -141,18 +156,24 @@ class ObjectPerPersonModel(RolloutModel):
         before = self.people.n
         population.enter(self, t)
         self._wrap(np.arange(before, self.people.n))
-        planning.accrue(self)
-        self._org_tallies()
+        self._accrue()
         patients.do("decide")
-        u = self.streams["planning"].random(self.n_orgs)
-        for org in sorted(self.queues):
-            queue = self.queues[org]
-            queue[:] = [a for a in queue if a.state == State.PLANNING]
-            n = max(0, min(len(queue), math.floor(self.planning_credit[org] + u[org])))
-            for a in queue[:n]:
+        share = np.ones(self.n_orgs)
+        for org in range(self.n_orgs):  # the share of each CCG's queue its credit pays for (planning.plan)
+            q = self.planning_queue[org]
+            if q > 0:
+                share[org] = min(1.0, max(0.0, self.planning_credit[org] / q))
+            self.planning_credit[org] -= share[org] * q
+            self.planning_queue[org] = q - share[org] * q
+        waiting = sorted((a for a in patients if a.state == State.PLANNING), key=lambda a: a.index)
+        u = self.streams["planning"].random(len(waiting))
+        for a, ui in zip(waiting, u):
+            if ui < share[a.org]:
                 self.hold_one(a)
-            self.planning_credit[org] -= n
-            del queue[:n]
+        self.planning_waiting = np.zeros(self.n_orgs)
+        for a in patients:
+            if a.state == State.PLANNING:
+                self.planning_waiting[a.org] += 1
         ccgs = self.ccgs
         self.deciding = ccgs.open & ((ccgs.redesignating > 0) | (ccgs.ipc & (ccgs.ipc_from <= t)))
         if self.deciding.any() and self.p.redesignation_rate > 0:

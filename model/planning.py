@@ -52,7 +52,7 @@ def _waiting_by_org(m: "RolloutModel") -> np.ndarray:
 
 def plan(m: "RolloutModel", t: int) -> None:
     ppl = m.people
-    idx = ppl.tracked(State.PLANNING)
+    idx = np.sort(ppl.tracked(State.PLANNING))  # index order: one draw per person, whatever path they came by
     queue = m.planning_queue
     share = np.clip(np.divide(m.planning_credit, queue, out=np.ones(m.n_orgs), where=queue > 0), 0.0, 1.0)
     expected = share * queue
