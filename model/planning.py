@@ -26,11 +26,10 @@ if TYPE_CHECKING:
     from model.rollout import RolloutModel
 
 
-def accrue(m: "RolloutModel") -> None:
+def accrue(m: "RolloutModel", take_up) -> None:
     """This month's capacity joins the credit (what re-designation and planning draw on), and the expected
-    queue takes in this month's expected acceptances (the offered decide next, in model/offers.py)."""
-    from model.offers import take_up
-
+    queue takes in this month's expected acceptances (the offered decide next: `take_up` is
+    model.offers.take_up, passed in because offers depends on planning through wheelchair budgets)."""
     m.capacity = m.ccgs.planning_capacity(m)
     most = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0
     m.planning_credit = np.minimum(m.planning_credit + m.capacity, most)

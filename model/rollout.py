@@ -147,7 +147,7 @@ class RolloutModel(mesa.Model):
         assurance.monitor(self)  # 4.3 assurance and planning (quarterly)
         population.leave(self, t)  # 4.1 eligible populations
         population.enter(self, t)
-        planning.accrue(self)
+        planning.accrue(self, offers.take_up)
         offers.decide(self, t)  # 4.4 offers and decisions (last month's offers)
         planning.plan(self, t)  # 4.5 support planning
         redesignation.redesignate(self, t)  # 4.6 re-designation of packages
