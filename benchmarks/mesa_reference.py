@@ -19,6 +19,7 @@ import numpy as np
 from model import assurance, ccg, population
 from model import parameters as reg
 from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
+from model.outcomes import matching_rule, need_per_month, type_control
 from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
 from model.rollout import CHC, N_COHORTS, WHEELCHAIR, RolloutModel
 
@@ -139,8 +140,19 @@ class ObjectPerPersonModel(RolloutModel):
         support = cap / (cap + queue) if cap + queue > 0 else 0.0
         share = self.held[org] / self.in_scope[org] if self.in_scope[org] > 0 else 0.0
         peer = min(1.0, share / p.peer_saturation_share)
-        prob = getattr(p, f"take_up_{reg.COHORTS[a.cohort]}") * (1 - p.restrictiveness_take_up_penalty * self.ccgs.restrictiveness[org])
-        prob *= (1 - p.support_take_up_penalty * (1 - support)) * (1 + p.peer_take_up_boost * peer)
+        # the expected match (model/outcomes.py matching rule), person by person
+        supported = bool(a.flags & (CARER | CAPACITY))
+        dp = bool(self.ccgs.direct_payments[org]) and a.cohort != WHEELCHAIR
+        p_dp = p.direct_payment_preference * (1.0 if supported else p.unsupported_take_up_factor) if dp else 0.0
+        third = p.pwb_third_party_share if a.cohort == WHEELCHAIR else p.third_party_share
+        ctl = type_control(p)
+        likely = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
+        known = min(max(float(self.ccgs.readiness[org]), 0.0), 1.0)
+        ratio = a.budget / need_per_month(p)[a.cohort]
+        expected = float(matching_rule(p, np.array([ratio]), self.ccgs.restrictiveness[org], known, support, likely)[0])
+        prob = getattr(p, f"take_up_{reg.COHORTS[a.cohort]}") * (expected / p.take_up_reference_match) \
+            ** p.take_up_match_elasticity
+        prob *= 1 + p.peer_take_up_boost * peer
         carer, capable = a.flags & CARER, a.flags & CAPACITY
         prob *= p.carer_take_up_factor if carer else 1.0
         prob *= p.unsupported_take_up_factor if not (carer or capable) else 1.0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import parameters as reg
+from model.outcomes import matching_rule, need_per_month, type_control
 from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, State
 from model.population import WHEELCHAIR
 from model.wheelchair import issue
@@ -40,13 +41,31 @@ def offer(m: "RolloutModel", t: int) -> None:
     ppl.threshold[idx] = INF
 
 
+def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """The match offered people `idx` expect from a budget: Outcomes' matching rule (model/outcomes.py) on the
+    budget they would get against their need, their CCG's restrictions, whether it tells budgets up front,
+    the support available, and the way they would likely hold it (the odds of model/planning.py). Their
+    carer or capacity counts in take-up's own factors, so it is left out here."""
+    p, ppl = m.p, m.people
+    org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
+    supported = (flags & (CARER | CAPACITY)).astype(bool)
+    p_dp = np.where(m.ccgs.direct_payments[org] & (cohort != WHEELCHAIR),
+                    p.direct_payment_preference * np.where(supported, 1.0, p.unsupported_take_up_factor), 0.0)
+    third = np.where(cohort == WHEELCHAIR, p.pwb_third_party_share, p.third_party_share)
+    ctl = type_control(p)
+    likely_control = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
+    known = np.clip(m.ccgs.readiness[org], 0.0, 1.0)
+    ratio = ppl.budget[idx] / need_per_month(p)[cohort]
+    return matching_rule(p, ratio, m.ccgs.restrictiveness[org], known, support, likely_control)
+
+
 def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
-    """Chance that each offered person accepts."""
+    """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
+    they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
     n_orgs, n_coh = m.n_orgs, len(reg.COHORTS)
-    org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
-    base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])[cohort]
-    restrict = m.ccgs.restrictiveness[org]
+    org, flags = ppl.org_of(idx), ppl.flags[idx]
+    base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])[ppl.cohort_of(idx)]
     queue = ppl.counts[State.PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
     cap = m.capacity
     support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)[org]
@@ -55,8 +74,8 @@ def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     share = np.divide(held, in_scope, out=np.zeros(n_orgs), where=in_scope > 0)
     peer = np.minimum(1.0, share / p.peer_saturation_share)[org]
     carer, capable = (flags & CARER).astype(bool), (flags & CAPACITY).astype(bool)
-    prob = (base * (1 - p.restrictiveness_take_up_penalty * restrict)
-            * (1 - p.support_take_up_penalty * (1 - support))
+    expected = expected_match(m, idx, support) / p.take_up_reference_match
+    prob = (base * expected ** p.take_up_match_elasticity
             * (1 + p.peer_take_up_boost * peer)
             * np.where(carer, p.carer_take_up_factor, 1.0)
             * np.where(~carer & ~capable, p.unsupported_take_up_factor, 1.0)

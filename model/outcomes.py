@@ -44,6 +44,32 @@ def adequacy(ratio: np.ndarray, scale: float) -> np.ndarray:
     return (1.0 - np.exp(-np.maximum(ratio, 0.0) / scale)) / (1.0 - np.exp(-1.0 / scale))
 
 
+def need_per_month(p) -> np.ndarray:
+    """A typical person's need by cohort, pence a month: the register's default median budget over
+    `budget_adequacy`. A scenario that makes budgets larger changes their size relative to need, not the need."""
+    return np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
+        / MONTHS_PER_YEAR * PENCE / p.budget_adequacy
+
+
+def type_control(p) -> np.ndarray:
+    """Choice and control by way of holding (notional, third party, direct payment), relative to a direct payment."""
+    return np.array([p.notional_control, p.third_party_control, 1.0])
+
+
+def matching_rule(p, budget_ratio: np.ndarray, restrict: np.ndarray, known: np.ndarray, support: np.ndarray,
+                  control_of_type: np.ndarray | float = 1.0, helped: np.ndarray | bool = True,
+                  spendable: np.ndarray | float = 1.0) -> np.ndarray:
+    """The one matching rule: adequacy × control × support × help. Used for holders (`Outcomes.match`) and
+    for the match an offered person expects when deciding to take a budget up (model/offers.py), so a
+    restriction lowers take-up and the gain through the same terms.
+    budget_ratio: budget / need; spendable: share of the money that finds supply; restrict, known, support: 0–1."""
+    size = adequacy(np.maximum(budget_ratio, 0.0) ** p.need_tracking_exponent * spendable, p.adequacy_saturation)
+    control = ((1.0 - p.restriction_match_loss * restrict) * (1.0 - p.unknown_budget_match_loss * (1.0 - known))
+               * control_of_type)
+    help_ = np.where(helped, 1.0, p.unsupported_match)
+    return size * control * (1.0 - p.support_match_loss * (1.0 - support)) * help_
+
+
 class Outcomes:
     """Per-holder match, ASCOT gain and inpatient use; monthly sums by (CCG, cohort, way held)."""
 
@@ -51,16 +77,13 @@ class Outcomes:
         self.m, self.p = m, m.p
         p = m.p
         n_c = len(reg.COHORTS)
-        # need: the register's default median budget is what the typical person's care costs; a scenario that
-        # makes budgets larger or smaller changes their size relative to need, not the need
-        self.need = np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
-            / MONTHS_PER_YEAR * PENCE / p.budget_adequacy
+        self.need = need_per_month(p)
         # the monthly cost of the traditional care a typical person of each cohort gets (the register's mean
         # budget): what a third-party or direct-payment budget replaces
         self.care_cost = np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
             * np.exp(p.budget_log_sd ** 2 / 2) / MONTHS_PER_YEAR * PENCE
         self.bed_days = cohort_bed_days(p)
-        self.type_control = np.array([p.notional_control, p.third_party_control, 1.0])
+        self.type_control = type_control(p)
         T = len(m.months)
         self.rec = {k: np.zeros((T, n_c, len(HOLD_TYPES))) for k in OUTCOME_KEYS}
         self.org_bed_days_holders = np.zeros(m.n_orgs)  # bed-days a year of this month's holders, by CCG
@@ -82,16 +105,10 @@ class Outcomes:
         org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
         kind = np.clip(ppl.state[idx].astype(int) - int(State.NOTIONAL), 0, 2)
         spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
-        ratio = (ppl.budget[idx] / self.need[cohort]) ** p.need_tracking_exponent * spendable
-        size = adequacy(ratio, p.adequacy_saturation)
-        restrict = m._org_vector("restrictiveness")[org]
+        ratio = ppl.budget[idx] / self.need[cohort]
         known = np.clip(m._org_vector("readiness")[org], 0.0, 1.0)  # CCGs with processes tell budgets up front
-        control = ((1.0 - p.restriction_match_loss * restrict) * (1.0 - p.unknown_budget_match_loss * (1.0 - known))
-                   * self.type_control[kind])
-        support = 1.0 - p.support_match_loss * (1.0 - self.support_available()[org])
-        helped = (flags & (CARER | CAPACITY)).astype(bool)
-        help_ = np.where(helped, 1.0, p.unsupported_match)
-        return size * control * support * help_
+        return matching_rule(p, ratio, m._org_vector("restrictiveness")[org], known, self.support_available()[org],
+                             self.type_control[kind], (flags & (CARER | CAPACITY)).astype(bool), spendable)
 
     def month(self, t: int) -> None:
         """Sums for this month's holders; also the per-CCG inpatient use the service side bills."""

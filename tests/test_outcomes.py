@@ -55,23 +55,6 @@ def test_restrictions_lower_the_match_through_the_rule(model):
     assert (tighter <= base + 1e-12).all() and tighter.mean() < base.mean()
 
 
-def test_restricting_purchases_lowers_take_up_and_gain_even_without_the_take_up_coefficient():
-    for penalty in (None, 0.0):
-        extra = {} if penalty is None else {"restrictiveness_take_up_penalty": penalty}
-        lax = RolloutModel(short(restrictiveness_mean=0.1, **extra)).run()
-        tight = RolloutModel(short(restrictiveness_mean=0.8, **extra)).run()
-        assert mean_gain(tight) < mean_gain(lax)
-        if penalty is None:
-            held = [x.services.outcomes.rec["holders"][-1].sum() for x in (lax, tight)]
-            assert held[1] < held[0]
-    # and with the rule's own restriction loss at zero, restrictions no longer change the gain much
-    lax = RolloutModel(short(restrictiveness_mean=0.1, restriction_match_loss=0.0)).run()
-    tight = RolloutModel(short(restrictiveness_mean=0.8, restriction_match_loss=0.0)).run()
-    assert abs(mean_gain(tight) - mean_gain(lax)) < 0.5 * abs(
-        mean_gain(RolloutModel(short(restrictiveness_mean=0.8)).run())
-        - mean_gain(RolloutModel(short(restrictiveness_mean=0.1)).run()))
-
-
 def test_larger_budgets_give_larger_gains(model):
     # across people in one run
     o, ppl = model.services.outcomes, model.people

@@ -79,13 +79,18 @@ ROWS = (
       1.1, 2.0, "assumption: carers help with planning and paperwork", 0.5, 5.0),
     P("unsupported_take_up_factor", "Take-up with neither capacity nor carer, relative to others", PT,
       "ratio", 0.5, 0.3, 0.8, "assumption: no one to manage the budget", 0.0, 1.0),
-    P("restrictiveness_take_up_penalty", "Take-up lost at a fully restrictive CCG", PT, "share", 0.6, 0.3,
-      0.9, "assumption: restrictive sites worsened outcomes (V, seed 003); size not published", 0.0, 1.0),
     P("peer_take_up_boost", "Take-up gain once enough local eligible people hold a PHB", PT,
       "ratio", 0.3, 0.1, 0.8, "assumption: word of mouth among people and families", 0.0, 5.0),
     P("peer_saturation_share", "Share of local eligible people holding a PHB at which word of mouth is full",
       PT, "share", 0.1, 0.05, 0.3, "assumption: a few neighbours with a budget is enough to hear of it",
       0.001, 1.0),
+    P("take_up_match_elasticity", "How strongly take-up follows the match a person expects from a budget "
+      "(model/outcomes.py matching rule)", PT, "exponent", 1.0, 0.5, 2.0, "assumption: people weigh what a budget "
+      "would let them do; restrictive sites had fewer takers and worse outcomes (V, seed 003)", 0.0, 5.0),
+    P("take_up_reference_match", "Expected match at which take-up equals take_up_<cohort>", PT, "match", 0.78,
+      0.78, 0.78, "calibrated: at register defaults national holders to Oct 2016 equal those of the former "
+      "restrictiveness and support coefficients (1:20, 20 seeds; docs/validation.md), so the fitted take_up_* "
+      "keep their meaning", 0.05, 2.0),
     P("support_take_up_penalty", "Take-up lost where support planning is swamped", PT, "share", 0.3, 0.1,
       0.6, "assumption: information and brokerage make the offer real", 0.0, 1.0),
     P("direct_payment_preference", "Chance a person able to manage money chooses a direct payment", PT,
