@@ -14,16 +14,9 @@ the ledger turns it into pounds cut from block contracts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from model.ccg import MONTHS_PER_YEAR
-
-if TYPE_CHECKING:
-    from model.services import ServiceSide
-
-PENCE = 100  # the ledger's unit: every amount is whole pence, so the books balance exactly
+from model.units import MONTHS_PER_YEAR, PENCE  # noqa: F401  (PENCE: callers import it from here)
 
 # per-CCG monthly items, pence
 LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "phb_reclaimed", "support", "total", "phb_notional",
@@ -37,9 +30,10 @@ class Ledger:
         self.items = {k: np.zeros((n_months, n_orgs), np.int64) for k in LEDGER_ITEMS}
         self.market_supply = np.zeros(n_orgs)  # non-NHS supply, pence a month it can absorb
 
-    def month(self, side: "ServiceSide", t: int, phb_by_org: np.ndarray, notional_by_org: np.ndarray,
+    def month(self, side, t: int, phb_by_org: np.ndarray, notional_by_org: np.ndarray,
               users: dict[str, np.ndarray], drive: np.ndarray) -> None:
-        """Pay providers for the month, split PHB payments, and let CCGs decommission (in that order)."""
+        """Pay providers for the month, split PHB payments, and let CCGs decommission (in that order).
+        `side`: the service side (model/services.py), passed in so this module never imports it."""
         p, open_ = side.p, side.open
         n_orgs = len(phb_by_org)
         flex = p.flexible_contract_share

@@ -15,17 +15,12 @@ differences emerge. Rules: docs/services.md ("Outcomes").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model import parameters as reg
-from model.ccg import MONTHS_PER_YEAR
-from model.money import PENCE
 from model.people import CAPACITY, CARER, HOLDING, State
+from model.units import MONTHS_PER_YEAR, PENCE
 
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
 
 HOLD_TYPES = ("notional", "third_party", "direct_payment")
 OUTCOME_KEYS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
@@ -73,7 +68,7 @@ def matching_rule(p, budget_ratio: np.ndarray, restrict: np.ndarray, known: np.n
 class Outcomes:
     """Per-holder match, ASCOT gain and inpatient use; monthly sums by (CCG, cohort, way held)."""
 
-    def __init__(self, m: "RolloutModel"):
+    def __init__(self, m):
         self.m, self.p = m, m.p
         p = m.p
         n_c = len(reg.COHORTS)

@@ -7,17 +7,12 @@ queues and the monthly ledger stay vectorised over all providers while `step` re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mesa
 import numpy as np
 
-if TYPE_CHECKING:
-    from model.services import ServiceSide
-
 
 class Provider(mesa.Agent):
-    def __init__(self, model, side: "ServiceSide", service: int, slot: int, origin_code: str):
+    def __init__(self, model, side, service: int, slot: int, origin_code: str):
         super().__init__(model)
         self.side, self.service, self.slot = side, service, slot
         self.origin_code = origin_code  # the CCG that let the contract in April 2014 (its name in results)
@@ -50,7 +45,7 @@ class Provider(mesa.Agent):
             s.capacity[k] *= 1.0 + p.capacity_growth_rate
 
 
-def step_providers(side: "ServiceSide", acting: np.ndarray) -> None:
+def step_providers(side, acting: np.ndarray) -> None:
     """`Provider.step` for every acting provider at once (one month's viability rule over the arrays).
 
     Exactly the result of stepping them one by one in (service, slot) order: capacities change together,

@@ -1,0 +1,204 @@
+"""Results of the service side: national, per-provider, per-CCG and per-outcome tables, the comparison with
+the no-PHB counterfactual (`compare`) and the lines `phb run` prints (`summary_lines`).
+Takes the service side (model/services.py) as an argument and never imports it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model import parameters as reg
+from model.catalogue import SERVICES
+from model.money import LEDGER_ITEMS
+from model.outcomes import HOLD_TYPES, OUTCOME_KEYS, cost_effectiveness
+from model.units import MONTHS_PER_YEAR, PENCE
+
+
+def tables(side) -> dict[str, pd.DataFrame]:
+    m, r = side.m, side.rec
+    months = pd.to_datetime(pd.Series(m.months))
+    T = len(m.months)
+    gbp = lambda x: x / PENCE  # noqa: E731
+    nat = pd.DataFrame({"month": months})
+    nat["open_providers"] = r["open"].sum(axis=(1, 2))
+    nat["closures"] = (~r["open"]).sum(axis=(1, 2))
+    nat["capacity_per_week"] = r["capacity"].sum(axis=(1, 2))
+    nat["provider_income_gbp"] = gbp(r["income"].sum(axis=(1, 2)))
+    nat["provider_cost_gbp"] = r["cost"].sum(axis=(1, 2)) / PENCE
+    nat["users"] = r["users"].sum(axis=(1, 2))
+    nat["waiting"] = r["waiting"].sum(axis=(1, 2))
+    w, u = _served_weighted(r)
+    nat["mean_wait_weeks"], nat["utilisation"] = w, u
+    for s, name in enumerate(SERVICES):
+        ws, _ = _served_weighted(r, s)
+        nat[f"wait_weeks_{name}"] = ws
+    nat["inpatient_bed_days"] = side.org_rec["inpatient_bed_days"].sum(axis=1)
+    for k in LEDGER_ITEMS:
+        nat[f"{k}_gbp"] = gbp(side.ledger.items[k].sum(axis=1))
+    nat["decommissioned_recurring_gbp"] = nat["decommissioned_gbp"].cumsum()
+    nat["holders"] = side.org_rec["holders"].sum(axis=1)
+    nat["ascot_gain_vs_without"] = _ratio(side.org_rec["ascot_gain_sum"].sum(axis=1), nat["holders"].to_numpy())
+
+    s_grid, j_grid = np.meshgrid(np.arange(side.n_services), np.arange(side.n_slots), indexing="ij")
+    codes = np.array(m.org_codes)
+    # labels as categoricals: 100,000+ rows of repeated codes cost more as strings than the run itself
+    prov = pd.DataFrame({
+        "month": np.repeat(months.to_numpy(), s_grid.size),
+        "code": pd.Categorical.from_codes(r["home"].reshape(T, -1).ravel(), categories=codes),
+        "provider": pd.Categorical.from_codes(np.tile(side.start_orgs[j_grid].ravel(), T), categories=codes),
+        "service": pd.Categorical.from_codes(np.tile(s_grid.ravel(), T), categories=list(SERVICES)),
+    })
+    for k in ("open", "capacity", "users", "waiting", "mean_wait", "utilisation"):
+        prov[k if k != "mean_wait" else "mean_wait_weeks"] = r[k].reshape(T, -1).ravel()
+    prov = prov.rename(columns={"capacity": "capacity_per_week"})
+    for k in ("income", "block", "double_running", "decommissioned"):
+        prov[f"{k}_gbp"] = gbp(r[k].reshape(T, -1).ravel())
+    prov["cost_gbp"] = r["cost"].reshape(T, -1).ravel() / PENCE
+
+    homes = np.zeros((T, m.n_orgs), bool)
+    for t in range(T):
+        homes[t, np.unique(r["home"][t])] = True
+    t_idx, o_idx = np.nonzero(homes)
+    led = pd.DataFrame({"month": months.to_numpy()[t_idx], "code": codes[o_idx]})
+    for k in LEDGER_ITEMS:
+        led[f"{k}_gbp"] = gbp(side.ledger.items[k][t_idx, o_idx])
+    for k, v in side.org_rec.items():
+        led[k] = v[t_idx, o_idx]
+    clos = pd.DataFrame(side.closures, columns=["date", "ccg", "service", "cause", "provider", "users",
+                                                "waiting_moved", "moved_to"])
+    by_budgets = np.zeros(T, int)
+    if len(clos):
+        t_of = {d: i for i, d in enumerate(m.months)}
+        np.add.at(by_budgets, [t_of[d] for d in clos["date"][clos["cause"].str.startswith("budgets")]], 1)
+    nat["closures_budgets"] = np.cumsum(by_budgets)
+    nat["closures_not_budgets"] = nat["closures"] - nat["closures_budgets"]
+    nat["contracts_rebased"] = side.rebased.sum(axis=(1, 2))
+    clos["date"] = pd.to_datetime(clos["date"])
+    return {"services_national": nat, "services_by_provider": prov, "services_ledger": led,
+            "services_closures": clos, "services_outcomes": outcome_table(side, months)}
+
+def outcome_table(side, months: pd.Series) -> pd.DataFrame:
+    """Month × cohort × way held: holders, mean match, ASCOT gain over a year against no budget, inpatient
+    bed-days avoided, and the money (£ a month)."""
+    r, p = side.outcomes.rec, side.p
+    T, n_c, n_k = r["holders"].shape
+    out = pd.DataFrame({
+        "month": np.repeat(months.to_numpy(), n_c * n_k),
+        "cohort": np.tile(np.repeat(np.array(reg.COHORTS), n_k), T),
+        "held_as": np.tile(np.array(HOLD_TYPES), T * n_c),
+    })
+    for k in OUTCOME_KEYS:
+        out[k] = r[k].ravel()
+    out["mean_match"] = _ratio(out["match_sum"], out["holders"])
+    out["ascot_gain_vs_without"] = _ratio(out["ascot_gain_sum"], out["holders"])
+    out["inpatient_saved_gbp"] = out["bed_days_saved"] * p.inpatient_cost_per_bed_day
+    for k in ("budget", "support", "cash", "notional"):
+        out[f"{k}_gbp"] = out.pop(f"{k}_pence") / PENCE
+    # what the traditional care a third-party or direct-payment holder no longer uses would have cost
+    price = side.outcomes.care_cost / PENCE  # by cohort: what the person's traditional care costs
+    cash_holders = np.where(out["held_as"] != "notional", out["holders"], 0.0)
+    out["displaced_care_gbp"] = cash_holders * np.tile(np.repeat(price, n_k), T)
+    return out
+
+
+def _served_weighted(r: dict, s: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """National mean wait (weeks) and utilisation, weighting providers by people served."""
+    mw, ut, cap = r["mean_wait"], r["utilisation"], r["capacity"]
+    if s is not None:
+        mw, ut, cap = mw[:, s:s + 1], ut[:, s:s + 1], cap[:, s:s + 1]
+    served = np.nan_to_num(ut) * cap
+    wait = _ratio((np.nan_to_num(mw) * served).sum(axis=(1, 2)), served.sum(axis=(1, 2)))
+    return wait, _ratio(served.sum(axis=(1, 2)), cap.sum(axis=(1, 2)))
+
+
+def _ratio(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.divide(a, b, out=np.full(len(a), np.nan), where=b > 0)
+
+
+NATIONAL_KEYS = ("month",)
+COMPARED = ("open_providers", "closures", "capacity_per_week", "provider_income_gbp", "users", "waiting",
+            "mean_wait_weeks", "utilisation", *(f"wait_weeks_{s}" for s in SERVICES), "inpatient_bed_days",
+            "closures_budgets", "closures_not_budgets",
+            *(f"{k}_gbp" for k in LEDGER_ITEMS), "decommissioned_recurring_gbp")
+
+
+def compare(run: dict[str, pd.DataFrame], cf: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Service tables with the no-PHB counterfactual beside the run: `x`, `x_cf`, `x_diff`."""
+    out = dict(run)
+    nat = run["services_national"].copy()
+    c = cf["services_national"]
+    for k in COMPARED:
+        nat[f"{k}_cf"] = c[k].to_numpy()
+        nat[f"{k}_diff"] = nat[k].to_numpy() - c[k].to_numpy()
+    nat["net_cost_to_nhs_gbp"] = nat["total_gbp_diff"]
+    # the split (adds up exactly): budgets paid out less money reclaimed, support, double running, and the
+    # change in traditional contracts (negative: savings, inpatient beds among them)
+    nat["net_budgets_gbp"] = nat["phb_payments_gbp_diff"] - nat["phb_reclaimed_gbp_diff"]
+    nat["net_support_gbp"] = nat["support_gbp_diff"]
+    nat["net_double_running_gbp"] = nat["double_running_gbp_diff"]
+    nat["net_traditional_gbp"] = nat["contracts_gbp_diff"]
+    out["services_national"] = nat
+    prov = run["services_by_provider"].copy()
+    cp = cf["services_by_provider"]
+    for k in ("open", "capacity_per_week", "mean_wait_weeks", "income_gbp", "users"):
+        prov[f"{k}_cf"] = cp[k].to_numpy()
+        if k != "open":
+            prov[f"{k}_diff"] = prov[k].to_numpy() - cp[k].to_numpy()
+    out["services_by_provider"] = prov
+    led = run["services_ledger"].copy()
+    merged = led[["month", "code"]].merge(cf["services_ledger"][["month", "code", "total_gbp"]], how="left",
+                                          on=["month", "code"])
+    led["total_gbp_cf"] = merged["total_gbp"].to_numpy()
+    led["net_cost_to_nhs_gbp"] = led["total_gbp"] - led["total_gbp_cf"]
+    out["services_ledger"] = led
+    return out
+
+
+def summary_lines(extra: dict[str, pd.DataFrame]) -> list[str]:
+    """A few lines for `phb run`: the service side at the end of the run, against no PHBs if run."""
+    nat = extra.get("services_national")
+    if nat is None or nat.empty:
+        return []
+    last, year = nat.iloc[-1], nat.tail(MONTHS_PER_YEAR)
+    has_cf = "total_gbp_cf" in nat
+    lines = [f"Traditional services ({last['month']:%b %Y}; last 12 months; "
+             + ("difference from the same run with no PHBs)" if has_cf else "no counterfactual run)")]
+
+    def fmt(label: str, col: str, how: str, unit: str, scale: float = 1.0, dp: int = 1) -> None:
+        def get(c):
+            return (year[c].sum() if how == "sum" else year[c].mean() if how == "mean" else last[c]) / scale
+        val = get(col)
+        if has_cf:
+            cf = get(f"{col}_cf")
+            lines.append(f"  {label:46s} {val:>9,.{dp}f} {unit:9s} (no PHBs {cf:>9,.{dp}f}; {val - cf:>+8,.{dp}f})")
+        else:
+            lines.append(f"  {label:46s} {val:>9,.{dp}f} {unit}")
+
+    fmt("mean wait for a traditional service", "mean_wait_weeks", "mean", "weeks", dp=2)
+    fmt("providers closed since Apr 2014", "closures", "last", "providers", dp=0)
+    fmt("  of which caused by budgets", "closures_budgets", "last", "providers", dp=0)
+    fmt("double running (block paid, care not used)", "double_running_gbp", "sum", "£m a year", 1e6)
+    fmt("contracts decommissioned (recurring)", "decommissioned_recurring_gbp", "last", "£m a year", 1e6 / 12)
+    fmt("inpatient bed-days", "inpatient_bed_days", "sum", "thousand", 1e3)
+    fmt("CCG spend on these cohorts' services", "total_gbp", "sum", "£m a year", 1e6)
+    if has_cf:
+        if last["closures_not_budgets_cf"] > 0:
+            lines.append(f"  no-PHB run: {last['closures_not_budgets_cf']:.0f} closures, cause not budgets "
+                         "(activity drifting from contracts as the population changes)")
+        parts = {k: year[f"net_{k}_gbp"].sum() / 1e6 for k in ("budgets", "support", "double_running", "traditional")}
+        lines.append("  net cost to the NHS £{:+,.1f}m a year = budgets {:+,.1f} + support {:+,.1f} + double running "
+                     "{:+,.1f} + traditional services {:+,.1f}".format(sum(parts.values()), *parts.values()))
+    paid = max(year["phb_payments_gbp"].sum(), 1)
+    lines.append(f"  budget money spent outside the NHS {year['phb_outside_gbp'].sum() / paid:.0%}, reclaimed unspent "
+                 f"{year['phb_reclaimed_gbp'].sum() / paid:.0%}; on items a critic calls non-evidence-based "
+                 f"{year['non_evidence_gbp'].sum() / paid:.1%}")
+    out = extra.get("services_outcomes")
+    if out is not None and not out.empty:
+        ce = cost_effectiveness(out, reclaimed_share=year["phb_reclaimed_gbp"].sum() / paid)
+        lines.append("  quality of life (ASCOT gain a year vs without a budget) and net cost, by cohort:")
+        for c, r in ce.iterrows():
+            if r["holders"] > 0:
+                lines.append(f"    {c:20s} {r['ascot_gain']:+.3f}  £{r['net_cost_per_holder_year']:>+8,.0f} a holder a "
+                             f"year  ({r['verdict']})")
+    return lines
