@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "model.calibrate",
     "model.backtest",
     "model.sensitivity", "model.discovery", "model.reach",
+    "model.contrast",
 ]
 
 

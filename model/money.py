@@ -19,7 +19,7 @@ import numpy as np
 from model.units import MONTHS_PER_YEAR, PENCE  # noqa: F401  (PENCE: callers import it from here)
 
 # per-CCG monthly items, pence
-LEDGER_ITEMS = ("contracts", "double_running", "phb_payments", "phb_reclaimed", "support", "total", "phb_notional",
+LEDGER_ITEMS = ("contracts", "contracts_inpatient", "double_running", "phb_payments", "phb_reclaimed", "support", "total", "phb_notional",
                 "phb_nhs", "phb_outside", "non_traditional", "non_evidence", "decommissioned")
 
 
@@ -74,11 +74,15 @@ class Ledger:
         self.market_supply += p.market_development_rate / MONTHS_PER_YEAR * np.maximum(
             demand_out - self.market_supply, 0)
         outside = np.minimum(demand_out, np.floor(self.market_supply).astype(np.int64))
-        support = np.floor(phb * p.support_cost_share).astype(np.int64)
+        support = np.asarray(side.outcomes.org_support, np.int64)  # per holder, model/outcomes.py support_cost
         it = self.items
         reclaimed = demand_out - outside
         side.outcomes.unspent_share = np.divide(reclaimed, cash, out=np.zeros(n_orgs), where=cash > 0)
         it["contracts"][t] = payments - dr
+        # the inpatient part of the contracts (a memo: inside `contracts`): where avoided admissions show
+        inpatient = np.zeros_like(block_paid)
+        inpatient[side.inpatient] = (block_paid + flex_paid + spot - double_running)[side.inpatient]
+        it["contracts_inpatient"][t] = by_org(inpatient)
         it["double_running"][t] = dr
         it["phb_payments"][t] = cash
         it["phb_reclaimed"][t] = reclaimed

@@ -24,7 +24,7 @@ from model.units import MONTHS_PER_YEAR, PENCE
 
 HOLD_TYPES = ("notional", "third_party", "direct_payment")
 OUTCOME_KEYS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
-                "cash_pence", "notional_pence")
+                "cash_pence", "notional_pence", "reclaimed_pence")
 
 
 def cohort_bed_days(p) -> np.ndarray:
@@ -65,6 +65,16 @@ def matching_rule(p, budget_ratio: np.ndarray, restrict: np.ndarray, known: np.n
     return size * control * (1.0 - p.support_match_loss * (1.0 - support)) * help_
 
 
+def support_cost(p, cohort: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Support planning and brokerage a holder costs this month, whole pence: the support planner's time (the
+    same for a small budget as for a large one; none for a wheelchair budget, issued at the standard
+    assessment), plus a third party's management fee on the money it holds."""
+    planner = np.where(cohort == reg.COHORTS.index("wheelchair"), 0,
+                       int(round(p.support_cost_per_holder * PENCE / MONTHS_PER_YEAR)))
+    fee = np.where(kind == 1, np.floor(budget * p.third_party_fee_share), 0)
+    return (planner + fee).astype(np.int64)
+
+
 class Outcomes:
     """Per-holder match, ASCOT gain and inpatient use; monthly sums by (CCG, cohort, way held)."""
 
@@ -73,10 +83,6 @@ class Outcomes:
         p = m.p
         n_c = len(reg.COHORTS)
         self.need = need_per_month(p)
-        # the monthly cost of the traditional care a typical person of each cohort gets (the register's mean
-        # budget): what a third-party or direct-payment budget replaces
-        self.care_cost = np.array([reg.get(f"budget_median_{c}").default for c in reg.COHORTS]) \
-            * np.exp(p.budget_log_sd ** 2 / 2) / MONTHS_PER_YEAR * PENCE
         self.bed_days = cohort_bed_days(p)
         self.type_control = type_control(p)
         T = len(m.months)
@@ -84,6 +90,7 @@ class Outcomes:
         self.org_bed_days_holders = np.zeros(m.n_orgs)  # bed-days a year of this month's holders, by CCG
         self.org_ascot = np.zeros(m.n_orgs)
         self.org_notional = np.zeros(m.n_orgs, np.int64)
+        self.org_support = np.zeros(m.n_orgs, np.int64)  # support planning and brokerage this month, pence
         self.unspent_share = np.zeros(m.n_orgs)  # last month's budget money holders could not spend, by CCG
 
     def support_available(self) -> np.ndarray:
@@ -114,6 +121,7 @@ class Outcomes:
             self.org_bed_days_holders[:] = 0.0
             self.org_ascot[:] = 0.0
             self.org_notional[:] = 0
+            self.org_support[:] = 0
             return
         mt = self.match(idx)
         org, cohort = ppl.org_of(idx).astype(np.int64), ppl.cohort_of(idx).astype(np.int64)
@@ -134,38 +142,53 @@ class Outcomes:
         r["ascot_gain_sum"][t] = by_key(gain)
         r["bed_days_saved"][t] = by_key(beds * fall / MONTHS_PER_YEAR)
         r["budget_pence"][t] = by_key(budget.astype(float))
-        r["support_pence"][t] = by_key(np.floor(budget * p.support_cost_share))
+        support = support_cost(p, cohort, kind, budget)
+        r["support_pence"][t] = by_key(support.astype(float))
         r["cash_pence"][t] = by_key(np.where(kind > 0, budget, 0).astype(float))
         r["notional_pence"][t] = by_key(np.where(kind == 0, budget, 0).astype(float))
+        # money a holder cannot spend (no supply at their CCG, last month's share) goes back to the CCG
+        r["reclaimed_pence"][t] = by_key(np.where(kind > 0, budget * self.unspent_share[org], 0.0))
         self.org_bed_days_holders = np.bincount(org, weights=beds * (1.0 - fall), minlength=m.n_orgs) * w
         self.org_ascot = np.bincount(org, weights=gain, minlength=m.n_orgs) * w
         notional = np.zeros(m.n_orgs, np.int64)
         np.add.at(notional, org[kind == 0], budget[kind == 0])
         self.org_notional = notional * m.agent_scale
+        self.org_support = np.zeros(m.n_orgs, np.int64)
+        np.add.at(self.org_support, org, support)
+        self.org_support *= m.agent_scale
 
 
-def cost_effectiveness(outcomes, months: int = MONTHS_PER_YEAR, by: str = "cohort", reclaimed_share: float = 0.0):
-    """Per cohort (or way held) over the last `months`: holders, ASCOT gain a year against no budget, and the
-    net cost to the NHS a holder-year (budget paid out − the traditional care it replaces + support −
-    inpatient beds avoided; a notional budget is the contract, so only support and beds count). Money holders
-    could not spend is reclaimed: `reclaimed_share` of what was paid out, from the ledger."""
+def cost_effectiveness(outcomes, months: int = MONTHS_PER_YEAR, by: str | list = "cohort",
+                       threshold: float = 20_000.0):
+    """Per cohort (or way held, or both) over the last `months`: holders, mean match, ASCOT gain a year against
+    no budget, and the net cost to the NHS a holder-year, split: budget paid out − the holder's own package it
+    replaces (the budget is set at its cost) − money reclaimed unspent + support − inpatient beds avoided. A
+    notional budget is the contract, so only support and beds count. `gbp_per_ascot_point`: net cost per
+    ASCOT point gained (the quality-adjusted outcome); negative = saves money and gains quality of life."""
     import pandas as pd
 
     last = sorted(outcomes["month"].unique())[-months:]
     t = outcomes[outcomes["month"].isin(last)]
-    g = t.groupby(by, sort=False)[["holders", "ascot_gain_sum", "cash_gbp", "displaced_care_gbp", "support_gbp",
-                                   "inpatient_saved_gbp", "match_sum"]].sum()
+    cols = ["holders", "ascot_gain_sum", "cash_gbp", "displaced_care_gbp", "reclaimed_gbp", "support_gbp",
+            "inpatient_saved_gbp", "match_sum"]
+    g = t.groupby(by, sort=False)[cols].sum()
     n = len(last)
-    holder_years = g["holders"] / MONTHS_PER_YEAR
-    net = g["cash_gbp"] * (1.0 - reclaimed_share) - g["displaced_care_gbp"] + g["support_gbp"] - g["inpatient_saved_gbp"]
+    hy = (g["holders"] / MONTHS_PER_YEAR).where(g["holders"] > 0)
+    parts = pd.DataFrame({
+        "budget_minus_package": (g["cash_gbp"] - g["displaced_care_gbp"]) / hy,
+        "reclaimed": -g["reclaimed_gbp"] / hy,
+        "support": g["support_gbp"] / hy,
+        "inpatient_saved": -g["inpatient_saved_gbp"] / hy,
+    })
     out = pd.DataFrame({
         "holders": g["holders"] / n,
         "mean_match": g["match_sum"] / g["holders"].where(g["holders"] > 0),
         "ascot_gain": g["ascot_gain_sum"] / g["holders"].where(g["holders"] > 0),
-        "net_cost_per_holder_year": net / holder_years.where(holder_years > 0),
-        "inpatient_saved_per_holder_year": g["inpatient_saved_gbp"] / holder_years.where(holder_years > 0),
+        "net_cost_per_holder_year": parts.sum(axis=1, min_count=1),
     })
+    out = out.join(parts.add_prefix("net_"))
+    out["inpatient_saved_per_holder_year"] = -parts["inpatient_saved"]
     out["gbp_per_ascot_point"] = out["net_cost_per_holder_year"] / out["ascot_gain"]
     out["verdict"] = np.where(out["net_cost_per_holder_year"] <= 0, "cost-saving with a gain",
-                              np.where(out["gbp_per_ascot_point"] < 20_000, "cost-effective", "costs more"))
+                              np.where(out["gbp_per_ascot_point"] < threshold, "cost-effective", "costs more"))
     return out

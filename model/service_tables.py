@@ -92,12 +92,12 @@ def outcome_table(side, months: pd.Series) -> pd.DataFrame:
     out["mean_match"] = _ratio(out["match_sum"], out["holders"])
     out["ascot_gain_vs_without"] = _ratio(out["ascot_gain_sum"], out["holders"])
     out["inpatient_saved_gbp"] = out["bed_days_saved"] * p.inpatient_cost_per_bed_day
-    for k in ("budget", "support", "cash", "notional"):
+    for k in ("budget", "support", "cash", "notional", "reclaimed"):
         out[f"{k}_gbp"] = out.pop(f"{k}_pence") / PENCE
-    # what the traditional care a third-party or direct-payment holder no longer uses would have cost
-    price = side.outcomes.care_cost / PENCE  # by cohort: what the person's traditional care costs
-    cash_holders = np.where(out["held_as"] != "notional", out["holders"], 0.0)
-    out["displaced_care_gbp"] = cash_holders * np.tile(np.repeat(price, n_k), T)
+    # the traditional care a third-party or direct-payment holder no longer uses: their own package, whose cost
+    # the budget was set at (pricing it at the cohort's mean package instead booked holders' larger-than-
+    # average packages as a cost of budgets: holders are not a random draw of the cohort's packages)
+    out["displaced_care_gbp"] = out["cash_gbp"]
     return out
 
 
@@ -123,6 +123,10 @@ COMPARED = ("open_providers", "closures", "capacity_per_week", "provider_income_
             *(f"{k}_gbp" for k in LEDGER_ITEMS), "decommissioned_recurring_gbp")
 
 
+# the net cost to the NHS, split (adds up exactly to the difference in CCG spend)
+NET_PARTS = ("budgets", "support", "double_running", "inpatient", "other_services")
+
+
 def compare(run: dict[str, pd.DataFrame], cf: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Service tables with the no-PHB counterfactual beside the run: `x`, `x_cf`, `x_diff`."""
     out = dict(run)
@@ -138,6 +142,8 @@ def compare(run: dict[str, pd.DataFrame], cf: dict[str, pd.DataFrame]) -> dict[s
     nat["net_support_gbp"] = nat["support_gbp_diff"]
     nat["net_double_running_gbp"] = nat["double_running_gbp_diff"]
     nat["net_traditional_gbp"] = nat["contracts_gbp_diff"]
+    nat["net_inpatient_gbp"] = nat["contracts_inpatient_gbp_diff"]
+    nat["net_other_services_gbp"] = nat["contracts_gbp_diff"] - nat["contracts_inpatient_gbp_diff"]
     out["services_national"] = nat
     prov = run["services_by_provider"].copy()
     cp = cf["services_by_provider"]
@@ -186,16 +192,17 @@ def summary_lines(extra: dict[str, pd.DataFrame]) -> list[str]:
         if last["closures_not_budgets_cf"] > 0:
             lines.append(f"  no-PHB run: {last['closures_not_budgets_cf']:.0f} closures, cause not budgets "
                          "(activity drifting from contracts as the population changes)")
-        parts = {k: year[f"net_{k}_gbp"].sum() / 1e6 for k in ("budgets", "support", "double_running", "traditional")}
+        parts = {k: year[f"net_{k}_gbp"].sum() / 1e6 for k in NET_PARTS}
         lines.append("  net cost to the NHS £{:+,.1f}m a year = budgets {:+,.1f} + support {:+,.1f} + double running "
-                     "{:+,.1f} + traditional services {:+,.1f}".format(sum(parts.values()), *parts.values()))
+                     "{:+,.1f} + inpatient care {:+,.1f} + other services {:+,.1f}".format(sum(parts.values()),
+                                                                                        *parts.values()))
     paid = max(year["phb_payments_gbp"].sum(), 1)
     lines.append(f"  budget money spent outside the NHS {year['phb_outside_gbp'].sum() / paid:.0%}, reclaimed unspent "
                  f"{year['phb_reclaimed_gbp'].sum() / paid:.0%}; on items a critic calls non-evidence-based "
                  f"{year['non_evidence_gbp'].sum() / paid:.1%}")
     out = extra.get("services_outcomes")
     if out is not None and not out.empty:
-        ce = cost_effectiveness(out, reclaimed_share=year["phb_reclaimed_gbp"].sum() / paid)
+        ce = cost_effectiveness(out)
         lines.append("  quality of life (ASCOT gain a year vs without a budget) and net cost, by cohort:")
         for c, r in ce.iterrows():
             if r["holders"] > 0:

@@ -44,6 +44,7 @@ class ServiceSide:
         self.home = np.tile(self.start_orgs, (ns, 1))
         self.map = np.zeros((len(reg.COHORTS), ns))
         self.map[np.arange(len(reg.COHORTS)), COHORT_SERVICE] = 1.0
+        self.inpatient = INPATIENT  # the ledger splits inpatient contracts from the rest (model/money.py)
         self.cuttable = np.arange(ns) != INPATIENT  # CCGs decommission community services, not beds
 
         self.outcomes = Outcomes(m)

@@ -52,8 +52,12 @@ ROWS = (
     P("non_evidence_share", "Share of budget-holders' spending a critic would call non-evidence-based", PM,
       "share", 0.02, 0.005, 0.06, "assumption: holidays, consoles, a summer house reported as anecdotes "
       "(seed 004, V2); a small subset of non-traditional", 0.0, 1.0),
-    P("support_cost_share", "Support planning and brokerage cost, as a share of PHB payments", PM, "share",
-      0.07, 0.03, 0.12, "assumption: brokerage and support teams, a few per cent of budgets", 0.0, 1.0),
+    P("support_cost_per_holder", "Support planning, reviews and brokerage a holder costs a year (not wheelchair "
+      "budgets, issued at the standard assessment)", PM, "£ per year", 450.0, 250.0, 900.0,
+      "assumption: a few days of a support planner's time a year, whatever the budget's size; at the default "
+      "about 6% of all budget money, as the former share-of-budget rule", 0.0, 10_000.0),
+    P("third_party_fee_share", "A third party's management fee, as a share of the budget it holds", PM, "share",
+      0.08, 0.04, 0.12, "assumption: typical managed-account fees", 0.0, 1.0),
     P("inpatient_bed_days_per_year", "Inpatient bed-days per person a year in the PHB cohorts", PM,
       "bed-days per year", 6.0, 3.0, 12.0, "assumption: complex needs, frequent admissions; not in docs/evidence.md; "
       "at least 0.5: the service side divides by it", 0.5, 365.0),
