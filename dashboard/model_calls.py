@@ -237,7 +237,8 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
         d["median_first"] = without.groupby("month")[m].median().reindex(d["month"]).to_numpy()
         diffs[m] = d
     qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table) if "ascot_gain_vs_without" in with_ else None
-    return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale}
+    outcomes = c.ensembles[1].tables.get("extra_services_outcomes")  # per run, for cost per outcome by cohort
+    return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale, "outcomes": outcomes}
 
 
 def chances_by_due(prob: dict[int, pd.DataFrame], due: list) -> list[tuple[float | None, dt.date, str]]:

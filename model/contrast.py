@@ -131,6 +131,26 @@ def contrast_lines(table: pd.DataFrame, a: str, b: str, runs: int, note: str) ->
     return lines
 
 
+def cost_per_outcome(outcomes: pd.DataFrame, by: str | list = "cohort") -> pd.DataFrame:
+    """Cost per quality-adjusted outcome across an ensemble's runs (`extra_services_outcomes`, with a `run`
+    column): model/outcomes.py cost_effectiveness run by run, then each figure's mean and 80% interval.
+    Columns: <figure>, <figure>_low, <figure>_high for holders, ascot_gain, net_cost_per_holder_year, its
+    split (net_*) and gbp_per_ascot_point; `verdict` from the means."""
+    from model.outcomes import cost_effectiveness
+
+    per = [cost_effectiveness(o, by=by).assign(run=r) for r, o in outcomes.groupby("run", sort=True)]
+    df = pd.concat(per).drop(columns=["verdict"])
+    keys = [by] if isinstance(by, str) else list(by)
+    g = df.reset_index().groupby(keys, sort=False)
+    cols = [c for c in df.columns if c != "run"]
+    out = g[cols].mean()
+    for q, tag in zip(INTERVAL, ("low", "high")):
+        out = out.join(g[cols].quantile(q).add_suffix(f"_{tag}"))
+    out["verdict"] = np.where(out["net_cost_per_holder_year"] <= 0, "cost-saving with a gain",
+                              np.where(out["gbp_per_ascot_point"] < 20_000, "cost-effective", "costs more"))
+    return out
+
+
 # ---- command line ---------------------------------------------------------------------------------------
 def add_commands(sub) -> None:
     from model.arguments import RESULTS_DIR, _nonneg_int, _positive_int, _until

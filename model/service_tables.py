@@ -36,6 +36,9 @@ def tables(side) -> dict[str, pd.DataFrame]:
     for k in LEDGER_ITEMS:
         nat[f"{k}_gbp"] = gbp(side.ledger.items[k].sum(axis=1))
     nat["decommissioned_recurring_gbp"] = nat["decommissioned_gbp"].cumsum()
+    # the net-cost split's two combined parts, so that paired differences can be taken column by column
+    nat["budgets_less_reclaimed_gbp"] = nat["phb_payments_gbp"] - nat["phb_reclaimed_gbp"]
+    nat["contracts_other_gbp"] = nat["contracts_gbp"] - nat["contracts_inpatient_gbp"]
     nat["holders"] = side.org_rec["holders"].sum(axis=1)
     nat["ascot_gain_vs_without"] = _ratio(side.org_rec["ascot_gain_sum"].sum(axis=1), nat["holders"].to_numpy())
 

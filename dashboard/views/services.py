@@ -109,6 +109,64 @@ for name, (lab, unit) in measures.items():
 st.subheader("Every measure")
 ui.table(pd.DataFrame(rows))
 
+# the net cost to the NHS, split: each part a paired difference from no PHBs (its own median and interval, so the
+# medians need not add up exactly)
+NET_SPLIT = (("budgets_less_reclaimed_gbp", "Budgets paid out, less money reclaimed unspent"),
+             ("support_gbp", "Support planning and brokerage"),
+             ("double_running_gbp", "Double running (contracts paid for care no longer used)"),
+             ("contracts_inpatient_gbp", "Inpatient care"),
+             ("contracts_other_gbp", "Other traditional services"),
+             ("total_gbp", "Net cost to the NHS"))
+split = [(lab, out["differences"][k].iloc[-1]) for k, lab in NET_SPLIT if k in out["differences"]]
+if split:
+    st.subheader(f"Net cost to the NHS in the year to {end:%B %Y}, split")
+    ui.table(pd.DataFrame([{"Part": lab, "Difference from no PHBs (80% interval)": interval(last, "£ a month")}
+                           for lab, last in split]))
+    st.caption("Negative: money saved. Each row is the median of paired runs (PHB run minus the same run with no "
+               "PHBs); budgets replace the care holders no longer use, which shows as savings in the services.")
+
+
+def pounds(x: float, sign: bool = True) -> str:
+    if x != x:
+        return "–"
+    mark = ("+" if x > 0 else "−" if x < 0 else "") if sign else ""
+    return f"{mark}£{abs(x):,.0f}"
+
+
+def per_outcome_table(ce: pd.DataFrame, first: str, names: dict) -> pd.DataFrame:
+    rows = []
+    for key, r in ce.iterrows():
+        if not r["holders"] > 0:
+            continue
+        ratio = r["gbp_per_ascot_point"]
+        rows.append({
+            first: names.get(key, str(key).replace("_", " ")),
+            "Holders": f"{r['holders']:,.0f}",
+            "Quality of life gain a year (ASCOT points)": f"{r['ascot_gain']:+.3f}",
+            "Net cost a holder a year (80% interval)": f"{pounds(r['net_cost_per_holder_year'])} "
+            f"({pounds(r['net_cost_per_holder_year_low'])} to {pounds(r['net_cost_per_holder_year_high'])})",
+            "of which budget less reclaimed": pounds(r["net_budget_minus_package"] + r["net_reclaimed"]),
+            "support": pounds(r["net_support"]), "inpatient care": pounds(r["net_inpatient_saved"]),
+            "Cost per ASCOT point": "saves money" if r["net_cost_per_holder_year"] <= 0 else pounds(ratio, False),
+            "Verdict": r["verdict"]})
+    return pd.DataFrame(rows)
+
+
+if out.get("outcomes") is not None and not out["outcomes"].empty:
+    from model.contrast import cost_per_outcome
+    from model.parameters import COHORT_LABELS
+
+    st.subheader("Cost per quality-adjusted outcome, by group and by how the budget is held")
+    ui.table(per_outcome_table(cost_per_outcome(out["outcomes"], "cohort"), "Group", COHORT_LABELS))
+    held_names = {"notional": "Notional budget", "third_party": "Third-party budget", "direct_payment": "Direct payment"}
+    ui.table(per_outcome_table(cost_per_outcome(out["outcomes"], "held_as"), "Held as", held_names))
+    st.caption(f"Last 12 months of {runs} runs. Net cost a holder a year: the budget less the holder's own "
+               "package it replaces and money reclaimed unspent, plus support planning, less inpatient care avoided "
+               "(a notional budget is the contract). Cost per ASCOT point: net cost over the gain in care-related "
+               "quality of life against no budget. Double running and decommissioning are costs of the transition, "
+               "shown in the split above, not per holder.")
+
+
 for name, (lab, unit) in measures.items():
     if name not in diffs or name == "total_gbp":
         continue
