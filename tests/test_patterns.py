@@ -38,6 +38,12 @@ def test_chc_and_mental_health_are_the_cost_effective_groups(paired):
     top = set(ce["inpatient_saved_per_holder_year"].nlargest(2).index)
     assert top == {"chc", "mental_health"}
     assert (ce.loc[["chc", "mental_health"], "net_cost_per_holder_year"] <= 0).all()
+    # and even before money reclaimed unspent (a supply shortage, not a benefit), they are the two groups with
+    # a personal budget-planning process whose beds saved pay for their support
+    before = ce["net_cost_per_holder_year"] - ce["net_reclaimed"]
+    planned = before.drop("wheelchair")  # a wheelchair budget is issued at the standard assessment
+    assert set(planned.nsmallest(2).index) == {"chc", "mental_health"}
+    assert (planned[["chc", "mental_health"]] <= 0).all()
     # the split adds up to the net cost
     parts = ce[[c for c in ce.columns if c.startswith("net_") and c != "net_cost_per_holder_year"]].sum(axis=1)
     assert np.allclose(parts, ce["net_cost_per_holder_year"])
