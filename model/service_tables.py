@@ -209,6 +209,7 @@ def summary_lines(extra: dict[str, pd.DataFrame]) -> list[str]:
         lines.append("  quality of life (ASCOT gain a year vs without a budget) and net cost, by cohort:")
         for c, r in ce.iterrows():
             if r["holders"] > 0:
+                per = "saves money" if r["net_cost_per_holder_year"] <= 0 else f"£{r['gbp_per_ascot_point']:,.0f} an ASCOT point"
                 lines.append(f"    {c:20s} {r['ascot_gain']:+.3f}  £{r['net_cost_per_holder_year']:>+8,.0f} a holder a "
-                             f"year  ({r['verdict']})")
+                             f"year, {per}  ({r['verdict']})")
     return lines
