@@ -20,6 +20,7 @@ from model import assurance, ccg, population
 from model import parameters as reg
 from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
 from model.outcomes import matching_rule, need_per_month, type_control
+from model.planning import person_uniforms
 from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
 from model.rollout import CHC, N_COHORTS, WHEELCHAIR, RolloutModel
 
@@ -178,7 +179,7 @@ class ObjectPerPersonModel(RolloutModel):
             self.planning_credit[org] -= share[org] * q
             self.planning_queue[org] = q - share[org] * q
         waiting = sorted((a for a in patients if a.state == State.PLANNING), key=lambda a: a.index)
-        u = self.streams["planning"].random(len(waiting))
+        u = person_uniforms(self, np.array([a.index for a in waiting], np.int64), t)
         for a, ui in zip(waiting, u):
             if ui < share[a.org]:
                 self.hold_one(a)

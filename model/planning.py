@@ -6,7 +6,7 @@ agent's worth so a coarse agent can always be served). The queue is carried twic
 waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
 this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
 real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
-every waiting person's plan is completed with that chance, and the credit pays for the expected plans, not
+every waiting person's plan is completed with that chance (their own uniform for the month), and the credit pays for the expected plans, not
 the realised ones. The rule is linear in the number of agents, so a coarse run (one agent for many people)
 serves people at the rate a full one does: a lumpy agent of ten people no longer takes a whole agent's
 credit at once and queues the next one behind it (`floor(credit + u)`, the rule before, left 1:10 runs up
@@ -57,11 +57,27 @@ def plan(m: "RolloutModel", t: int) -> None:
     expected = share * queue
     m.planning_credit = m.planning_credit - expected
     m.planning_queue = queue - expected
-    u = m.streams["planning"].random(len(idx))
-    done = idx[u < share[ppl.org_of(idx)]]
+    done = idx[person_uniforms(m, idx, t) < share[ppl.org_of(idx)]]
     m.recorder.waited(t, ppl.group[done], t - ppl.since[done])
     start_holding(m, done)
     m.planning_waiting = _waiting_by_org(m)
+
+
+def person_uniforms(m: "RolloutModel", idx: np.ndarray, t: int) -> np.ndarray:
+    """One uniform per (person, month), hashed from a key drawn once from the planning stream (splitmix64):
+    the draws do not depend on how many people wait, so two scenarios keep common random numbers (people
+    have the same indices in both: entries and exits are policy-free)."""
+    key = m.__dict__.get("_planning_key")
+    if key is None:
+        key = m.__dict__["_planning_key"] = np.uint64(m.streams["planning"].integers(0, 2**63))
+    with np.errstate(over="ignore"):
+        z = np.asarray(idx, np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(t) * np.uint64(0xD1B54A32D192ED03) + key
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def start_holding(m: "RolloutModel", idx: np.ndarray, legacy: bool = False) -> None:
