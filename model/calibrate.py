@@ -329,7 +329,8 @@ def add_commands(sub) -> None:
     p.add_argument("--generations", type=_positive_int, default=8, help="most ABC-SMC generations (default 8)")
     p.add_argument("--seeds", type=_positive_int, default=SEEDS, help=f"model seeds per particle (default {SEEDS})")
     p.add_argument("--scale", type=_positive_int, help=f"people per agent (default {DEFAULT_SCALE})")
-    p.add_argument("--minutes", type=float, default=16.0, help="wall-time budget of the sampler (default 16)")
+    p.add_argument("--minutes", type=float, default=12.0, help="wall-time budget of the sampler, checked between "
+                   "generations (one more may run past it; default 12)")
     p.add_argument("--workers", type=_positive_int, help="processes (default 2)")
     p.add_argument("--predictive", type=_positive_int, default=60, help="predictive draws for the report (60)")
     p.add_argument("--forecast-runs", type=int, default=40, help="runs per band of the 2019/2021 forecast (40; 0: none)")

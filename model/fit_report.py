@@ -43,7 +43,7 @@ def band_table(scenario: Scenario, prior_pp: pd.DataFrame, post_pp: pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def forecast_bands(scenario: Scenario, post: Posterior, runs: int = 40, scale: int = 20) -> pd.DataFrame:
+def forecast_bands(scenario: Scenario, post: Posterior, runs: int = 40, scale: int = 50) -> pd.DataFrame:
     """Holders in March 2019 and March 2021, calibrated parameters from the prior and from the posterior
     (every other parameter at the scenario's value), one seed per run."""
     from model.sim import Sim

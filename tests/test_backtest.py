@@ -123,3 +123,28 @@ def test_dashboard_link_keeps_actuals_and_drops_bad_ones():
     assert not errors and to_params(choice)["actuals"] == "h1903-71000" and choice.view["forecast"] == "abc-1.x"
     choice, errors = parse_params({"actuals": "h1903-71000](javascript:x)", "forecast": "../etc"})
     assert len(errors) == 2 and choice.view["actuals"] == "" and choice.view["forecast"] == ""
+
+
+def test_backtest_page_scores_figures_from_the_link_against_naive_forecasts(tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=240)
+    for k, v in {"runs": "4", "scale": "100", "actuals": "h1610-10824_h1903-40000"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/backtest.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any(t.get("name") == "Actual (uploaded)" for t in __import__("json").loads(
+        at.get("plotly_chart")[0].proto.spec)["data"])
+    scores = at.dataframe[0].value
+    assert list(scores["forecast"])[:1] == ["model (ensemble)"] and len(scores) == 4
+    assert at.session_state["choice"].view["actuals"] == "h1610-10824_h1903-40000"
+    at.get("file_uploader")[0].upload("evil.csv", b"month,holders\n**[x](http://e.vil)**,1\n", "text/csv").run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "e.vil" in shown and "`" in shown  # quoted as a code span: never rendered as a link

@@ -160,3 +160,20 @@ def test_fit_check_is_stored_for_the_dashboard(tmp_path, synthetic, recovered):
     assert back["posterior_digest"] == recovered.digest()
     pd.testing.assert_frame_equal(back["bands"], data["bands"], check_dtype=False)
     assert "<script" not in data["tension"] and (tmp_path / "rec-report.html").exists()
+
+
+def test_fit_page_shows_the_shipped_posterior():
+    pytest.importorskip("streamlit")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["preset"] = "as_known_2016"
+    at.run()
+    at.switch_page("views/fit.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.warning, [w.value for w in at.warning]  # the stored fit check matches the shipped posterior
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 1 + len(load_posterior("as_known_2016").names)  # figures, then one per parameter
+    assert any("pull in opposite directions" in t.value or "same side" in t.value for t in at.text)
