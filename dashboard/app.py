@@ -34,6 +34,7 @@ PAGES = [
     st.Page(str(ROOT / "views" / "compare.py"), title="Compare", url_path="compare"),
     st.Page(str(ROOT / "views" / "assumptions.py"), title="Assumptions", url_path="assumptions"),
     st.Page(str(ROOT / "views" / "backtest.py"), title="Backtest", url_path="backtest"),
+    st.Page(str(ROOT / "views" / "fit.py"), title="Fit", url_path="fit"),
     st.Page(str(ROOT / "views" / "stress.py"), title="Stress test", url_path="stress"),
 ]
 presenting = ui.present()

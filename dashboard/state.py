@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from model import parameters as reg
+from model.backtest import LINK_PATTERN
 from model.scenario import Scenario, ScenarioError, available_scenarios, load_scenario, parse_yaml, scenario_from_dict
 
 MAX_PARAMS = 100        # query parameters read from one link
@@ -29,6 +30,7 @@ MAX_KEY = 64            # characters in a key
 MAX_VALUE = 100         # characters in a value
 MAX_LINK_COST = 5.0     # full-scale national runs a link may ask for: runs / people-per-agent (default 50/20)
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: int() would also take '٣', '1_000' or ' 7 '
+_ID = re.compile(r"[A-Za-z0-9_.\-]{0,100}")  # a stored ensemble id (the store checks it again)
 
 # View options that live in the URL beside the parameters, with their defaults and what is allowed.
 VIEW_DEFAULTS: dict[str, Any] = {
@@ -40,6 +42,8 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "month": "",            # CCG variation month (YYYY-MM); empty = last month
     "compare": "baseline,current",  # scenarios on the Compare page: the edited one against the baseline
     "present": 0,           # presentation mode
+    "forecast": "",         # Backtest: a stored ensemble id (empty: this scenario's fan)
+    "actuals": "",          # Backtest: uploaded figures, compact (model.backtest.to_link)
 }
 VIEW_RULES = {
     "view": ("one of stock, ytd", lambda v: v if v in ("stock", "ytd") else None),
@@ -50,6 +54,9 @@ VIEW_RULES = {
     "month": ("a month as YYYY-MM", lambda v: v if v == "" or _month(v) else None),
     "compare": ("2 to 4 names of presets separated by commas", lambda v: _compare(v)),
     "present": ("0 or 1", lambda v: _int_in(v, 0, 1)),
+    "forecast": ("a stored ensemble id (letters, digits, '_', '-', '.')", lambda v: v if _ID.fullmatch(v) else None),
+    "actuals": ("up to 8 figures like h1903-71000 joined by _", lambda v: v if v == "" or LINK_PATTERN.fullmatch(v)
+                else None),
 }
 SCENARIO_KEYS = ("preset", "seed", "until")
 

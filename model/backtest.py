@@ -11,6 +11,8 @@ alongside: a linear trend, an exponential trend, and a straight line to the publ
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ STOCKS = ("phbs_held", "direct_payments_held")
 REQUIRED = ("period_start", "period_end", "measure", "value")
 MILESTONE = (50_000, dt.date(2021, 3, 31))  # NHS mandate 2016: 50,000–100,000 by March 2021 (evidence E6)
 LEVELS = (0.5, 0.8, 0.95)
+MAX_ROWS = 500  # figures in one actuals file
 
 
 class BacktestError(CalibrationError):
@@ -36,30 +39,52 @@ def read_actuals(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise BacktestError(f"--actuals {path}: no such file")
     try:
-        t = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as e:
         raise BacktestError(f"--actuals {path}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    return parse_actuals(text, f"--actuals {path}")
+
+
+def parse_actuals(text: str, source: str = "actuals") -> pd.DataFrame:
+    """Actual figures from CSV text in the calibration file's columns (the dashboard's upload uses this too;
+    there the older two-column form `month, holders` is also read, as people holding a PHB that month)."""
+    try:
+        t = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, comment="#")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise BacktestError(f"{source}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    t.columns = [str(c).strip().lower() for c in t.columns]
+    if {"month", "holders"} <= set(t.columns) and "measure" not in t.columns:
+        month = pd.to_datetime(t["month"], errors="coerce")
+        if month.isna().any():
+            raise BacktestError(f"{source}, row {int(month.isna().idxmax()) + 2}: month '{t['month'][month.isna()].iloc[0]}'"
+                                " is not a date (YYYY-MM-DD)")
+        start = month.dt.to_period("M").dt.to_timestamp()
+        t = pd.DataFrame({"period_start": start.dt.strftime("%Y-%m-%d"),
+                          "period_end": (start + pd.offsets.MonthEnd(0)).dt.strftime("%Y-%m-%d"),
+                          "measure": "phbs_held", "value": t["holders"]})
     missing = [c for c in REQUIRED if c not in t.columns]
     if missing:
-        raise BacktestError(f"--actuals {path}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}"
+        raise BacktestError(f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}"
                             " (optional: cohort, ccgs_reporting, confidence, source)")
     if t.empty:
-        raise BacktestError(f"--actuals {path}: no rows")
+        raise BacktestError(f"{source}: no rows")
+    if len(t) > MAX_ROWS:
+        raise BacktestError(f"{source}: {len(t)} rows; allowed: at most {MAX_ROWS}")
     for i, r in t.iterrows():
-        where = f"--actuals {path}, row {i + 2}"
+        where = f"{source}, row {i + 2}"
         if r["measure"] not in MEASURES:
-            raise BacktestError(f"{where}: measure '{r['measure']}' is not allowed; use one of {', '.join(MEASURES)}")
+            raise BacktestError(f"{where}: measure '{r['measure'][:40]}' is not allowed; use one of {', '.join(MEASURES)}")
         for c in ("period_start", "period_end"):
             try:
                 dt.date.fromisoformat(r[c])
             except ValueError:
-                raise BacktestError(f"{where}: {c} '{r[c]}' is not a date (YYYY-MM-DD)") from None
+                raise BacktestError(f"{where}: {c} '{r[c][:40]}' is not a date (YYYY-MM-DD)") from None
         try:
             v = float(r["value"])
         except ValueError:
-            raise BacktestError(f"{where}: value '{r['value']}' is not a number") from None
-        if not v > 0:
-            raise BacktestError(f"{where}: value {v} must be above 0")
+            raise BacktestError(f"{where}: value '{r['value'][:40]}' is not a number") from None
+        if not v > 0 or not np.isfinite(v):
+            raise BacktestError(f"{where}: value {v} must be a number above 0")
         if r["period_start"] > r["period_end"]:
             raise BacktestError(f"{where}: period_start is after period_end")
     t["period_start"] = pd.to_datetime(t["period_start"])
@@ -67,6 +92,52 @@ def read_actuals(path: Path) -> pd.DataFrame:
     t["value"] = t["value"].astype(float)
     if "cohort" not in t.columns:
         t["cohort"] = ""
+    return t
+
+
+# ---- actuals in a share link: compact, and only what the standard periods can say ------------------------
+LINK_CODES = {"h": "phbs_held", "d": "direct_payments_held", "r": "phbs_received_ytd", "i": "phbs_issued_in_year",
+              "n": "new_phbs_in_year"}
+LINK_PATTERN = re.compile(r"(?:[hdrin][0-9]{4}-[0-9]{1,9})(?:_[hdrin][0-9]{4}-[0-9]{1,9}){0,7}")
+
+
+def _standard_start(measure: str, end: pd.Timestamp) -> pd.Timestamp:
+    """A stock is the month's; a flow runs from the start of its financial year (1 April)."""
+    if measure in STOCKS:
+        return end.to_period("M").to_timestamp()
+    return pd.Timestamp(end.year if end.month >= 4 else end.year - 1, 4, 1)
+
+
+def to_link(actuals: pd.DataFrame, limit: int = 100) -> str | None:
+    """The figures as a link value (e.g. `h1903-71000_i2103-24000`: measure code, YYMM, whole value), or None if
+    they do not fit: a cohort, a non-standard period, a year outside 2000–2099, or longer than `limit`."""
+    code = {m: c for c, m in LINK_CODES.items()}
+    items = []
+    for r in actuals.itertuples():
+        end = pd.Timestamp(r.period_end)
+        if r.cohort or not 2000 <= end.year <= 2099 or pd.Timestamp(r.period_start) != _standard_start(r.measure, end):
+            return None
+        items.append(f"{code[r.measure]}{end:%y%m}-{int(round(r.value))}")
+    out = "_".join(items)
+    return out if items and len(out) <= limit and LINK_PATTERN.fullmatch(out) else None
+
+
+def from_link(value: str) -> pd.DataFrame:
+    """The figures back from a link value (BacktestError if it is not one)."""
+    if not LINK_PATTERN.fullmatch(value or ""):
+        raise BacktestError(f"link: 'actuals' is '{value[:60]}'; allowed: up to 8 figures like h1903-71000 "
+                            "(measure h, d, r, i or n; year and month YYMM; whole value) joined by _")
+    rows = []
+    for item in value.split("_"):
+        if not 1 <= int(item[3:5]) <= 12:
+            raise BacktestError(f"link: 'actuals' has month {item[3:5]} in '{item[:20]}'; allowed: 01 to 12")
+        measure = LINK_CODES[item[0]]
+        end = pd.Timestamp(2000 + int(item[1:3]), int(item[3:5]), 1) + pd.offsets.MonthEnd(0)
+        rows.append({"period_start": _standard_start(measure, end), "period_end": end, "measure": measure,
+                     "cohort": "", "value": float(item.split("-")[1])})
+    t = pd.DataFrame(rows)
+    if (t["value"] <= 0).any():
+        raise BacktestError("link: 'actuals' has a value of 0; values must be above 0")
     return t
 
 

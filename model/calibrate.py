@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import resource
 import tempfile
 import threading
 import time
@@ -44,7 +46,7 @@ EVIDENCE = {  # (measure, period_end) → entry in docs/evidence.md
 }
 OBSERVATION = {p.name for p in OBSERVATION_ROWS}  # parameters of the observation model, not of the roll-out
 SEEDS = 3
-DEFAULT_SCALE = 20
+DEFAULT_SCALE = 50  # people per agent in a fit: a run to Oct 2016 takes ~0.1 CPU-s (docs/validation.md)
 
 
 class CalibrationError(ScenarioError):
@@ -144,14 +146,32 @@ def fit_seeds(scenario: Scenario, n: int = SEEDS) -> list[int]:
             for k in range(n)]
 
 
-def model_figures(scenario: Scenario, values: dict, seeds: list[int], table: pd.DataFrame) -> np.ndarray:
-    """True model values of each figure, one row per seed."""
-    from model.sim import Sim
+def fit_series(scenario: Scenario) -> pd.DataFrame:
+    """The national series a fit needs (holders, direct payments, budgets issued in year), straight from the
+    recorder: the same definitions as model/results.py's national table without building every other table
+    (which took over half of a run's CPU at fit scale)."""
+    from model.people import HOLDING, State
+    from model.results import year_to_date
+    from model.rollout import RolloutModel
 
+    m = RolloutModel(scenario, services=False).run()
+    rec, scale = m.recorder, m.agent_scale
+    by_state = rec.counts.astype(np.int64).sum(axis=2) * scale  # month, state
+    starts = rec.starts.sum(axis=1).astype(np.float64) * scale
+    out = pd.DataFrame({"month": pd.to_datetime(pd.Series(m.months)),
+                        "holders": by_state[:, list(HOLDING)].sum(axis=1),
+                        "direct_payment": by_state[:, State.DIRECT_PAYMENT],
+                        "issued_ytd": year_to_date(starts, rec.fy)})
+    m.release()
+    return out
+
+
+def model_figures(scenario: Scenario, values: dict, seeds: list[int], table: pd.DataFrame) -> np.ndarray:
+    """True model values of each figure, one row per seed (the seeds of a particle run in one batch)."""
     trial = scenario.with_parameters(**values)
     out = np.empty((len(seeds), len(table)))
     for i, s in enumerate(seeds):
-        nat = Sim(trial.with_(seed=s)).run(services=False).national
+        nat = fit_series(trial.with_(seed=s))
         out[i] = [series_value(nat, r.measure, r.period_start, r.period_end) for r in table.itertuples()]
     return out
 
@@ -163,6 +183,12 @@ def observe(true: np.ndarray, table: pd.DataFrame, pars: dict, rng: np.random.Ge
     cover = np.array([float(pars[c]) for c in table["coverage"]])
     sd = np.sqrt(float(pars["observation_error"]) ** 2 + spread ** 2)
     return logs.mean(axis=0) + np.log(np.maximum(cover, 1e-6)) + rng.normal(0.0, sd)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the sampler's worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _parameters_of(scenario: Scenario, values: dict) -> dict:
@@ -219,7 +245,7 @@ def fit(scenario: Scenario, *, population: int = 200, generations: int = 8, seed
     abc = pyabc.ABCSMC(simulate, prior, pyabc.PNormDistance(p=2), population_size=population, sampler=sampler)
     db = Path(tempfile.mkdtemp(prefix="phb-abc-")) / "abc.db"
     abc.new(f"sqlite:///{db}", observed)
-    t0 = time.perf_counter()
+    t0, cpu0, load0 = time.perf_counter(), _cpu_seconds(), os.getloadavg()
     stop = threading.Event()
 
     def watch() -> None:  # the sampler blocks: follow the generations from the database, for a progress bar
@@ -257,6 +283,7 @@ def fit(scenario: Scenario, *, population: int = 200, generations: int = 8, seed
         "simulations": int(history.total_nr_simulations), "seeds": seed_list, "agent_scale": scale,
         "calibrated": names, "fixed_observation": fixed_obs, "model_version": __version__,
         "minutes": round((time.perf_counter() - t0) / 60, 2),
+        "cpu_minutes": round((_cpu_seconds() - cpu0) / 60, 2), "load_average": [list(load0), list(os.getloadavg())],
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return Posterior(draws.reset_index(drop=True), np.asarray(w, float) / np.sum(w), provenance)
@@ -298,15 +325,18 @@ def add_commands(sub) -> None:
     p = sub.add_parser("calibrate", help="fit a scenario's uncertain parameters to the published figures (ABC-SMC): "
                        "writes posteriors/NAME.csv/.json and a fit report")
     p.add_argument("scenario", help="a scenario name or YAML file; its knowledge_date (or until) is the vintage")
-    p.add_argument("--population", type=_positive_int, default=150, help="particles per generation (default 150)")
+    p.add_argument("--population", type=_positive_int, default=200, help="particles per generation (default 200)")
     p.add_argument("--generations", type=_positive_int, default=8, help="most ABC-SMC generations (default 8)")
     p.add_argument("--seeds", type=_positive_int, default=SEEDS, help=f"model seeds per particle (default {SEEDS})")
     p.add_argument("--scale", type=_positive_int, help=f"people per agent (default {DEFAULT_SCALE})")
-    p.add_argument("--minutes", type=float, default=20.0, help="wall-time budget of the sampler (default 20)")
+    p.add_argument("--minutes", type=float, default=12.0, help="wall-time budget of the sampler, checked between "
+                   "generations (one more may run past it; default 12)")
     p.add_argument("--workers", type=_positive_int, help="processes (default 2)")
     p.add_argument("--predictive", type=_positive_int, default=60, help="predictive draws for the report (60)")
     p.add_argument("--forecast-runs", type=int, default=40, help="runs per band of the 2019/2021 forecast (40; 0: none)")
     p.add_argument("--name", help="posterior name (default: the scenario's posterior: key, else its name)")
+    p.add_argument("--report-only", action="store_true", help="no new fit: check the stored posterior and rewrite "
+                   "its fit report (posteriors/NAME-report.html, NAME-fit.json)")
     p.set_defaults(handler=cmd_calibrate)
 
 
@@ -318,37 +348,39 @@ def cmd_calibrate(args) -> int:
 
     scenario = load_scenario(args.scenario)
     name = args.name or scenario.posterior or scenario.name
-    bar = tqdm(total=args.generations, desc=f"calibrate {scenario.name} (ABC-SMC generations)", unit="gen")
-
-    def progress(done, total, row):
-        bar.update(done - bar.n)
-        bar.set_postfix(epsilon=f"{row.get('epsilon', float('nan')):.3f}", accepted=f"{row['particles']}/{row['samples']}")
-
     t0 = time.perf_counter()
-    post = fit(scenario, population=args.population, generations=args.generations, seeds=args.seeds,
-               scale=args.scale, max_minutes=args.minutes, workers=args.workers, progress=progress)
-    bar.update(bar.total - bar.n)
-    bar.close()
-    path = post.save(name)
-    print(f"posterior: {path} ({len(post.weights)} weighted draws, {post.provenance['generations']} generations, "
-          f"{post.provenance['simulations']} particles simulated)")
+    if args.report_only:
+        from model.posterior import load_posterior
+
+        post = load_posterior(name)
+    else:
+        bar = tqdm(total=args.generations, desc=f"calibrate {scenario.name} (ABC-SMC generations)", unit="gen")
+
+        def progress(done, total, row):
+            bar.update(done - bar.n)
+            bar.set_postfix(epsilon=f"{row.get('epsilon', float('nan')):.3f}",
+                            accepted=f"{row['particles']}/{row['samples']}")
+
+        post = fit(scenario, population=args.population, generations=args.generations, seeds=args.seeds,
+                   scale=args.scale, max_minutes=args.minutes, workers=args.workers, progress=progress)
+        bar.update(bar.total - bar.n)
+        bar.close()
+        path = post.save(name)
+        print(f"posterior: {path} ({len(post.weights)} weighted draws, {post.provenance['generations']} generations, "
+              f"{post.provenance['simulations']} particles simulated)")
     print("checking the fit (prior and posterior predictive) ...", flush=True)
-    post_pp = predictive(scenario, post, n=args.predictive)
-    prior_pp = predictive(scenario, post, n=args.predictive, prior=True)
-    bands = fit_report.band_table(scenario, prior_pp, post_pp)
-    params = fit_report.parameter_table(post)
-    forecast = fit_report.forecast_bands(scenario, post, runs=args.forecast_runs) if args.forecast_runs > 0 else None
-    report = path.with_name(f"{name}-report.html")
-    fit_report.write(report, scenario, post, bands, params, forecast, prior_pp, post_pp)
+    fit_data = fit_report.check(scenario, post, args.predictive, args.forecast_runs)
+    report = fit_report.save(name, scenario, post, fit_data)
+    params, bands, forecast = fit_data["parameters"], fit_data["bands"], fit_data["forecast"]
     print(params[["parameter", "prior_mean", "posterior_q10", "posterior_median", "posterior_q90", "sd_ratio",
                   "informed"]].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(bands[["figure", "published", "post_p10", "post_median", "post_p90", "covered_80", "z_posterior"]]
           .to_string(index=False, float_format=lambda x: f"{x:,.1f}"))
     if forecast is not None:
         print(forecast.to_string(index=False, float_format=lambda x: f"{x:,.0f}"))
+    print(fit_data["tension"])
     print(f"fit report: {report}\ntotal {(time.perf_counter() - t0) / 60:.1f} min")
     return 0
-
 
 if __name__ == "__main__":
     import sys

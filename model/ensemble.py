@@ -80,6 +80,7 @@ from model.pool import (  # noqa: F401 (re-exported)
     run_one,
     shutdown_local_pool,
 )
+from model.posterior import ensemble_note
 from model.scenario import Scenario
 from model.store import Store, StoreError
 
@@ -220,6 +221,7 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
         "seed_tree": "run i: parameters SeedSequence(seed, spawn_key=(0, i)); model SeedSequence(seed, spawn_key=(1, i))"
                      + ("; mode 'parameters': every run uses the scenario's seed" if mode == "parameters" else ""),
         "posterior": (f"{scenario.posterior} ({post_digest})" if post_digest else None),
+        **(ensemble_note(scenario, sorted(uncertain_parameters(scenario, which))) if post_digest else {}),
         "services": services, "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3), "runs_computed": len(todo), "runs_resumed": len(resumed),
         **({"runs_damaged": list(st.damaged)} if st is not None and st.damaged else {}),

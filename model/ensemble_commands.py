@@ -91,7 +91,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"ran {m.get('runs_computed')} runs in {m.get('wall_seconds', 0):.1f} s on {m.get('backend')} " \
         f"({m.get('workers')} workers)" + (f"; {m['runs_resumed']} resumed" if m.get("runs_resumed") else "")
     if m.get("posterior"):
-        print(f"Calibrated parameters drawn from posterior {m['posterior']} (--prior for the register ranges).")
+        print(f"Calibrated parameters drawn from posterior {m['posterior']} (--prior for the register ranges): "
+              f"informed by the data {', '.join(m.get('from_posterior_informed', [])) or 'none'}; not informed "
+              f"(posterior ≈ register range) {', '.join(m.get('from_posterior_not_informed', [])) or 'none'}; "
+              f"{len(m.get('at_register_ranges', []))} other uncertain parameters at their register ranges.")
     print(f"{how}. Results: {args.out / ens.id}/")
     return 0
 

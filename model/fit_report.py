@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 
 from model.calibrate import OBSERVATION, as_values, figures, prior_spec, vintage
-from model.posterior import Posterior
+from model.posterior import INFORMED, Posterior
 from model.scenario import Scenario
 
-INFORMED = 0.7  # posterior sd below this share of the prior sd: the data informed the parameter
 FORECAST_DATES = (dt.date(2019, 3, 1), dt.date(2021, 3, 1))
 
 
@@ -44,7 +43,7 @@ def band_table(scenario: Scenario, prior_pp: pd.DataFrame, post_pp: pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def forecast_bands(scenario: Scenario, post: Posterior, runs: int = 40, scale: int = 20) -> pd.DataFrame:
+def forecast_bands(scenario: Scenario, post: Posterior, runs: int = 40, scale: int = 50) -> pd.DataFrame:
     """Holders in March 2019 and March 2021, calibrated parameters from the prior and from the posterior
     (every other parameter at the scenario's value), one seed per run."""
     from model.sim import Sim
@@ -79,8 +78,88 @@ def forecast_bands(scenario: Scenario, post: Posterior, runs: int = 40, scale: i
     return res.reset_index()
 
 
+
+def tension(bands: pd.DataFrame, post: Posterior) -> str:
+    """The tension between the 2015/16 FOI new starts and the October 2016 stock, in figures, not averaged away."""
+    def row(prefix):
+        r = bands[bands["figure"].str.startswith(prefix)]
+        return r.iloc[-1] if len(r) else None
+
+    flow, stock, early = row("new_phbs_in_year@2016-03"), row("phbs_held@2016-10"), row("phbs_held@2015-11")
+    parts = ["Standardised residuals (published − posterior predictive mean, log scale, in predictive sds): "
+             + ", ".join(f"{r.figure} {r.z_posterior:+.1f}" for r in bands.itertuples()) + "."]
+    if flow is not None and stock is not None:
+        med = post.quantiles().loc[:, "q50"]
+        share = {k: float(med[k]) if k in med else None for k in ("reporting_share", "early_reporting_share",
+                                                                  "foi_completeness")}
+        def side(r):
+            return "above" if r.z_posterior > 0 else "below"
+        text = (f"The FOI count of new budgets in 2015/16 ({flow.published:,.0f}) lies {side(flow)} the posterior "
+                f"predictive (median {flow.post_median:,.0f}, z {flow.z_posterior:+.1f}); the October 2016 stock "
+                f"({stock.published:,.0f} from 185 of 209 CCGs) lies {side(stock)} it (median "
+                f"{stock.post_median:,.0f}, z {stock.z_posterior:+.1f}).")
+        if early is not None and all(share.values()):
+            months = 11
+            rise = stock.published / share["reporting_share"] - early.published / share["early_reporting_share"]
+            text += (f" At the posterior's median coverages the stock rose by about {rise:,.0f} true holders in the "
+                     f"{months} months from November 2015 to October 2016 ({rise * 12 / months:,.0f} a year, before "
+                     f"anyone left), while the FOI count implies {flow.published / share['foi_completeness']:,.0f} "
+                     "new budgets in 2015/16 at the median FOI completeness.")
+        if np.sign(flow.z_posterior) != np.sign(stock.z_posterior):
+            text += (" The two figures pull in opposite directions: the stock asks for faster growth than the FOI "
+                     "new starts allow (or the reverse), and the fit settles between them, through the coverages, "
+                     "without meeting both. Either the FOI returns missed more budgets than the completeness prior "
+                     "allows, or the October 2016 return counted budgets the earlier statements did not "
+                     "(notional and wheelchair budgets, re-designated packages).")
+        else:
+            text += " Both lie on the same side of the fit: here they do not pull against each other."
+        parts.append(text)
+    return " ".join(parts)
+
+
+def check(scenario: Scenario, post: Posterior, predictive_n: int = 60, forecast_runs: int = 40) -> dict:
+    """Everything the report and the dashboard's Fit page show, computed once (predictive draws, bands, tables)."""
+    from model.calibrate import predictive
+
+    post_pp = predictive(scenario, post, n=predictive_n)
+    prior_pp = predictive(scenario, post, n=predictive_n, prior=True)
+    bands = band_table(scenario, prior_pp, post_pp)
+    forecast = forecast_bands(scenario, post, runs=forecast_runs) if forecast_runs > 0 else None
+    return {"bands": bands, "parameters": parameter_table(post), "forecast": forecast, "prior_pp": prior_pp,
+            "post_pp": post_pp, "tension": tension(bands, post)}
+
+
+def save(name: str, scenario: Scenario, post: Posterior, data: dict, directory=None):
+    """posteriors/NAME-report.html and NAME-fit.json (the tables the dashboard's Fit page reads)."""
+    import json
+
+    from model.posterior import POSTERIOR_DIR
+
+    directory = directory or POSTERIOR_DIR
+    report = directory / f"{name}-report.html"
+    write(report, scenario, post, data["bands"], data["parameters"], data["forecast"], data["prior_pp"],
+          data["post_pp"], data["tension"])
+    body = {k: (v.to_dict(orient="list") if isinstance(v, pd.DataFrame) else v) for k, v in data.items()}
+    body["posterior_digest"] = post.digest()
+    (directory / f"{name}-fit.json").write_text(json.dumps(body, default=str) + "\n", encoding="utf-8")
+    return report
+
+
+def load(name: str, directory=None) -> dict | None:
+    """The stored fit check of a posterior (None if it has none)."""
+    import json
+
+    from model.posterior import POSTERIOR_DIR
+
+    path = (directory or POSTERIOR_DIR) / f"{name}-fit.json"
+    if not path.exists():
+        return None
+    body = json.loads(path.read_text(encoding="utf-8"))
+    return {k: (pd.DataFrame(v) if isinstance(v, dict) else v) for k, v in body.items()}
+
+
 def write(path, scenario: Scenario, post: Posterior, bands: pd.DataFrame, params: pd.DataFrame,
-          forecast: pd.DataFrame | None, prior_pp: pd.DataFrame, post_pp: pd.DataFrame) -> None:
+          forecast: pd.DataFrame | None, prior_pp: pd.DataFrame, post_pp: pd.DataFrame, tension_text: str = "") -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -97,18 +176,7 @@ def write(path, scenario: Scenario, post: Posterior, bands: pd.DataFrame, params
     parts.append(fig.to_html(full_html=False, include_plotlyjs="cdn"))
     parts.append("<h2>Calibration figures: posterior predictive 80% band</h2>" + bands.to_html(index=False,
                  float_format=lambda x: f"{x:,.2f}"))
-    worst = bands.loc[bands["z_posterior"].abs().idxmax()]
-    flows = bands[bands["figure"].str.startswith("new_phbs")]
-    stock = bands[bands["figure"].str.startswith("phbs_held@2016-10")]
-    tension = ("<p><b>Tension between figures.</b> Standardised residuals (published − posterior predictive, "
-               "log scale): " + ", ".join(f"{r.figure} {r.z_posterior:+.2f}" for r in bands.itertuples())
-               + f". The largest is {worst['figure']} ({worst['z_posterior']:+.2f}).")
-    if len(flows) and len(stock):
-        tension += (f" New starts in 2015/16 (FOI) sit at z={flows['z_posterior'].iloc[-1]:+.2f} while the "
-                    f"October 2016 stock sits at z={stock['z_posterior'].iloc[0]:+.2f}: opposite signs mean "
-                    "the two figures pull the fit in different directions, and the posterior settles between them "
-                    "(through the FOI completeness and the reporting coverage) rather than meeting both.")
-    parts.append(tension + "</p>")
+    parts.append("<h2>Tension between figures</h2><p>" + html.escape(tension_text) + "</p>")
     fig2 = make_subplots(rows=1, cols=len(post.names), subplot_titles=post.names)
     for k, n in enumerate(post.names, start=1):
         m, s, lo, hi = prior_spec(n)
@@ -121,7 +189,9 @@ def write(path, scenario: Scenario, post: Posterior, bands: pd.DataFrame, params
     parts.append(fig2.to_html(full_html=False, include_plotlyjs=False))
     parts.append(f"<h2>Parameters: informed by the data (posterior sd &lt; {INFORMED:.0%} of prior sd) or not</h2>"
                  + params.to_html(index=False, float_format=lambda x: f"{x:,.4g}"))
-    parts.append("<p>Parameters the scenario does not calibrate stay at their register ranges in an ensemble.</p>")
+    parts.append("<p>An ensemble on this scenario draws the calibrated parameters jointly from the posterior (those "
+                 "the data did not inform keep a posterior about as wide as their register range); every other "
+                 "uncertain parameter stays at its register range.</p>")
     if forecast is not None:
         parts.append("<h2>Holders in March 2019 and March 2021: calibrated parameters from prior vs posterior</h2>"
                      + forecast.to_html(index=False, float_format=lambda x: f"{x:,.0f}"))

@@ -20,6 +20,7 @@ from model import parameters as reg
 from model.scenario import ScenarioError
 
 POSTERIOR_DIR = Path(__file__).resolve().parent.parent / "posteriors"
+INFORMED = 0.7  # posterior sd below this share of the prior sd: the data informed the parameter
 
 
 class PosteriorError(ScenarioError):
@@ -52,6 +53,21 @@ class Posterior:
             order[n] = [float(x[idx][min(np.searchsorted(cw, q), len(x) - 1)]) for q in qs]
         return pd.DataFrame(order, index=[f"q{int(q * 100)}" for q in qs]).T
 
+    def sd_ratios(self) -> dict[str, float]:
+        """Posterior sd over prior sd, per parameter (the prior: the register range as an 80% interval)."""
+        from model.calibrate import prior_spec
+
+        out = {}
+        for n in self.names:
+            x = self.draws[n].to_numpy(float)
+            mean = float(np.sum(self.weights * x))
+            out[n] = float(np.sqrt(np.sum(self.weights * (x - mean) ** 2))) / prior_spec(n)[1]
+        return out
+
+    def informed(self) -> list[str]:
+        """Calibrated parameters the data narrowed (posterior sd < INFORMED × prior sd)."""
+        return [n for n, r in self.sd_ratios().items() if r < INFORMED]
+
     def digest(self) -> str:
         body = self.draws.to_csv(index=False) + json.dumps(self.weights.round(12).tolist())
         return hashlib.sha256(body.encode()).hexdigest()[:16]
@@ -62,7 +78,8 @@ class Posterior:
         table = self.draws.copy()
         table.insert(0, "weight", self.weights)
         table.to_csv(directory / f"{name}.csv", index=False, lineterminator="\n")
-        prov = {**self.provenance, "name": name, "draws": len(table), "digest": self.digest()}
+        prov = {**self.provenance, "name": name, "draws": len(table), "digest": self.digest(),
+                "informed": self.informed(), "not_informed": [n for n in self.names if n not in self.informed()]}
         (directory / f"{name}.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
         return directory / f"{name}.csv"
 
@@ -71,8 +88,8 @@ def load_posterior(name: str, directory: Path | None = None) -> Posterior:
     directory = directory or POSTERIOR_DIR
     path = directory / f"{name}.csv"
     if not path.exists():
-        raise PosteriorError(f"posterior '{name}': no file {path}; run `phb calibrate` on the scenario first, or "
-                             "use --prior")
+        raise PosteriorError(f"posterior '{name}' (the scenario's posterior: key): no file {path}; run `phb "
+                             f"calibrate` on the scenario first, or use --prior to draw from the register ranges")
     table = pd.read_csv(path)
     unknown = [c for c in table.columns if c != "weight" and c not in reg.BY_NAME]
     if "weight" not in table.columns or unknown:
@@ -82,6 +99,20 @@ def load_posterior(name: str, directory: Path | None = None) -> Posterior:
     prov = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
     w = table.pop("weight").to_numpy(float)
     return Posterior(table, w / w.sum(), prov)
+
+
+def ensemble_note(scenario, uncertain: list[str]) -> dict:
+    """What an ensemble on a calibrated scenario draws from where (for its manifest): the calibrated set jointly
+    from the posterior (keeping the correlations the data impose), split into those the data informed and those
+    they did not (their posterior is about their register range); every other uncertain parameter from its
+    register range."""
+    post = posterior_of(scenario)
+    if post is None:
+        return {}
+    informed = post.informed()
+    return {"from_posterior_informed": informed,
+            "from_posterior_not_informed": [n for n in post.names if n not in informed],
+            "at_register_ranges": [n for n in uncertain if n not in post.names]}
 
 
 def posterior_of(scenario) -> Posterior | None:

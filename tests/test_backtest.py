@@ -83,3 +83,68 @@ def test_cli_refuses_bad_actuals_without_traceback(tmp_path, capsys):
     assert main(["backtest", "baseline", "--actuals", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err
     assert "no such file" in err and "Traceback" not in err
+
+
+def test_two_column_upload_reads_as_monthly_holders():
+    from model.backtest import parse_actuals
+
+    t = parse_actuals("month,holders\n2019-03-31,71000\n", "upload")
+    r = t.iloc[0]
+    assert (r["measure"], r["period_start"], r["period_end"], r["value"]) == \
+        ("phbs_held", pd.Timestamp("2019-03-01"), pd.Timestamp("2019-03-31"), 71000.0)
+    with pytest.raises(BacktestError, match="upload, row 2"):
+        parse_actuals("month,holders\n[x](http://e.vil),1\n", "upload")
+
+
+def test_actuals_travel_in_a_link_and_come_back_the_same():
+    from model.backtest import from_link, parse_actuals, to_link
+
+    text = ("period_start,period_end,measure,value\n2019-03-01,2019-03-31,phbs_held,71000\n"
+            "2020-04-01,2021-03-31,phbs_issued_in_year,24000\n")
+    t = parse_actuals(text)
+    code = to_link(t)
+    assert code == "h1903-71000_i2103-24000" and len(code) <= 100
+    back = from_link(code)
+    cols = ["period_start", "period_end", "measure", "value"]
+    pd.testing.assert_frame_equal(back[cols], t[cols])
+    odd = parse_actuals("period_start,period_end,measure,value\n2019-01-01,2019-03-31,phbs_held,71000\n")
+    assert to_link(odd) is None  # a quarter's mean stock has no place in the compact form: the report carries it
+    many = pd.concat([t] * 5, ignore_index=True)
+    assert to_link(many) is None  # more than 8 figures
+    for bad in ("h1913-5", "x1903-5", "h1903-5_", "h1903-0", "<b>1903-5"):
+        with pytest.raises(BacktestError, match="link: 'actuals'"):
+            from_link(bad)
+
+
+def test_dashboard_link_keeps_actuals_and_drops_bad_ones():
+    from dashboard.state import parse_params, to_params
+
+    choice, errors = parse_params({"actuals": "h1903-71000", "forecast": "abc-1.x"})
+    assert not errors and to_params(choice)["actuals"] == "h1903-71000" and choice.view["forecast"] == "abc-1.x"
+    choice, errors = parse_params({"actuals": "h1903-71000](javascript:x)", "forecast": "../etc"})
+    assert len(errors) == 2 and choice.view["actuals"] == "" and choice.view["forecast"] == ""
+
+
+def test_backtest_page_scores_figures_from_the_link_against_naive_forecasts(tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=240)
+    for k, v in {"runs": "4", "scale": "100", "actuals": "h1610-10824_h1903-40000"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/backtest.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any(t.get("name") == "Actual (uploaded)" for t in __import__("json").loads(
+        at.get("plotly_chart")[0].proto.spec)["data"])
+    scores = at.dataframe[0].value
+    assert list(scores["forecast"])[:1] == ["model (ensemble)"] and len(scores) == 4
+    assert at.session_state["choice"].view["actuals"] == "h1610-10824_h1903-40000"
+    at.get("file_uploader")[0].upload("evil.csv", b"month,holders\n**[x](http://e.vil)**,1\n", "text/csv").run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "e.vil" in shown and "`" in shown  # quoted as a code span: never rendered as a link
