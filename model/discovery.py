@@ -4,26 +4,24 @@ A condition such as "holders_2021_03 < 50000" marks each run as a case of intere
 Workbench's implementation) and a shallow decision tree (scikit-learn) then find boxes of parameter space
 where such cases are dense. Each box is reported with its coverage (share of all cases that fall in it) and
 density (share of runs in it that are cases) and as a sentence in the register's own labels and units.
-Runs go through the ensemble machinery (cached, resumable, local or Dask); the result is stored as an entry
-of kind "discovery".
+Runs go through the ensemble machinery (model/stress_runs.py: cached, resumable, local or Dask); the result
+is stored as an entry of kind "discovery".
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 import re
-import time
 
 import numpy as np
 import pandas as pd
 
 from model import parameters as reg
 from model import stress_outputs as so
-from model.ensemble import EnsembleError, run_ensemble, run_seed
+from model.ensemble import EnsembleError, run_seed
 from model.scenario import Scenario
-from model.sensitivity import _value, parameter_ranges
+from model.stress_runs import (as_store, parameter_ranges, per_run_values, run_command, run_options, scenario_key,
+                               stored, value_of)
 
 CLAUSE = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(-?[\d_.,]+(?:e\d+)?)\s*$")
 OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
@@ -72,7 +70,7 @@ def usable_points(scenario: Scenario, ranges: dict, x: pd.DataFrame) -> tuple[li
     points, redrawn = [], 0
     for row in x.to_numpy():
         for _ in range(100):
-            values = {n: _value(n, v) for n, v in zip(ranges, row)}
+            values = {n: value_of(n, v) for n, v in zip(ranges, row)}
             try:
                 cohort_flows(scenario.with_parameters(**values).parameters)
                 break
@@ -171,8 +169,9 @@ def _box(method, k, limits, inside, y, x) -> dict:
 def _fmt(name: str, v: float) -> str:
     p = reg.BY_NAME.get(name)
     unit = p.unit if p else ""
-    if unit in ("share", "0–1", "share per year") and abs(v) <= 1.5:
-        return f"{v:.0%}" + (" a year" if unit == "share per year" else "")
+    is_share = unit in ("share", "0–1", "share per year") or (p is not None and p.label.lower().startswith("share"))
+    if is_share and abs(v) <= 1.5:
+        return f"{v:.0%}" + (" a year" if unit == "share per year" else "")  # 'per year' is in such labels
     if unit.startswith("£"):
         return f"£{v:,.0f}" + unit[1:]
     if abs(v) >= 100:
@@ -202,8 +201,7 @@ def sentence(box: dict, when: str) -> str:
 # ---- the command -----------------------------------------------------------------------------------------
 def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, scale: int | None = 50,
              threshold: float = 0.8, store=None, progress=None, **how) -> dict:
-    from model.store import Store
-
+    """Run (or read back) a Latin hypercube and find the boxes where `when` holds; {"cases", "boxes", ...}."""
     clauses, join = parse_when(when)
     outs = so.parse_all([c[0] for c in clauses])
     scenario = so.scenario_for(scenario, outs, scale)
@@ -214,39 +212,31 @@ def discover(scenario: Scenario, when: str, *, runs: int = 200, levers=None, sca
             allowed = [q.name for q in reg.REGISTER if q.lever and q.low is not None]
             raise EnsembleError(f"--levers: '{name}' is not a numeric policy lever; allowed: {', '.join(allowed)}")
         ranges[name] = (float(p.low), float(p.high))
-    st = store if isinstance(store, Store) else Store(store)
-    key = {"scenario": json.loads(scenario.model_dump_json()), "when": when, "runs": runs, "ranges": ranges,
-           "threshold": threshold, "layout": 3}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    eid = f"{scenario.name}-discovery-{digest[:10]}"
-    if st.has(eid):
-        tables, manifest = st.read_entry(eid)
-        return {"cases": tables["cases"], "boxes": tables["boxes"], "manifest": manifest, "id": eid}
-    t0 = time.perf_counter()
-    x = latin_hypercube(ranges, runs, scenario.seed)
-    points, redrawn = usable_points(scenario, ranges, x)
-    design = [{"seed": run_seed(scenario.seed, i), "parameters": p} for i, p in enumerate(points)]
-    how.setdefault("services", so.needs_services(outs))
-    ens = run_ensemble(scenario, len(design), design=design, progress=progress, store=st, **how)
-    values = so.evaluate(ens.tables, outs)
-    y = flag(values, clauses, join)
-    x = pd.DataFrame(points)
-    boxes = prim_boxes(x, y, threshold, seed=scenario.seed % (2**31)) + tree_boxes(x, y, seed=scenario.seed % (2**31))
-    for b in boxes:
-        b["sentence"] = sentence(b, when)
-    cases = pd.concat([x, values.drop(columns="run")], axis=1).assign(case=y)
-    box_table = pd.DataFrame([{**{k: v for k, v in b.items() if k not in ("limits", "full")},
-                               "limits": json.dumps(b["limits"]), "full": json.dumps(b["full"])} for b in boxes],
-                             columns=["method", "box", "coverage", "density", "runs_in_box", "sentence", "limits", "full"])
-    manifest = {"kind": "discovery", "scenario": scenario.name, "seed": scenario.seed, "runs": runs, "mode": "lhs",
-                "when": when, "agent_scale": scenario.agent_scale, "until": str(scenario.until),
-                "parameters": list(ranges), "share_of_runs": float(y.mean()), "ensemble": ens.id,
-                "points_redrawn": redrawn,
-                "prim": "ema_workbench.analysis.prim", "input_hash": digest, "threshold": threshold,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "wall_seconds": round(time.perf_counter() - t0, 3)}
-    manifest = st.write_entry(eid, {"cases": cases, "boxes": box_table}, manifest)
-    return {"cases": cases, "boxes": box_table, "manifest": manifest, "id": eid}
+    store = as_store(store)
+    key = {"scenario": scenario_key(scenario), "when": when, "runs": runs, "ranges": ranges,
+           "threshold": threshold, "layout": 4}
+
+    def compute():
+        points, redrawn = usable_points(scenario, ranges, latin_hypercube(ranges, runs, scenario.seed))
+        design = [{"seed": run_seed(scenario.seed, i), "parameters": p} for i, p in enumerate(points)]
+        values, ens = per_run_values(scenario, design, outs, progress, store=store, **how)
+        y = flag(values, clauses, join)
+        x = pd.DataFrame(points)
+        boxes = prim_boxes(x, y, threshold, seed=scenario.seed % (2**31)) + tree_boxes(x, y, seed=scenario.seed % (2**31))
+        for b in boxes:
+            b["sentence"] = sentence(b, when)
+        cases = pd.concat([x, values.drop(columns="run")], axis=1).assign(case=y)
+        box_table = pd.DataFrame([{**{k: v for k, v in b.items() if k not in ("limits", "full")},
+                                   "limits": json.dumps(b["limits"]), "full": json.dumps(b["full"])} for b in boxes],
+                                 columns=["method", "box", "coverage", "density", "runs_in_box", "sentence", "limits",
+                                          "full"])
+        manifest = {"scenario": scenario.name, "seed": scenario.seed, "runs": runs, "mode": "lhs", "when": when,
+                    "agent_scale": scenario.agent_scale, "until": str(scenario.until), "parameters": list(ranges),
+                    "share_of_runs": float(y.mean()), "ensemble": ens.id, "points_redrawn": redrawn,
+                    "prim": "ema_workbench.analysis.prim", "threshold": threshold}
+        return {"cases": cases, "boxes": box_table}, manifest
+
+    return stored(store, "discovery", f"{scenario.name}-discovery", key, compute)
 
 
 def report(res: dict) -> str:
@@ -264,7 +254,6 @@ def report(res: dict) -> str:
 
 def add_commands(sub) -> None:
     from model.cli import _positive_int
-    from model.sensitivity import _run_options
 
     p = sub.add_parser("discover", help="where does it fail? PRIM and a decision tree over a Latin hypercube")
     p.add_argument("scenario", help="a scenario name or a YAML file")
@@ -272,19 +261,6 @@ def add_commands(sub) -> None:
     p.add_argument("--runs", type=_positive_int, default=200, help="Latin-hypercube runs (default 200)")
     p.add_argument("--levers", nargs="+", help="also vary these policy levers over their register ranges")
     p.add_argument("--threshold", type=float, default=0.8, help="PRIM: least density of a box (default 0.8)")
-    _run_options(p)
-    p.set_defaults(handler=cmd_discover)
-
-
-def cmd_discover(args) -> int:
-    from model.cli import _bar
-    from model.sensitivity import how_of, load
-    from model.store import Store
-
-    scenario = load(args.scenario, args.seed)
-    bar, progress = _bar(args, f"discover {scenario.name}")
-    with bar:
-        res = discover(scenario, args.when, runs=args.runs, levers=args.levers, scale=args.scale,
-                       threshold=args.threshold, store=Store(args.out), progress=progress, **how_of(args))
-    print(report(res))
-    return 0
+    run_options(p)
+    p.set_defaults(handler=lambda args: run_command(args, args.scenario, "discover", lambda s, **kw: discover(
+        s, args.when, runs=args.runs, levers=args.levers, scale=args.scale, threshold=args.threshold, **kw), report))

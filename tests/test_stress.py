@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from model import discovery, reach, sensitivity
+from model import parameters as reg
 from model import stress_outputs as so
 from model.ensemble import EnsembleError
 from model.scenario import load_scenario
@@ -99,6 +100,32 @@ def test_prim_and_tree_recover_a_planted_box():
         assert "take-up when offered, wheelchair users is below" in text and "FTE per 100k" in text
 
 
+def test_net_cost_reads_the_exposed_total_else_differences_the_no_phb_twin():
+    months = pd.to_datetime(["2021-02-01", "2021-03-01"] * 2)
+    nat = pd.DataFrame({"run": [0, 0, 1, 1], "month": months, "holders": 1.0})
+    svc = nat[["run", "month"]].assign(total_gbp=[10.0, 20.0, 30.0, 40.0])
+    twin = {"extra_services_national": svc.assign(total_gbp=[1.0, 2.0, 3.0, 4.0])}
+    outs = so.parse_all(["net_cost", "spend"])
+    assert so.needs_counterfactual(outs) and outs[0].needs_counterfactual and not outs[1].needs_counterfactual
+    got = so.evaluate({"national": nat, "extra_services_national": svc}, outs, twin)
+    assert got["net_cost"].tolist() == [27.0, 63.0] and got["spend"].tolist() == [30.0, 70.0]
+    kept = svc.assign(net_cost_to_nhs_gbp=[5.0, 5.0, 6.0, 6.0])  # a run that kept its counterfactual
+    assert so.evaluate({"national": nat, "extra_services_national": kept}, outs[:1])["net_cost"].tolist() == [10, 12]
+    with pytest.raises(so.OutputError, match="no net-cost total"):
+        so.evaluate({"national": nat, "extra_services_national": svc}, outs[:1])
+
+
+def test_net_cost_is_zero_where_the_run_is_its_own_no_phb_twin(short, tmp_path):
+    """The twin shares seeds and draws: with PHBs switched off in the point itself, the two runs are one."""
+    from model.stress_runs import run_design
+
+    s = short.with_(until=dt.date(2015, 3, 31))
+    _, off = so.no_phb_twin(s)
+    run = run_design(s, [{}, off], so.parse_all(["net_cost", "spend"]), 1, store=Store(tmp_path), workers=1)
+    assert run.outputs["net_cost"].iloc[1] == 0 and run.outputs["spend"].iloc[1] > 0
+    assert run.outputs["net_cost"].iloc[0] != 0
+
+
 def test_conditions_and_outputs_are_checked_with_clear_messages():
     assert discovery.parse_when("holders_2021_03 < 50,000 and closures > 10") == (
         [("holders_2021_03", "<", 50000.0), ("closures", ">", 10.0)], "and")
@@ -117,33 +144,64 @@ def test_conditions_and_outputs_are_checked_with_clear_messages():
 def test_reach_finds_the_lever_value_a_bisection_by_hand_finds(tmp_path):
     s = load_scenario("baseline").with_(agent_scale=50, until=dt.date(2018, 9, 30))
     st = Store(tmp_path)
+    # the national push barely moves holders under the support-planning rule of 73ddb81; the wheelchair
+    # assessment rate (baseline 0.35 a year) is the lever Morris ranks first
+    LEVER = "wheelchair_assessment_rate"
     by = pd.Timestamp("2018-09-01")
 
     def holders(v):
         from model.ensemble import run_ensemble
-        ens = run_ensemble(s, 1, design=reach._design(s, "national_push_strength", v, 1), store=st, services=False,
-                           workers=1)
+        ens = run_ensemble(s, 1, design=reach._design(s, {LEVER: v}, 1), store=st,
+                           services=False, workers=1)
         nat = ens.tables["national"]
         return float(nat.loc[nat["month"] == by, "holders"].iloc[0])
 
-    lo_h, hi_h = holders(0.3), holders(1.0)
-    assert hi_h > lo_h  # a stronger push gives more holders
+    lo_h, hi_h = holders(0.35), holders(1.0)
+    assert hi_h > lo_h  # assessing more wheelchair users gives more holders
     target = int((lo_h + hi_h) / 2)
     xtol = 0.05
-    res = reach.reach(s, target, "2018-09-30", probability_wanted=0.5, runs=1, scale=50, xtol=xtol, cost_runs=0,
+    res = reach.reach(s, target, "2018-09-30", probability_wanted=0.5, levers=[LEVER], runs=1, scale=50, xtol=xtol,
+                      cost_runs=0,
                       store=st, workers=1)
     got = res["answers"].iloc[0]
     assert got["status"] == "found" and got["p_value"] >= 0.5
 
-    a, b = 0.3, 1.0  # by hand: smallest push strength whose run reaches the target
+    a, b = 0.35, 1.0  # by hand: smallest assessment rate whose run reaches the target
     while b - a > xtol:
         m = a + (b - a) / 2
-        if reach.probability(s, "national_push_strength", m, target, by, 1, st, workers=1) >= 0.5:
+        if reach.probability(s, {LEVER: m}, target, by, 1, st, workers=1) >= 0.5:
             b = m
         else:
             a = m
     assert got["value"] == pytest.approx(b, abs=2 * xtol)
     assert "reach" in set(st.catalogue()["kind"])
+
+
+def test_reach_over_two_levers_finds_the_nearest_combination(monkeypatch, tmp_path):
+    """P = 1 where push + funding ≥ 1.2 (from push 0.3, funding 0): no lever alone can do it; the nearest
+    combination in the normalised distance is (0.75, 0.45), at distance 0.9/√2."""
+    calls = []
+
+    def fake(scenario, values, target, by, runs, store, **how):
+        calls.append(values)
+        return float(values["national_push_strength"] + values.get("funding_follows_target", 0.0) >= 1.2)
+
+    monkeypatch.setattr(reach, "probability", fake)
+    s = load_scenario("baseline")
+    levers = ["national_push_strength", "funding_follows_target"]
+    res = reach.reach(s, 100_000, "2021-03-31", levers=levers, trials=40, xtol=0.002, cost_runs=0,
+                      store=Store(tmp_path))
+    a = res["answers"].set_index("lever")
+    assert (a["status"] == "found").all() and a["p_value"].iloc[0] == 1
+    assert a.loc[levers, "value"].sum() >= 1.2 - 1e-9
+    best = 0.9 / np.sqrt(2)
+    assert best - 1e-6 <= a["distance"].iloc[0] <= 1.15 * best
+    assert res["manifest"]["mode"] == "optuna" and res["manifest"]["evaluations"] == len(calls)
+    single = reach.reach(s, 100_000, "2021-03-31", levers=levers[:1], xtol=0.01, cost_runs=0, store=Store(tmp_path))
+    assert single["answers"]["status"].iloc[0].startswith("not reachable")  # one lever alone cannot
+    again = reach.reach(s, 100_000, "2021-03-31", levers=levers, trials=40, xtol=0.002, cost_runs=0,
+                        store=Store(tmp_path))
+    pd.testing.assert_frame_equal(again["answers"], res["answers"])  # read back, not searched again
 
 
 def test_reach_refuses_a_date_lever():
@@ -171,6 +229,12 @@ def test_stress_page_shows_a_stored_result_without_recomputing(tmp_path, monkeyp
     assert at.title[0].value == "Stress test"
     assert at.get("plotly_chart"), "the stored tornado is drawn"
     assert any(res["id"] in c.value for c in at.caption)
+    at.switch_page("views/assumptions.py").run()  # each parameter's influence beside its source
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value.set_index("Parameter")
+    wheel = reg.BY_NAME["take_up_wheelchair"].label
+    assert table.loc[wheel, "Influence rank"] == 1 and table.index[0] == wheel  # most influential first
+    assert table.loc[wheel, "Informed by"] == "assumption" and table.loc[wheel, "Influence"].startswith("swing")
     assert len(list(tmp_path.glob("*/manifest.json"))) == 2  # nothing new was computed
 
 

@@ -13,29 +13,26 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import ui
+from model import parameters as reg
+from model import stress_runs
 from model.store import Store
 
 st.title("Stress test")
 st.markdown("Every answer here comes from the model, with its method named. Sensitivity uses SALib, "
             "scenario discovery the EMA Workbench's PRIM and a scikit-learn decision tree, and the "
-            "what-must-be-true search SciPy's bisection on one lever. Runs are coarse (one agent per 50 "
-            "people) and stored; the same inputs are read back, not recomputed.")
+            "what-must-be-true search SciPy's bisection on one lever or Optuna on several at once. Runs are "
+            "coarse (one agent per 50 people) and stored; the same inputs are read back, not recomputed, and a "
+            "shared link opens on the newest stored result of each kind for its scenario.")
 scenario = ui.scenario_now()
 store = Store(os.environ.get("PHB_DASHBOARD_STORE") or None)  # tests use a temporary store
 
 
 def latest(kind: str, **match) -> dict | None:
-    """The newest stored result of this kind for the scenario (and matching manifest fields)."""
-    cat = store.catalogue()
-    if cat.empty:
-        return None
-    for eid in cat[(cat["kind"] == kind) & (cat["scenario"] == scenario.name)]["id"]:
-        m = store.manifest(eid)
-        if all(m.get(k) == v for k, v in match.items()):
-            tables, manifest = store.read_entry(eid)
-            return {**tables, "manifest": manifest, "id": eid}
-    return None
+    return stress_runs.latest(store, kind, scenario.name, **match)
+
+
+newest = {k: latest(k) for k in ("sensitivity", "discovery", "reach")}  # what a shared link opens on
 
 
 def progress_bar(label: str):
@@ -45,7 +42,9 @@ def progress_bar(label: str):
 
 # ---- which assumptions matter ------------------------------------------------------------------------------
 st.header("Which assumptions matter")
-method = st.radio("Method", ("oat", "morris", "sobol"), horizontal=True, key="stress_method",
+methods = ("oat", "morris", "sobol")
+first = newest["sensitivity"]["manifest"]["method"] if newest["sensitivity"] else "oat"
+method = st.radio("Method", methods, index=methods.index(first), horizontal=True, key="stress_method",
                   format_func={"oat": "One at a time (tornado)", "morris": "Morris screening",
                                "sobol": "Sobol indices"}.get)
 if st.button("Compute", key="stress_sens_go"):
@@ -88,7 +87,8 @@ else:
 
 # ---- where does it fail? -----------------------------------------------------------------------------------
 st.header("Where does it fail?")
-when = st.text_input("Condition", "holders_2021_03 < 50000", key="stress_when")
+when = st.text_input("Condition", newest["discovery"]["manifest"]["when"] if newest["discovery"] else
+                     "holders_2021_03 < 50000", key="stress_when")
 if st.button("Search the uncertainty", key="stress_disc_go"):
     from model import discovery
 
@@ -115,23 +115,27 @@ else:
 
 # ---- what must be true -------------------------------------------------------------------------------------
 st.header("What must be true")
+shown = newest["reach"]["manifest"] if newest["reach"] else {"target": 100_000, "by": "2021-03-01", "probability": 0.8,
+                                                            "levers": ["national_push_strength"]}
 c1, c2, c3 = st.columns(3)
-target = c1.number_input("People holding a PHB", 10_000, 1_000_000, 100_000, 10_000, key="stress_target")
-by = c2.date_input("By", dt.date(2021, 3, 31), key="stress_by")
-prob = c3.slider("With probability", 0.5, 0.95, 0.8, 0.05, key="stress_prob")
-if st.button("Search the lever", key="stress_reach_go"):
+target = c1.number_input("People holding a PHB", 10_000, 1_000_000, int(shown["target"]), 10_000, key="stress_target")
+by = c2.date_input("By", dt.date.fromisoformat(shown["by"]), key="stress_by")
+prob = c3.slider("With probability", 0.5, 0.95, float(shown["probability"]), 0.05, key="stress_prob")
+numeric = [p.name for p in reg.REGISTER if p.lever and isinstance(p.default, (int, float)) and p.low is not None]
+levers = st.multiselect("Levers (one: bisection; several: searched together with Optuna)", numeric,
+                        [x for x in shown["levers"] if x in numeric] or ["national_push_strength"], key="stress_levers")
+if st.button("Search the levers", key="stress_reach_go") and levers:
     from model import reach
 
-    bar, prog = progress_bar("Bisection on the national push")
-    reach.reach(scenario, int(target), by, probability_wanted=float(prob), runs=20, xtol=0.02, cost_runs=10,
-                store=store, progress=prog)
+    bar, prog = progress_bar("Searching the levers")
+    reach.reach(scenario, int(target), by, probability_wanted=float(prob), levers=levers, runs=20, xtol=0.02,
+                cost_runs=10, trials=15, store=store, progress=prog)
     bar.empty()
 got = latest("reach", target=int(target), by=str(pd.Timestamp(by).to_period("M").to_timestamp().date()),
-             probability=float(prob))
+             probability=float(prob), levers=levers)
 if got is None:
-    st.info("No stored answer for this target, date and probability yet.")
+    st.info("No stored answer for this target, date, probability and levers yet.")
 else:
     from model import reach
 
     st.text(reach.report({"answers": got["answers"], "manifest": got["manifest"], "id": got["id"]}))
-_ = state
