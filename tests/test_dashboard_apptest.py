@@ -384,7 +384,9 @@ def test_exports_name_the_edited_values_and_the_method():
     edited = preset.with_parameters(national_push_date=dt.date(2017, 4, 1)).with_(name="baseline_custom")
     view = dict(state.VIEW_DEFAULTS)
     method = exports.method(edited, view)
-    assert any("Runs: 50" in m for m in method) and any("What varied" in m for m in method)
+    # nothing drawn yet in this process: the export's own small size, and it says so
+    assert any("Runs: 8 per ensemble" in m and "export size" in m for m in method), method
+    assert any("What varied" in m for m in method)
     assert any("Vintage" in m for m in method) and any("Calibration" in m for m in method)
     html = exports.html_report(edited, [("Fan", _tiny_figure())], method=method, preset=preset)
     assert "2017-04-01" in html and "preset 2016-04-01" in html
