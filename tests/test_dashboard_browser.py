@@ -28,7 +28,8 @@ SHOTS = ROOT / "results" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 FAST = "runs=4&scale=100&ccg_scale=50"
-PAGES = ["start", "scenario", "uptake", "services", "ccg", "compare", "assumptions", "backtest"]
+# every page the app registers (read from its PAGES list, so a page added there is screenshotted too)
+PAGES = re.findall(r'url_path="([a-z_]+)"', (ROOT / "dashboard" / "app.py").read_text(encoding="utf-8"))
 
 pytestmark = [
     pytest.mark.browser,
@@ -130,6 +131,18 @@ def chance_curves(page) -> list:
     return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
         .filter(g => g.data && g.data.some(t => String(t.name).startsWith('50,000')))
         .map(g => g.data.map(t => t.y && t.y.bdata ? t.y.bdata : Array.from(t.y || [])))""")
+
+
+def shoot(page, name: str) -> None:
+    """A 1920×1080 screenshot under results/screenshots/, reduced to 256 colours (a tenth of the bytes;
+    charts and text stay sharp) so the checked-in PNGs stay small."""
+    from PIL import Image
+
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def set_field(locator, value: str) -> None:
@@ -257,7 +270,7 @@ def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
         page.goto(f"{server}/{'' if name == 'start' else name}?{query}")
         wait_idle(page, CHARTS.get(name, 0), timeout_s=400)
         assert page.locator('[data-testid="stException"]').count() == 0, name
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+        shoot(page, name)
 
     # presentation mode: one chart inside the 1080-pixel screen, next and previous, no Deploy, no form
     page.goto(f"{server}/?{query}&present=1")
@@ -271,7 +284,7 @@ def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
         box = page.locator(".js-plotly-plot").first.bounding_box()
         assert box["y"] >= 0 and box["y"] + box["height"] <= SCREEN["height"], box
         titles.append(page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text"))
-        page.screenshot(path=str(SHOTS / f"presentation-{k + 1}.png"))
+        shoot(page, f"presentation-{k + 1}")
         page.get_by_role("button", name="Next ▶").click()
         wait_idle(page, 1, timeout_s=400)
     assert len(set(titles)) == 3
