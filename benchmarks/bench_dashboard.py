@@ -62,6 +62,11 @@ def settled(page, charts: int, started: float, timeout_s: float = 900) -> float:
     raise TimeoutError("the page did not settle")
 
 
+def save(out: dict) -> None:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({**out, "load_average_now": os.getloadavg()}, indent=2), encoding="utf-8")
+
+
 def tree_cpu(pid: int) -> float:
     """CPU-seconds so far of the server and its live worker processes (user + system)."""
     import psutil
@@ -124,6 +129,7 @@ def main() -> None:
             t0 = time.perf_counter()
             page.goto(f"{base}/uptake?{query}")
             out["uptake_first_open_s"] = round(settled(page, 5, t0), 2)
+            save(out)  # each figure as it comes: a run cut short by a time limit still leaves what it measured
             box = page.locator('[data-testid="stMain"]').get_by_label("Strength of the national push on CCGs (0–1)",
                                                                        exact=True)
             times, cpus = [], []
@@ -137,6 +143,7 @@ def main() -> None:
                 cpus.append(round(tree_cpu(proc.pid) - c0, 2))
             out["lever_change_fan_s"] = {"repeats": times, "best": min(times)}
             out["lever_change_server_cpu_s"] = cpus
+            save(out)
             t0 = time.perf_counter()
             box.click()
             box.fill("0.55")  # a value seen before: served from the dashboard's memo
