@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import text, ui
 
+st.title("PHB roll-out simulator")
 ui.intro("about")
 st.markdown(text.md("home"))
 for path, label in (("views/uptake.py", "Uptake: will the targets be met?"),
