@@ -47,7 +47,7 @@ else:
         scenario = ui.scenario_now()
         choice = state.current()
         n = levers.changes(choice)
-        st.markdown(f"**Scenario:** {scenario.name}  \n{n} change{'s' if n != 1 else ''} from the preset "
+        st.markdown(f"**Scenario:** {text.escaped(scenario.name)}  \n{n} change{'s' if n != 1 else ''} from the preset "
                     f"'{choice.preset}'")
         levers.end_date_and_seed("side_")
         st.page_link(str(ROOT / "views" / "scenario.py"), label="Every lever (Scenario page)")

@@ -65,9 +65,13 @@ def method(scenario: Scenario, view: dict) -> list[str]:
         varied = (f" Assumptions drawn from their 80% ranges ({len(names)}): "
                   + ", ".join(reg.BY_NAME[n].label for n in names[:12]) + ("…" if len(names) > 12 else "") + ".")
     pts = text.calibration_points()
+    size = sizes(scenario, view)
     return [
-        f"Runs: {int(view['runs'])} per ensemble, one agent per {int(view['scale'])} people; "
-        f"the CCG view is one run at one agent per {int(view['ccg_scale'])} people.",
+        f"Runs: {size['fan'][0]} per ensemble for uptake and the chances, one agent per {size['fan'][1]} people; "
+        f"services {size['services'][0]} paired runs (one agent per {size['services'][1]}), the comparison "
+        f"{size['compare'][0]} runs per scenario, the CCG view one run at one agent per {size['ccg'][1]} people. "
+        "Each chart's title gives its own; one marked 'export size' was made for the export because its page "
+        "was not opened.",
         f"What varied between runs: {modes[view['mode']].lower()}.{varied}",
         f"Seed {scenario.seed}; months April 2014 to {scenario.until:%B %Y}; random numbers from a "
         "SeedSequence tree, so every run can be re-run alone.",
@@ -79,47 +83,94 @@ def method(scenario: Scenario, view: dict) -> list[str]:
     ]
 
 
+def sizes(scenario: Scenario, view: dict) -> dict[str, tuple[int, int, bool]]:
+    """Runs and people per agent behind each exported chart: (runs, scale, as_on_screen). A chart whose
+    page already drew it in this server is reused as it is; one whose page was not opened is made at the
+    export size (model_calls.EXPORT_*), so a deck takes seconds, and its title says which."""
+    from dashboard import model_calls as mc
+    from dashboard import text
+
+    targets = tuple(v for v, _ in text.targets())
+    runs, scale, mode, yaml_text = int(view["runs"]), int(view["scale"]), view["mode"], scenario.to_yaml()
+
+    def pick(on_screen_runs: int, on_screen_scale: int, cached: bool, floor_scale: int = mc.EXPORT_SCALE):
+        small = on_screen_runs <= mc.EXPORT_RUNS and on_screen_scale >= floor_scale
+        if cached or small:
+            return on_screen_runs, on_screen_scale, True
+        return min(on_screen_runs, mc.EXPORT_RUNS), max(on_screen_scale, floor_scale), False
+
+    svc_runs, svc_scale = min(runs, mc.SERVICE_RUNS), max(scale, mc.SERVICE_SCALE)
+    cmp_runs = min(runs, mc.COMPARE_RUNS)
+    base = _baseline_like(scenario)
+    ccg = int(view["ccg_scale"])
+    return {
+        "fan": pick(runs, scale, mc.memoised("fan", yaml_text, runs, scale, targets, mode)),
+        "services": pick(svc_runs, svc_scale, mc.memoised("services", yaml_text, svc_runs, svc_scale)),
+        "compare": pick(cmp_runs, scale, mc.memoised("compare", (base.to_yaml(), yaml_text), cmp_runs, scale,
+                                                     scenario.until, mode)),
+        "ccg": (1, ccg, True) if (ccg >= mc.EXPORT_CCG_SCALE or mc.single_run_done(
+            scenario.with_(agent_scale=ccg).to_yaml())) else (1, mc.EXPORT_CCG_SCALE, False),
+    }
+
+
+def _baseline_like(scenario: Scenario) -> Scenario:
+    from dashboard.state import preset_scenario
+
+    return preset_scenario("baseline").with_(until=scenario.until)
+
+
+def _size_note(size: tuple[int, int, bool]) -> str:
+    runs, scale, same = size
+    what = f"{runs} run{'s' if runs != 1 else ''}, one agent per {scale} people"
+    return what if same else what + "; export size, its page was not opened"
+
+
 def slides(scenario: Scenario, view: dict) -> list[tuple[str, Callable[[], go.Figure]]]:
     """Every page's headline chart for this scenario and view, each built only when asked for (the deck,
-    the report and presentation mode show the same ones). No Streamlit calls: download buttons run this
-    after the page script."""
+    the report and presentation mode show the same ones), each title naming its runs. No Streamlit calls:
+    download buttons run this after the page script."""
     import importlib.util
 
     from dashboard import charts, model_calls, text
-    from dashboard.state import preset_scenario
 
     targets = tuple(v for v, _ in text.targets())
-    runs, scale, name = int(view["runs"]), int(view["scale"]), scenario.name
+    name, mode = scenario.name, view["mode"]
+    size = sizes(scenario, view)
 
     def fan_data() -> dict:
-        return model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"])
+        runs, scale, _ = size["fan"]
+        return model_calls.fan(scenario.to_yaml(), runs, scale, targets, mode)
 
     def fan() -> go.Figure:
         pts = text.calibration_points()
-        return charts.fan_chart(fan_data()["bands"]["holders"], f"People holding a PHB, {name} ({runs} runs)",
-                                "People", targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
+        return charts.fan_chart(fan_data()["bands"]["holders"], f"People holding a PHB, {name} "
+                                f"({_size_note(size['fan'])})", "People", targets=text.targets(),
+                                points=pts[pts["measure"] == "phbs_held"])
 
     def chances() -> go.Figure:
         return charts.probability_chart(fan_data()["prob"], dict(text.targets()),
-                                        f"Chance of reaching each target by each month, {name} (%)")
+                                        f"Chance of reaching each target by each month, {name} (%; "
+                                        f"{_size_note(size['fan'])})")
 
     def services() -> go.Figure:
-        return charts.difference_chart(model_calls.service_headline(scenario, view),
-                                       f"Net cost to the NHS: difference from no PHBs, {name} (£m a year)", "£m a year")
+        runs, scale, _ = size["services"]
+        return charts.difference_chart(model_calls.service_headline(scenario, {**view, "runs": runs, "scale": scale}),
+                                       f"Net cost to the NHS: difference from no PHBs, {name} (£m a year; "
+                                       f"{_size_note(size['services'])})", "£m a year")
 
     def ccg() -> go.Figure:
-        res = model_calls.single_run(scenario.with_(agent_scale=int(view["ccg_scale"])).to_yaml())
+        res = model_calls.single_run(scenario.with_(agent_scale=size["ccg"][1]).to_yaml())
         last = res.by_ccg[res.by_ccg["month"] == res.by_ccg["month"].max()]
         return charts.funnel_chart(last, f"PHBs per 100,000 by CCG, {pd.Timestamp(last['month'].iloc[0]):%B %Y}, "
-                                         f"{name}")
+                                         f"{name} ({_size_note(size['ccg'])})")
 
-    base = preset_scenario("baseline").with_(until=scenario.until)
+    base = _baseline_like(scenario)
 
     def compared() -> go.Figure:
-        cmp = model_calls.comparison((base.to_yaml(), scenario.to_yaml()), min(runs, model_calls.COMPARE_RUNS),
-                                     scale, scenario.until, view["mode"])
-        return charts.compare_over_time(cmp["bands"], "holders",
-                                        f"People holding a PHB: baseline and {name} (median, 80% of runs)", "People")
+        runs, scale, _ = size["compare"]
+        cmp = model_calls.comparison((base.to_yaml(), scenario.to_yaml()), runs, scale, scenario.until, mode)
+        return charts.compare_over_time(cmp["bands"], "holders", f"People holding a PHB: baseline and {name} "
+                                        f"(median, 80% of runs; {_size_note(size['compare'])})", "People")
 
     out = [("People holding a PHB", fan), ("Chance of reaching each target", chances)]
     if importlib.util.find_spec("model.services") is not None:

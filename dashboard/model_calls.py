@@ -31,6 +31,9 @@ SERIAL_UP_TO = 12  # ensembles this small run in the server process: faster than
 # the service side costs several times the patient side per run: its pages use fewer, coarser runs
 SERVICE_RUNS, SERVICE_SCALE = 12, 50
 COMPARE_RUNS = 20
+# exports (deck, report, presentation mode) reuse what a page already computed; a chart whose page was
+# not opened is made at this size, and its title says so (a deck must not wait on minutes of runs)
+EXPORT_RUNS, EXPORT_SCALE, EXPORT_CCG_SCALE = 8, 100, 20
 SERVICE_MEASURES = ("total_gbp", "closures", "mean_wait_weeks", "utilisation")
 MODES = ("both", "randomness", "parameters")  # what an ensemble varies; see model/ensemble.py
 
@@ -52,6 +55,15 @@ def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.popitem(last=False)
     return value
+
+
+def memoised(kind: str, *key) -> bool:
+    """Whether this server already holds the result (a page drew it): an export can reuse it at no cost."""
+    with _MEMO_LOCK:
+        return (kind, *key) in _MEMO
+
+
+_SINGLE_DONE: set[str] = set()  # scenario YAMLs whose single run is in Streamlit's cache
 
 
 def scenario_of(scenario_yaml: str) -> Scenario:
@@ -106,8 +118,15 @@ def paired_over_time(first: pd.DataFrame, other: pd.DataFrame, measure: str, lev
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def single_run(scenario_yaml: str) -> Results:
-    """One run of exactly this scenario (seed, scale and all)."""
-    return Sim(scenario_of(scenario_yaml)).run()
+    """One run of exactly this scenario (seed, scale and all), patient side only: the pages that use it
+    (uptake by type and region, CCG variation) need nothing else, at half the cost of a full run."""
+    out = Sim(scenario_of(scenario_yaml)).run(services=False)
+    _SINGLE_DONE.add(scenario_yaml)
+    return out
+
+
+def single_run_done(scenario_yaml: str) -> bool:
+    return scenario_yaml in _SINGLE_DONE
 
 
 def fan(scenario_yaml: str, runs: int, scale: int, targets: tuple[int, ...], mode: str = "both",

@@ -35,6 +35,12 @@ def plain(message: object) -> str:
     return "  \n".join(lines)
 
 
+def escaped(value: object) -> str:
+    """A short piece of user text (a scenario's name) inside a Markdown sentence: every character that
+    Markdown gives a meaning is backslash-escaped, so it reads as typed."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", str(value).replace("\n", " "))
+
+
 def measure(name: str) -> str:
     return labels()["measures"].get(name, name.replace("_", " "))
 

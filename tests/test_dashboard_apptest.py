@@ -326,6 +326,26 @@ def test_upload_with_bad_extends_is_refused_and_names_kept():
     assert at2.session_state["choice"].preset == "target_100k"
 
 
+def test_uploaded_text_is_never_rendered_as_markdown():
+    """A file's name and contents are quoted in the message as code spans: no link, HTML or emphasis."""
+    at = on_scenario_page()
+    bad = b"extends: '[x](http://evil.example/) <b>hi</b> **loud**'\n"
+    at.get("file_uploader")[0].upload("[y](http://evil.example/).yaml", bad, "application/x-yaml").run()
+    assert not at.exception
+    shown = messages(at)
+    assert "evil.example" in shown
+    for line in filter(str.strip, shown.split("  \n")):
+        assert line.startswith("`") and line.rstrip().endswith("`"), line  # each line one code span
+    assert text_escaped_name_is_plain()
+
+
+def text_escaped_name_is_plain() -> bool:
+    from dashboard import text
+
+    out = text.escaped("my_push*[x](http://a.b)<b>")
+    return "\\_" in out and "\\[" in out and "\\<" in out and "\\*" in out
+
+
 def test_link_errors_shown_once_not_on_every_page():
     at = app(national_push_strength="lots")
     at.run()
@@ -384,7 +404,9 @@ def test_exports_name_the_edited_values_and_the_method():
     edited = preset.with_parameters(national_push_date=dt.date(2017, 4, 1)).with_(name="baseline_custom")
     view = dict(state.VIEW_DEFAULTS)
     method = exports.method(edited, view)
-    assert any("Runs: 50" in m for m in method) and any("What varied" in m for m in method)
+    # nothing drawn yet in this process: the export's own small size, and it says so
+    assert any("Runs: 8 per ensemble" in m and "export size" in m for m in method), method
+    assert any("What varied" in m for m in method)
     assert any("Vintage" in m for m in method) and any("Calibration" in m for m in method)
     html = exports.html_report(edited, [("Fan", _tiny_figure())], method=method, preset=preset)
     assert "2017-04-01" in html and "preset 2016-04-01" in html

@@ -15,5 +15,7 @@ for path, label in (("views/uptake.py", "Uptake: will the targets be met?"),
                     ("views/ccg.py", "CCG variation: where is it working?"),
                     ("views/compare.py", "Compare: what difference does a choice make?"),
                     ("views/scenario.py", "Scenario: every lever, upload and download"),
-                    ("views/assumptions.py", "Assumptions: every number with its source")):
+                    ("views/assumptions.py", "Assumptions: every number with its source"),
+                    ("views/backtest.py", "Backtest: the forecast against actual figures you upload"),
+                    ("views/stress.py", "Stress test: which assumptions matter, and where the target fails")):
     st.page_link(path, label=label)

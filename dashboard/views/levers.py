@@ -63,7 +63,7 @@ def lever(p: reg.Parameter, value, prefix: str) -> None:
     kw = dict(key=key, help=help_text(p), on_change=_on_change, args=(key, p.name))
     label = f"{p.label} ({p.unit})"
     if p.choices:
-        st.selectbox(label, list(p.choices), **kw)
+        st.selectbox(label, list(p.choices), format_func=lambda v: str(v).replace("_", " "), **kw)
     elif p.kind is dt.date:
         st.date_input(label, min_value=p.min, max_value=p.max, format="YYYY-MM-DD", **kw)
     elif p.kind is int:

@@ -3,6 +3,8 @@ previous. No editing form, no sidebar, no Streamlit toolbar or Deploy button."""
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
 from dashboard import exports, state, ui
@@ -32,7 +34,7 @@ def show() -> None:
     c1, c2, c3 = st.columns([1, 8, 1])
     c1.button("◀ Previous", key="slide_prev", on_click=go, args=(-1,), disabled=i == 0, width="stretch")
     c2.markdown(f"<div style='text-align:center;font-size:1.1rem'>{i + 1} of {n} · scenario "
-                f"<b>{scenario.name}</b></div>", unsafe_allow_html=True)
+                f"<b>{html.escape(scenario.name)}</b></div>", unsafe_allow_html=True)
     c3.button("Next ▶", key="slide_next", on_click=go, args=(1,), disabled=i == n - 1, width="stretch")
     title, build = slides[i]
     with st.spinner(f"Preparing {title.lower()}…"):

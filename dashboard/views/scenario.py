@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import state, text, ui
 from dashboard.views import levers
 from model import parameters as reg
 from model.scenario import ScenarioError, available_scenarios
@@ -16,6 +15,7 @@ def clean(message: str) -> str:
     """Validation messages in plain words: no "Value error," prefixes, no "a int"."""
     return (message.replace("Value error, ", "").replace("Value error,", "").replace(" a int", " a whole number")
             .replace(" a float", " a number"))
+
 
 st.title("Scenario")
 ui.intro("scenario")
@@ -67,7 +67,7 @@ with c2:
         try:
             new = state.choice_from_yaml(upload.getvalue(), source=upload.name)
         except ScenarioError as e:
-            st.error(clean(str(e)))
+            st.error(text.plain(clean(str(e))))  # quotes the file: never Markdown or HTML
         else:
             st.session_state["uploaded_id"] = upload.file_id
             new.view = choice.view
@@ -78,4 +78,4 @@ with c2:
                                                f"{new.preset}, with {len(new.overrides)} lever(s) changed.")
             st.rerun()
     if "upload_note" in st.session_state:
-        st.success(st.session_state.pop("upload_note"))
+        st.success(text.plain(st.session_state.pop("upload_note")))  # names the file: shown as text
