@@ -260,7 +260,7 @@ def backtest(scenario: Scenario, actuals: pd.DataFrame, ensemble=None, runs: int
 
 
 def add_commands(sub) -> None:
-    from model.cli import _positive_int
+    from model.arguments import _positive_int
 
     p = sub.add_parser("backtest", help="score a vintage's forecast against figures published later (CSV)")
     p.add_argument("scenario", help="the forecast's scenario (a vintage, e.g. as_known_2016) or YAML file")

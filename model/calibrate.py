@@ -320,7 +320,7 @@ def predictive(scenario: Scenario, posterior, n: int = 60, scale: int | None = N
 
 # ---- command line ------------------------------------------------------------------------------------------
 def add_commands(sub) -> None:
-    from model.cli import _positive_int
+    from model.arguments import _positive_int
 
     p = sub.add_parser("calibrate", help="fit a scenario's uncertain parameters to the published figures (ABC-SMC): "
                        "writes posteriors/NAME.csv/.json and a fit report")

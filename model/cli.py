@@ -7,17 +7,13 @@ import importlib
 import sys
 from pathlib import Path
 
-from model.arguments import (  # noqa: F401 - re-exported: subcommand modules import them from here
+from model.arguments import (
     RESULTS_DIR,
-    _bar,
-    _date,
-    _first_error,
     _nonneg_int,
     _positive_int,
     _until,
     scenario_from_args,
     writable_dir,
-    writable_file,
 )
 from model.scenario import ScenarioError, available_scenarios, load_scenario
 

@@ -253,7 +253,7 @@ def report(res: dict) -> str:
 
 
 def add_commands(sub) -> None:
-    from model.cli import _positive_int
+    from model.arguments import _positive_int
 
     p = sub.add_parser("discover", help="where does it fail? PRIM and a decision tree over a Latin hypercube")
     p.add_argument("scenario", help="a scenario name or a YAML file")

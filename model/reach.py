@@ -242,7 +242,7 @@ def report(res: dict) -> str:
 
 
 def add_commands(sub) -> None:
-    from model.cli import _date, _positive_int
+    from model.arguments import _date, _positive_int
 
     p = sub.add_parser("reach", help="what must be true: the smallest lever change that reaches a target")
     p.add_argument("target", help="people holding a PHB, e.g. 100000 or 100k")

@@ -201,7 +201,7 @@ def report(result: dict, top: int = 10) -> str:
 
 
 def add_commands(sub) -> None:
-    from model.cli import _positive_int
+    from model.arguments import _positive_int
 
     p = sub.add_parser("sensitivity", help="which assumptions matter: Morris, Sobol or one-at-a-time (SALib)")
     p.add_argument("scenario", help="a scenario name or a YAML file")

@@ -179,7 +179,7 @@ def scenario_key(scenario: Scenario) -> dict:
 def run_options(p) -> None:
     from pathlib import Path
 
-    from model.cli import RESULTS_DIR, _positive_int
+    from model.arguments import RESULTS_DIR, _positive_int
 
     p.add_argument("--scale", type=_positive_int, default=50, help="people per patient agent (default 50: coarse)")
     p.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
@@ -192,7 +192,7 @@ def run_options(p) -> None:
 def run_command(args, scenario_name: str, label: str, compute: Callable, report: Callable[[dict], str]) -> int:
     """Load the scenario, run `compute(scenario, store=, progress=, backend=, workers=)` under a progress bar,
     print its report."""
-    from model.cli import _bar
+    from model.arguments import _bar
     from model.scenario import load_scenario
     from model.store import Store
 
