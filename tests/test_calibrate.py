@@ -52,8 +52,9 @@ def test_recovers_known_parameters_within_credible_interval(recovered):
 
 def test_posterior_predictive_covers_the_figures(synthetic, recovered):
     scenario, table = synthetic
-    pp = cal.predictive(scenario, recovered, n=20, scale=50, table=table)
-    lo, hi = pp.quantile(0.025).to_numpy(), pp.quantile(0.975).to_numpy()
+    pp = cal.predictive(scenario, recovered, n=40, scale=50, table=table)
+    tail = 0.05 / (2 * len(table))  # Bonferroni: all six figures inside a joint 95% band, not each in its own
+    lo, hi = pp.quantile(tail).to_numpy(), pp.quantile(1 - tail).to_numpy()
     v = table["value"].to_numpy(float)
     assert np.all((v >= lo) & (v <= hi)), pd.DataFrame({"lo": lo, "value": v, "hi": hi})
 
