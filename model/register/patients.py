@@ -91,8 +91,6 @@ ROWS = (
       0.78, 0.78, "calibrated: at register defaults national holders to Oct 2016 equal those of the former "
       "restrictiveness and support coefficients (1:20, 20 seeds; docs/validation.md), so the fitted take_up_* "
       "keep their meaning", 0.05, 2.0),
-    P("support_take_up_penalty", "Take-up lost where support planning is swamped", PT, "share", 0.3, 0.1,
-      0.6, "assumption: information and brokerage make the offer real", 0.0, 1.0),
     P("direct_payment_preference", "Chance a person able to manage money chooses a direct payment", PT,
       "share", 0.89, 0.7, 0.98, "calibrated: ~3,700 of ~4,700 held as direct payments (evidence E2)", 0.0, 1.0),
     P("third_party_share", "Share of the rest managed by a third party rather than notionally", PT,
