@@ -232,6 +232,7 @@ def assert_pictures_inside(deck) -> None:
     assert pictures >= 4
 
 
+@pytest.mark.xdist_group("heavy_browser")  # never beside the 10-session load test: both need the 2 cores
 def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
     from pptx import Presentation
 

@@ -28,7 +28,7 @@ SESSIONS = int(os.environ.get("PHB_LOAD_SESSIONS", "10"))
 TIMEOUT_S = float(os.environ.get("PHB_LOAD_TIMEOUT", "480"))
 EVIL = "http://evil.example/"
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser,
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("heavy_browser"),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent")]
 
 
