@@ -31,6 +31,7 @@ class MergerPlan:
     splits: list[tuple[int, np.ndarray, np.ndarray]]  # (source, targets, shares summing to 1)
     predecessors: list[tuple[str, list[tuple[int, float]]]]  # by successor code, sorted
     closing: list[int]  # organisations that close
+    contract_heir: list[tuple[int, int]]  # (source, the target taking most of its people): who takes its contracts
 
 
 def merger_plan(m: "RolloutModel", date: dt.date) -> MergerPlan:
@@ -39,11 +40,12 @@ def merger_plan(m: "RolloutModel", date: dt.date) -> MergerPlan:
     if date not in plans:
         moves = m.geo.transitions_on(date)
         predecessors: dict[str, list[tuple[int, float]]] = {}
-        first, splits = [], []
+        first, splits, heirs = [], [], []
         for from_code, rows in moves.groupby("from_code", sort=True):
             src = m.org_index[from_code]
             targets = np.array([m.org_index[c] for c in rows["to_code"]])
             shares = rows["share"].to_numpy(float)
+            heirs.append((src, int(targets[np.argsort(-shares, kind="stable")[0]])))
             for c, s in zip(rows["to_code"], shares):
                 predecessors.setdefault(c, []).append((src, s))
             first.append((src, int(targets[0])))
@@ -54,7 +56,8 @@ def merger_plan(m: "RolloutModel", date: dt.date) -> MergerPlan:
             from_idx=np.array([m.org_index[c] for c in moves["from_code"]], np.int64),
             to_idx=np.array([m.org_index[c] for c in moves["to_code"]], np.int64),
             share=moves["share"].to_numpy(float), first_target=first, splits=splits,
-            predecessors=sorted(predecessors.items()), closing=[m.org_index[c] for c in closing])
+            predecessors=sorted(predecessors.items()), closing=[m.org_index[c] for c in closing],
+            contract_heir=heirs)
     return plans[date]
 
 
@@ -96,4 +99,4 @@ def merge(m: "RolloutModel", date: dt.date) -> None:
     m.planning_credit[keep] += credit[keep]
     m.recompute_spend()
     if m.services is not None:
-        m.services.rehome(m.geo.transitions_on(date))
+        m.services.rehome(plan.contract_heir)

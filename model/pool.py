@@ -40,7 +40,11 @@ def run_one(payload: dict) -> dict:
     finally:
         _release(sim)
     tables = {name: getattr(res, name) for name in KEEP_TABLES}
-    for name, table in sorted(res.extra.items()):
+    extra = res.extra
+    for name in sorted(extra):
+        if getattr(extra, "is_large", lambda _: False)(name):
+            continue  # a large service table, not built unless read (model/service_tables.py)
+        table = extra[name]
         if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
             tables[f"extra_{name}"] = table
     tables = {name: canonical(df) for name, df in tables.items()}

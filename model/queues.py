@@ -44,8 +44,8 @@ def weekly(side):
         cap = np.where(side.open, side.capacity, 0.0).ravel()
         older = np.empty_like(w)  # people who have waited longer than each bucket: served first
         older[-1] = 0.0
-        for k in range(depth - 1, 0, -1):
-            older[k - 1] = older[k] + w[k]
+        for k in range(depth - 1, 0, -1):  # (faster than np.cumsum over axis 0, which runs column by column)
+            np.add(older[k], w[k], out=older[k - 1])
         served = np.minimum(np.maximum(cap - older, 0.0), w)
         w -= served
         b[:, :depth] = w.T

@@ -4,6 +4,9 @@ Takes the service side (model/services.py) as an argument and never imports it."
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -14,7 +17,7 @@ from model.outcomes import HOLD_TYPES, OUTCOME_KEYS, cost_effectiveness
 from model.units import MONTHS_PER_YEAR, PENCE
 
 
-def tables(side) -> dict[str, pd.DataFrame]:
+def tables(side) -> "ServiceTables":
     m, r = side.m, side.rec
     months = pd.to_datetime(pd.Series(m.months))
     T = len(m.months)
@@ -42,31 +45,6 @@ def tables(side) -> dict[str, pd.DataFrame]:
     nat["holders"] = side.org_rec["holders"].sum(axis=1)
     nat["ascot_gain_vs_without"] = _ratio(side.org_rec["ascot_gain_sum"].sum(axis=1), nat["holders"].to_numpy())
 
-    s_grid, j_grid = np.meshgrid(np.arange(side.n_services), np.arange(side.n_slots), indexing="ij")
-    codes = np.array(m.org_codes)
-    # labels as categoricals: 100,000+ rows of repeated codes cost more as strings than the run itself
-    prov = pd.DataFrame({
-        "month": np.repeat(months.to_numpy(), s_grid.size),
-        "code": pd.Categorical.from_codes(r["home"].reshape(T, -1).ravel(), categories=codes),
-        "provider": pd.Categorical.from_codes(np.tile(side.start_orgs[j_grid].ravel(), T), categories=codes),
-        "service": pd.Categorical.from_codes(np.tile(s_grid.ravel(), T), categories=list(SERVICES)),
-    })
-    for k in ("open", "capacity", "users", "waiting", "mean_wait", "utilisation"):
-        prov[k if k != "mean_wait" else "mean_wait_weeks"] = r[k].reshape(T, -1).ravel()
-    prov = prov.rename(columns={"capacity": "capacity_per_week"})
-    for k in ("income", "block", "double_running", "decommissioned"):
-        prov[f"{k}_gbp"] = gbp(r[k].reshape(T, -1).ravel())
-    prov["cost_gbp"] = r["cost"].reshape(T, -1).ravel() / PENCE
-
-    homes = np.zeros((T, m.n_orgs), bool)
-    for t in range(T):
-        homes[t, np.unique(r["home"][t])] = True
-    t_idx, o_idx = np.nonzero(homes)
-    led = pd.DataFrame({"month": months.to_numpy()[t_idx], "code": codes[o_idx]})
-    for k in LEDGER_ITEMS:
-        led[f"{k}_gbp"] = gbp(side.ledger.items[k][t_idx, o_idx])
-    for k, v in side.org_rec.items():
-        led[k] = v[t_idx, o_idx]
     clos = pd.DataFrame(side.closures, columns=["date", "ccg", "service", "cause", "provider", "users",
                                                 "waiting_moved", "moved_to"])
     by_budgets = np.zeros(T, int)
@@ -77,8 +55,99 @@ def tables(side) -> dict[str, pd.DataFrame]:
     nat["closures_not_budgets"] = nat["closures"] - nat["closures_budgets"]
     nat["contracts_rebased"] = side.rebased.sum(axis=(1, 2))
     clos["date"] = pd.to_datetime(clos["date"])
-    return {"services_national": nat, "services_by_provider": prov, "services_ledger": led,
-            "services_closures": clos, "services_outcomes": outcome_table(side, months)}
+    big = _ProviderArrays(months=months.to_numpy(), codes=np.array(m.org_codes), start_orgs=side.start_orgs,
+                          n_services=side.n_services, rec=r, ledger=side.ledger.items, org_rec=side.org_rec)
+    return ServiceTables({"services_national": nat, "services_closures": clos,
+                          "services_outcomes": outcome_table(side, months)}, big)
+
+
+@dataclass
+class _ProviderArrays:
+    """What the per-provider and per-CCG tables are built from (arrays only: no model, so a kept result
+    does not keep its run's people alive)."""
+
+    months: np.ndarray
+    codes: np.ndarray
+    start_orgs: np.ndarray
+    n_services: int
+    rec: dict
+    ledger: dict
+    org_rec: dict
+
+    def by_provider(self) -> pd.DataFrame:
+        r, months, codes = self.rec, self.months, self.codes
+        T = len(months)
+        s_grid, j_grid = np.meshgrid(np.arange(self.n_services), np.arange(len(self.start_orgs)), indexing="ij")
+        gbp = lambda x: x / PENCE  # noqa: E731
+        # labels as categoricals: 100,000+ rows of repeated codes cost more as strings than the run itself
+        prov = pd.DataFrame({
+            "month": np.repeat(months, s_grid.size),
+            "code": pd.Categorical.from_codes(r["home"].reshape(T, -1).ravel(), categories=codes),
+            "provider": pd.Categorical.from_codes(np.tile(self.start_orgs[j_grid].ravel(), T), categories=codes),
+            "service": pd.Categorical.from_codes(np.tile(s_grid.ravel(), T), categories=list(SERVICES)),
+        })
+        for k in ("open", "capacity", "users", "waiting", "mean_wait", "utilisation"):
+            prov[k if k != "mean_wait" else "mean_wait_weeks"] = r[k].reshape(T, -1).ravel()
+        prov = prov.rename(columns={"capacity": "capacity_per_week"})
+        for k in ("income", "block", "double_running", "decommissioned"):
+            prov[f"{k}_gbp"] = gbp(r[k].reshape(T, -1).ravel())
+        prov["cost_gbp"] = r["cost"].reshape(T, -1).ravel() / PENCE
+        return prov
+
+    def ledger_table(self) -> pd.DataFrame:
+        """Month × CCG holding contracts that month: the ledger's items and the per-CCG outcome sums."""
+        r, T = self.rec, len(self.months)
+        homes = np.zeros((T, len(self.codes)), bool)
+        for t in range(T):
+            homes[t, np.unique(r["home"][t])] = True
+        t_idx, o_idx = np.nonzero(homes)
+        led = pd.DataFrame({"month": self.months[t_idx], "code": self.codes[o_idx]})
+        for k in LEDGER_ITEMS:
+            led[f"{k}_gbp"] = self.ledger[k][t_idx, o_idx] / PENCE
+        for k, v in self.org_rec.items():
+            led[k] = v[t_idx, o_idx]
+        return led
+
+
+ORDER = ("services_national", "services_by_provider", "services_ledger", "services_closures", "services_outcomes")
+LARGE = ("services_by_provider", "services_ledger")  # ~150,000 and ~19,000 rows a run: built when first read
+
+
+class ServiceTables(MutableMapping):
+    """The service side's tables by name, like a dict. The two large ones are built when first read: an
+    ensemble run keeps only small tables, and building these cost about a tenth of a run at 1:50."""
+
+    def __init__(self, built: dict[str, pd.DataFrame], arrays: _ProviderArrays):
+        self._built, self._arrays = dict(built), arrays
+
+    def _build(self, name: str) -> pd.DataFrame:
+        table = self._arrays.by_provider() if name == "services_by_provider" else self._arrays.ledger_table()
+        self._built[name] = table
+        return table
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._built and name in LARGE:
+            return self._build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, table: pd.DataFrame) -> None:
+        self._built[name] = table
+
+    def __delitem__(self, name: str) -> None:
+        if name in LARGE and name not in self._built:
+            self._build(name)
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = [n for n in ORDER if n in self._built or n in LARGE]
+        return iter(names + [n for n in self._built if n not in names])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def is_large(self, name: str) -> bool:
+        """True for a table not yet built because it is large (readers that keep only small tables skip it)."""
+        return name in LARGE and name not in self._built
 
 def outcome_table(side, months: pd.Series) -> pd.DataFrame:
     """Month × cohort × way held: holders, mean match, ASCOT gain over a year against no budget, inpatient

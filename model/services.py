@@ -166,7 +166,6 @@ class ServiceSide:
         out["ccg_users"] = out["ccg_users"] + self.others
         return out
 
-    # ---- the queues (SimPy) ------------------------------------------------------------------------
     # ---- the month -------------------------------------------------------------------------------
     def cost_at(self, k: tuple[int, int], capacity_factor: float = 1.0) -> float:
         size = self.capacity[k] * capacity_factor / self.capacity0[k] if self.capacity0[k] > 0 else 0.0
@@ -244,12 +243,11 @@ class ServiceSide:
             return "not budgets: activity above its contract (population change)"
         return "not budgets: income below costs (population change)"
 
-    def rehome(self, moves: pd.DataFrame) -> None:
-        """CCG mergers: each contract passes to the successor that takes most of the old CCG's people."""
+    def rehome(self, heirs: list[tuple[int, int]]) -> None:
+        """CCG mergers: each contract passes to the successor that takes most of the old CCG's people
+        (`heirs`: (old CCG, successor) index pairs, in code order; model/mergers.py works them out once)."""
         m = self.m
-        for from_code, rows in moves.groupby("from_code", sort=True):
-            src = m.org_index[from_code]
-            dst = m.org_index[rows.sort_values("share", ascending=False, kind="stable")["to_code"].iloc[0]]
+        for src, dst in heirs:
             self.home[self.home == src] = dst
             if dst != src:
                 self.ledger.market_supply[dst] += self.ledger.market_supply[src]
@@ -259,7 +257,6 @@ class ServiceSide:
         total = np.bincount(key.ravel(), weights=self.u0.ravel(), minlength=self.n_services * m.n_orgs)
         self.weight = np.divide(self.u0, total[key], out=np.zeros_like(self.u0), where=total[key] > 0)
 
-    # ---- results -----------------------------------------------------------------------------------
     # ---- results -----------------------------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:
         return tables(self)
