@@ -20,7 +20,7 @@ from model.scenario import ScenarioError, available_scenarios, load_scenario
 # modules that contribute subcommands (calibrate, backtest, sensitivity, ...), one line each
 COMMAND_MODULES: list[str] = [
     "model.ensemble_commands",
-    "model.calibrate",
+    "model.calibrate_commands",
     "model.backtest",
     "model.sensitivity", "model.discovery", "model.reach",
     "model.contrast",

@@ -19,10 +19,10 @@ import numpy as np
 
 from model import parameters as reg
 from model.scenario import Scenario, ScenarioError, Uncertainty
+from model.units import Z80
 
 MODES = ("both", "randomness", "parameters")
 UNCERTAIN_CHOICES = ("scenario", "all")
-Z80 = NormalDist().inv_cdf(0.9)  # 1.2816: half-width of an 80% interval in sds
 MAX_DRAW_ATTEMPTS = 100
 CANDIDATES = tuple(p.name for p in reg.REGISTER if p.uncertain)  # draw order: the register's
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from model import parameters as reg
 from model.scenario import ScenarioError
+from model.units import Z80
 
 POSTERIOR_DIR = Path(__file__).resolve().parent.parent / "posteriors"
 INFORMED = 0.7  # posterior sd below this share of the prior sd: the data informed the parameter
@@ -55,8 +56,6 @@ class Posterior:
 
     def sd_ratios(self) -> dict[str, float]:
         """Posterior sd over prior sd, per parameter (the prior: the register range as an 80% interval)."""
-        from model.calibrate import prior_spec
-
         out = {}
         for n in self.names:
             x = self.draws[n].to_numpy(float)
@@ -119,3 +118,13 @@ def posterior_of(scenario) -> Posterior | None:
     """The posterior a scenario names, or None."""
     name = getattr(scenario, "posterior", None)
     return load_posterior(name) if name else None
+
+
+def prior_spec(name: str) -> tuple[float, float, float, float]:
+    """(mean, sd, lower, upper): the register range read as an 80% interval, cut at what validation accepts."""
+    p = reg.BY_NAME[name]
+    lo, hi = float(p.low), float(p.high)
+    mean, sd = (lo + hi) / 2, (hi - lo) / (2 * Z80)
+    lower = float(p.min) if p.min is not None else 0.0
+    upper = float(p.max) if p.max is not None else mean + 8 * sd
+    return mean, sd, max(lower, mean - 4 * sd), min(upper, mean + 4 * sd)

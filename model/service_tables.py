@@ -21,7 +21,7 @@ def tables(side) -> "ServiceTables":
     m, r = side.m, side.rec
     months = pd.to_datetime(pd.Series(m.months))
     T = len(m.months)
-    gbp = lambda x: x / PENCE  # noqa: E731
+    gbp = lambda x: x / PENCE
     nat = pd.DataFrame({"month": months})
     nat["open_providers"] = r["open"].sum(axis=(1, 2))
     nat["closures"] = (~r["open"]).sum(axis=(1, 2))
@@ -78,7 +78,7 @@ class _ProviderArrays:
         r, months, codes = self.rec, self.months, self.codes
         T = len(months)
         s_grid, j_grid = np.meshgrid(np.arange(self.n_services), np.arange(len(self.start_orgs)), indexing="ij")
-        gbp = lambda x: x / PENCE  # noqa: E731
+        gbp = lambda x: x / PENCE
         # labels as categoricals: 100,000+ rows of repeated codes cost more as strings than the run itself
         prov = pd.DataFrame({
             "month": np.repeat(months, s_grid.size),

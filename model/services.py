@@ -148,8 +148,6 @@ class ServiceSide:
         c = m.people.counts.reshape(-1, m.n_orgs, len(reg.COHORTS)) * m.agent_scale
         notional = c[State.NOTIONAL].astype(float)
         cash = held - notional  # third-party and direct payments: money that leaves the contracts
-        spend = m.spend.reshape(m.n_orgs, -1).astype(float) * m.agent_scale
-        cash_share = np.divide(cash, held, out=np.zeros_like(cash), where=held > 0)
         zero = np.zeros(m.n_orgs)
         in_beds = (rest @ self.bed_share) + self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year
         held_beds = held @ self.bed_share
