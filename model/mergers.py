@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model.ccg import add_agent, successor
 from model.people import State
 from model.population import N_COHORTS
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ class MergerPlan:
     contract_heir: list[tuple[int, int]]  # (source, the target taking most of its people): who takes its contracts
 
 
-def merger_plan(m: "RolloutModel", date: dt.date) -> MergerPlan:
+def merger_plan(m: RolloutState, date: dt.date) -> MergerPlan:
     """The cached plan for `date` (the geography is loaded once per process and read-only)."""
     plans = m.geo.__dict__.setdefault("_merger_plans", {})  # frozen dataclass: cache beside its fields
     if date not in plans:
@@ -61,7 +58,7 @@ def merger_plan(m: "RolloutModel", date: dt.date) -> MergerPlan:
     return plans[date]
 
 
-def merge(m: "RolloutModel", date: dt.date) -> None:
+def merge(m: RolloutState, date: dt.date) -> None:
     plan = merger_plan(m, date)
     ppl, rng, t = m.people, m.streams["mergers"], m.ccgs
     org = ppl.group[: ppl.n] // N_COHORTS
