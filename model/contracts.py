@@ -43,7 +43,7 @@ def rebase(side, t: int, users: dict[str, np.ndarray]) -> None:
     referrals = p.referrals_per_user_year / WEEKS_PER_YEAR
     standing = steady_backlog(referrals * funded, referrals * funded / p.initial_utilisation,
                               p.arrival_variability).sum(axis=2)
-    extra = np.maximum(side.backlog.sum(axis=2) - standing, 0.0) / 26.0
+    extra = np.maximum(side.waiting() - standing, 0.0) / 26.0
     side.capacity = np.where(ok, referrals * funded / p.initial_utilisation + extra, side.capacity)
     side.displaced_base = np.where(ok, displaced, side.displaced_base)
     side.rebased[t] = ok

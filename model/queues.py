@@ -23,7 +23,7 @@ def weekly(side):
     up to its capacity. One process for all services keeps a national run at ~370 events."""
     env, p, q = side.m.env, side.p, side._q
     n = side.n_services * side.n_slots
-    b = side.backlog.reshape(n, WAIT_BUCKETS)
+    b = side.waiting_list.reshape(WAIT_BUCKETS, n)  # row k: people who have waited k weeks, by provider
     yield env.timeout(WEEK_OFFSET)
     side.n_events += 1
     depth = WAIT_BUCKETS  # buckets that may hold someone: only those are worked on each week
@@ -31,26 +31,28 @@ def weekly(side):
         lam = side.demand.ravel()
         z = side.rng.standard_normal(n)
         arrivals = np.maximum(lam + np.sqrt(lam) * p.arrival_variability * z, 0.0)
-        # the week's work is done bucket-major (row k: people who have waited k weeks, one column per
-        # provider), so every sum over the list runs over contiguous memory: ~4x faster than per-provider
-        # rows; the ageing by one week is the shift by one row
+        # the week's work is done bucket-major (one column per provider), so every sum over the list runs
+        # over contiguous memory: ~4x faster than per-provider rows; ageing by a week is a shift by one row
         full = depth == WAIT_BUCKETS
         depth = depth if full else depth + 1
         w = np.empty((depth, n))
         w[0] = arrivals
-        w[1:depth] = b[:, :depth - 1].T
+        w[1:depth] = b[:depth - 1]
         if full:
-            w[-1] += b[:, -1]
+            w[-1] += b[-1]
         cap = np.where(side.open, side.capacity, 0.0).ravel()
-        older = np.empty_like(w)  # people who have waited longer than each bucket: served first
-        older[-1] = 0.0
+        served = np.empty_like(w)  # first: people who have waited longer than each bucket (served first)
+        served[-1] = 0.0
         for k in range(depth - 1, 0, -1):  # (faster than np.cumsum over axis 0, which runs column by column)
-            np.add(older[k], w[k], out=older[k - 1])
-        served = np.minimum(np.maximum(cap - older, 0.0), w)
+            np.add(served[k], w[k], out=served[k - 1])
+        np.subtract(cap, served, out=served)  # then: what each bucket gets, oldest first, up to capacity
+        np.maximum(served, 0.0, out=served)
+        np.minimum(served, w, out=served)
         w -= served
-        b[:, :depth] = w.T
-        occupied = np.flatnonzero(w.any(axis=1))
-        served_depth, depth = depth, int(occupied[-1]) + 1 if len(occupied) else 1
+        b[:depth] = w
+        served_depth = depth
+        while depth > 1 and not w[depth - 1].any():  # the oldest bucket anyone is still in
+            depth -= 1
         q["served"] += served.sum(axis=0).reshape(side.demand.shape)
         q["wait"] += (side._ages[:served_depth] @ served).reshape(side.demand.shape)
         q["capacity"] += cap.reshape(side.demand.shape)

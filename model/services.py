@@ -82,7 +82,9 @@ class ServiceSide:
         self.deficit_months = np.zeros((ns, nj), int)
         self.served_users = users0.copy()
         self.demand = p.referrals_per_user_year / WEEKS_PER_YEAR * users0  # referrals a week, routed to this provider
-        self.backlog = steady_backlog(self.demand, self.capacity0, p.arrival_variability)
+        # waiting lists, bucket-major (weeks waited, service, slot): the weekly queue works on whole buckets
+        self.waiting_list = np.ascontiguousarray(np.moveaxis(
+            steady_backlog(self.demand, self.capacity0, p.arrival_variability), -1, 0))
         # contracts: re-based on a cycle on last year's activity (money.rebase); `displaced_base` is the care
         # budget-holders had already taken out of the contract when it was last set
         self.activity_sum = np.zeros((ns, nj))
@@ -197,7 +199,7 @@ class ServiceSide:
         step_providers(self, acting)  # each acting provider's `Provider.step`, over the arrays at once
         r = self.rec
         r["capacity"][t], r["cost"][t], r["users"][t] = self.capacity, self.cost, served
-        r["waiting"][t] = self.backlog.sum(axis=2)
+        r["waiting"][t] = self.waiting()
         r["income"][t], r["block"][t] = self.income, np.where(self.open, self.block, 0)
         r["double_running"][t], r["decommissioned"][t] = self.double_running, self.decommissioned - before
         r["open"][t], r["home"][t] = self.open, self.home
@@ -206,6 +208,15 @@ class ServiceSide:
         o["ascot_gain_sum"][t] = self.outcomes.org_ascot
         o["inpatient_bed_days"][t] = np.bincount(self.home[INPATIENT], weights=served[INPATIENT],
                                                  minlength=m.n_orgs) * p.inpatient_bed_days_per_year / MONTHS_PER_YEAR
+
+    @property
+    def backlog(self) -> np.ndarray:
+        """The waiting lists as (service, slot, weeks waited): a view, so writes go to `waiting_list`."""
+        return np.moveaxis(self.waiting_list, 0, -1)
+
+    def waiting(self) -> np.ndarray:
+        """People waiting at each provider (summed over a contiguous copy, in the order a run always used)."""
+        return np.ascontiguousarray(self.backlog).sum(axis=2)
 
     def close(self, s: int, j: int) -> None:
         """A provider closes: its contract ends, its waiting list and users go to the open provider of the

@@ -45,6 +45,31 @@ def test_cutting_a_service_capacity_raises_its_mean_wait():
     assert waits[1] > waits[0]
 
 
+def test_waiting_lists_conserve_people_month_by_month(monkeypatch):
+    """Everyone referred is still waiting or has been served: the waiting lists the month reads (recorded,
+    moved at a closure, used at re-basing) are the ones the weekly queue works on. (They once were a copy:
+    the recorded lists never moved from their starting state.)"""
+    import model.services as services_module
+
+    seen = []
+    record = services_module.record
+
+    def spy(side, t):
+        q = side._q
+        seen.append((q["arrivals"].sum(), q["served"].sum(), side.waiting().sum()))
+        record(side, t)
+
+    monkeypatch.setattr(services_module, "record", spy)
+    m = RolloutModel(short("cuts_fund_phbs"))
+    start = m.services.waiting().sum()
+    m.run()
+    waiting = np.array([w for _, _, w in seen])
+    assert np.ptp(waiting) > 0.01 * start  # the lists move with demand and capacity
+    for (_, _, before), (arrived, served, after) in zip(seen, seen[1:]):
+        assert after == pytest.approx(before + arrived - served, rel=1e-9)
+    assert seen[0][2] == pytest.approx(start + seen[0][0] - seen[0][1], rel=1e-9)
+
+
 def test_provider_below_viability_rule_closes_and_its_users_are_conserved():
     m = RolloutModel(short())
     m.run()

@@ -78,7 +78,7 @@ def test_vectorised_provider_rule_equals_stepping_each_provider():
     side.capacity = np.where(low, side.capacity0 * p.closure_threshold * 1.01, side.capacity)  # and these close
     side.demand = np.where(rng.random(shape) < 0.5, side.capacity * 2.0, side.demand)  # these would grow
     side.income = np.where(rng.random(shape) < 0.5, side.income * 10 + 10**9, side.income)
-    names = ("capacity", "open", "route", "backlog")
+    names = ("capacity", "open", "route", "waiting_list")
     start = {k: getattr(side, k).copy() for k in names}
     n_closed = len(side.closures)
 
