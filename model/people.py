@@ -31,6 +31,18 @@ TRACKED = (State.OFFERED, State.PLANNING)  # small states kept as index lists, s
 LEFT = (State.DIED, State.RECOVERED, State.LOST_ELIGIBILITY)
 N_STATES = len(State)
 
+# The same states as plain ints, for the monthly rules' numpy calls (speed only): numpy takes an IntEnum
+# member several times more slowly than an int, and each `State.X` is a slow enum-class lookup.
+(NOT_ELIGIBLE, ELIGIBLE, OFFERED, PLANNING, NOTIONAL, THIRD_PARTY, DIRECT_PAYMENT, DECLINED, DIED, RECOVERED,
+ LOST_ELIGIBILITY) = (int(s) for s in State)
+IN_SCOPE = slice(ELIGIBLE, DECLINED + 1)  # rows of `People.counts` for people in an eligible population
+HOLDING_ROWS = slice(NOTIONAL, DIRECT_PAYMENT + 1)  # and for holders (the HOLDING states are contiguous)
+
+
+def holding(state: np.ndarray) -> np.ndarray:
+    """Which of these states hold a budget (the HOLDING states are contiguous)."""
+    return (state >= NOTIONAL) & (state <= DIRECT_PAYMENT)
+
 # bit flags in People.flags
 FAST_TRACK, CARER, CAPACITY, SECTION117 = 1, 2, 4, 8
 PACKAGE = 16  # already receives a package (CHC home care, learning disability, s117) that can be re-designated
@@ -73,7 +85,7 @@ class People:
         self._leaving: dict[int, list[tuple[int, np.ndarray]]] = {}
         self._intakes = 0
         self._first_due = 0  # no month before this one still has people filed under it
-        self._tracked: dict[int, list[np.ndarray]] = {s: [] for s in TRACKED}
+        self._tracked: dict[int, list[np.ndarray]] = {int(s): [] for s in TRACKED}
 
     # ---- views -------------------------------------------------------------------------------
     def org_of(self, idx: np.ndarray) -> np.ndarray:
@@ -85,8 +97,8 @@ class People:
     def where(self, *states: State) -> np.ndarray:
         s = self.state[: self.n]
         if len(states) == 1:
-            return np.flatnonzero(s == states[0])
-        lo, hi = min(states), max(states)
+            return np.flatnonzero(s == int(states[0]))
+        lo, hi = int(min(states)), int(max(states))
         if list(range(lo, hi + 1)) == sorted(states):
             return np.flatnonzero((s >= lo) & (s <= hi))
         return np.flatnonzero(np.isin(s, states))
@@ -99,7 +111,7 @@ class People:
             self._grow(self.n + k)
         idx = np.arange(self.n, self.n + k)
         for name in self.FIELDS:
-            getattr(self, name)[idx] = values[name]
+            getattr(self, name)[self.n: self.n + k] = values[name]
         self.n += k
         self.created += k
         self._tally(idx, +1)
@@ -118,11 +130,10 @@ class People:
         order = np.argsort(months, kind="stable")
         months, idx = months[order], idx[order]
         cuts = np.flatnonzero(np.diff(months)) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [len(idx)]))
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            self._leaving.setdefault(int(months[a]), []).append((self._intakes, idx[a:b]))
-        self._first_due = min(self._first_due, int(months[0]))
+        dues = months[np.concatenate(([0], cuts))].tolist()
+        for due, people in zip(dues, np.split(idx, cuts)):
+            self._leaving.setdefault(due, []).append((self._intakes, people))
+        self._first_due = min(self._first_due, dues[0])
 
     def leaving(self, month: int) -> np.ndarray:
         """People whose stay ends this month (their exit month was drawn when they entered), and any whose
@@ -141,7 +152,7 @@ class People:
         """Everyone now in one of the small TRACKED states, in index order."""
         parts = self._tracked[state]  # a person enters each tracked state once, so no duplicates
         idx = np.concatenate(parts) if parts else np.empty(0, np.int64)
-        idx = idx[self.state[idx] == state]
+        idx = idx[self.state[idx] == int(state)]
         self._tracked[state] = [idx]
         return idx
 
@@ -149,21 +160,31 @@ class People:
         """Change the state of `idx` (the only place a state changes), keeping counts in step."""
         if len(idx) == 0:
             return
-        self._tally(idx, -1)
+        group = self.group[idx].astype(np.int64)
+        old = self.state[idx].astype(np.int64) * self.n_groups + group
         self.state[idx] = to
         self.since[idx] = month
-        self._tally(idx, +1)
-        for s in TRACKED:
-            if np.ndim(to) == 0:
-                if to == s:
-                    self._tracked[s].append(idx)
-            else:
-                self._tracked[s].append(idx[to == s])
+        if isinstance(to, np.ndarray):
+            self._shift(old, to.astype(np.int64) * self.n_groups + group)
+            for s, parts in self._tracked.items():
+                parts.append(idx[to == s])
+        else:
+            self._shift(old, int(to) * self.n_groups + group)
+            if to in self._tracked:
+                self._tracked[to].append(idx)
 
     def _tally(self, idx: np.ndarray, sign: int) -> None:
-        """Add or remove `idx` from the count table: touching only their cells (a whole-table bincount
-        per move cost more than the people moved)."""
+        """Add or remove `idx` from the count table."""
         key = self.state[idx].astype(np.int64) * self.n_groups + self.group[idx]
+        self._count(key, sign)
+
+    def _shift(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Move people from the count cells `old` to the cells `new` (keys: state × n_groups + group)."""
+        self._count(old, -1)
+        self._count(new, +1)
+
+    def _count(self, key: np.ndarray, sign: int) -> None:
+        """Touch only the cells of `key` (a whole-table bincount per move cost more than the people moved)."""
         if len(key) < self.counts.size // 4:
             np.add.at(self.counts.reshape(-1), key, sign)
         else:
@@ -176,18 +197,19 @@ class People:
 
     def reassign(self, idx: np.ndarray, new_group: np.ndarray) -> None:
         """Move people to another commissioner (a merger), keeping counts in step."""
-        self._tally(idx, -1)
+        state = self.state[idx].astype(np.int64) * self.n_groups
+        old = state + self.group[idx]
         self.group[idx] = new_group
-        self._tally(idx, +1)
+        self._shift(old, state + self.group[idx])
 
     def left_share(self) -> float:
         """Share of the arrays taken by people who have left (compaction drops them)."""
-        alive = self.counts[: State.DIED].sum()
+        alive = self.counts[:DIED].sum()
         return 1.0 - alive / self.n if self.n else 0.0
 
     def compact(self) -> None:
         """Drop people who have left; their counts stay in `counts` as cumulative tallies."""
-        keep = np.flatnonzero(self.state[: self.n] < State.DIED)
+        keep = np.flatnonzero(self.state[: self.n] < DIED)
         new_index = np.full(self.n, -1, np.int64)
         new_index[keep] = np.arange(len(keep))
 
@@ -195,9 +217,16 @@ class People:
             moved = new_index[np.concatenate(parts)] if parts else np.empty(0, np.int64)
             return [moved[moved >= 0]]
 
-        for due, batches in self._leaving.items():  # renumbering keeps each batch in index order
-            moved = [(k, new_index[people]) for k, people in batches]
-            self._leaving[due] = [(k, people[people >= 0]) for k, people in moved]
+        # every filed batch renumbered in one go, then cut back into its batches (each stays in index order)
+        batches = [(due, k, people) for due, filed in self._leaving.items() for k, people in filed]
+        if batches:
+            moved = new_index[np.concatenate([people for _, _, people in batches])]
+            kept = moved >= 0
+            ends = np.concatenate(([0], np.cumsum(kept)))[np.cumsum([len(people) for _, _, people in batches])]
+            moved, starts = moved[kept], np.concatenate(([0], ends[:-1]))
+            self._leaving = {}
+            for (due, k, _), a, b in zip(batches, starts.tolist(), ends.tolist()):
+                self._leaving.setdefault(due, []).append((k, moved[a:b]))
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
