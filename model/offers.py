@@ -15,7 +15,17 @@ import numpy as np
 
 from model import parameters as reg
 from model.outcomes import matching_rule, need_per_month, type_control
-from model.people import CAPACITY, CARER, FAST_TRACK, HOLDING, INF, State
+from model.people import (
+    CAPACITY,
+    CARER,
+    DECLINED,
+    FAST_TRACK,
+    HOLDING_ROWS,
+    IN_SCOPE,
+    INF,
+    OFFERED,
+    PLANNING,
+)
 from model.population import WHEELCHAIR
 from model.wheelchair import issue
 
@@ -37,8 +47,19 @@ def offer(m: "RolloutModel", t: int) -> None:
     n = ppl.n
     idx = np.flatnonzero(ppl.threshold[:n] <= np.take(m.hazard.astype(np.float32), ppl.group[:n]))
     m.recorder.offered(t, ppl.group[idx])
-    ppl.move(idx, State.OFFERED, t)
+    ppl.move(idx, OFFERED, t)
     ppl.threshold[idx] = INF
+
+
+def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Take-up at the reference match and need (pence a month) by cohort, and the control of each way of
+    holding: built once per run, since the parameters do not change during one (speed only)."""
+    values = m.__dict__.get("_take_up_values")
+    if values is None:
+        p = m.p
+        base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])
+        values = m.__dict__["_take_up_values"] = (base, need_per_month(p), type_control(p))
+    return values
 
 
 def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> np.ndarray:
@@ -48,29 +69,40 @@ def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> n
     carer or capacity counts in take-up's own factors, so it is left out here."""
     p, ppl = m.p, m.people
     org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
+    _, need, ctl = cohort_values(m)
     supported = (flags & (CARER | CAPACITY)).astype(bool)
     p_dp = np.where(m.ccgs.direct_payments[org] & (cohort != WHEELCHAIR),
                     p.direct_payment_preference * np.where(supported, 1.0, p.unsupported_take_up_factor), 0.0)
     third = np.where(cohort == WHEELCHAIR, p.pwb_third_party_share, p.third_party_share)
-    ctl = type_control(p)
     likely_control = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
     known = np.clip(m.ccgs.readiness[org], 0.0, 1.0)
-    ratio = ppl.budget[idx] / need_per_month(p)[cohort]
+    ratio = ppl.budget[idx] / need[cohort]
     return matching_rule(p, ratio, m.ccgs.restrictiveness[org], known, support, likely_control)
 
 
 def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
-    they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
+    they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC.
+    Support planning's expected queue and the decisions both ask for this month's offered people, with
+    nothing changed in between: the second ask reads the first's answer (speed only)."""
+    memo = m.__dict__.get("_take_up_memo")
+    if memo is not None and memo[0] == m.month and np.array_equal(memo[1], idx):
+        return memo[2]
+    prob = _take_up(m, idx)
+    m.__dict__["_take_up_memo"] = (m.month, idx, prob)
+    return prob
+
+
+def _take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     p, ppl = m.p, m.people
     n_orgs, n_coh = m.n_orgs, len(reg.COHORTS)
     org, flags = ppl.org_of(idx), ppl.flags[idx]
-    base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])[ppl.cohort_of(idx)]
-    queue = ppl.counts[State.PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
+    base = cohort_values(m)[0][ppl.cohort_of(idx)]
+    queue = ppl.counts[PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
     cap = m.capacity
     support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)[org]
-    in_scope = ppl.counts[State.ELIGIBLE:State.DECLINED + 1].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
-    held = ppl.counts[list(HOLDING)].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
+    in_scope = ppl.counts[IN_SCOPE].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
+    held = ppl.counts[HOLDING_ROWS].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
     share = np.divide(held, in_scope, out=np.zeros(n_orgs), where=in_scope > 0)
     peer = np.minimum(1.0, share / p.peer_saturation_share)[org]
     carer, capable = (flags & CARER).astype(bool), (flags & CAPACITY).astype(bool)
@@ -86,12 +118,12 @@ def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
 def decide(m: "RolloutModel", t: int) -> None:
     """Last month's offers are accepted or declined; a wheelchair budget is issued at the assessment."""
     ppl = m.people
-    idx = ppl.tracked(State.OFFERED)
+    idx = ppl.tracked(OFFERED)
     if len(idx) == 0:
         return
     accept = ppl.u_decide[idx] < take_up(m, idx)
     m.recorder.declined(t, ppl.group[idx[~accept]])
-    ppl.move(idx[~accept], State.DECLINED, t)
+    ppl.move(idx[~accept], DECLINED, t)
     wheelchair = ppl.cohort_of(idx) == WHEELCHAIR
-    ppl.move(idx[accept & ~wheelchair], State.PLANNING, t)
+    ppl.move(idx[accept & ~wheelchair], PLANNING, t)
     issue(m, idx[accept & wheelchair])

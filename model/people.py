@@ -130,9 +130,11 @@ class People:
         order = np.argsort(months, kind="stable")
         months, idx = months[order], idx[order]
         cuts = np.flatnonzero(np.diff(months)) + 1
-        dues = months[np.concatenate(([0], cuts))].tolist()
-        for due, people in zip(dues, np.split(idx, cuts)):
-            self._leaving.setdefault(due, []).append((self._intakes, people))
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [len(idx)])).tolist()
+        dues = months[starts].tolist()
+        for due, a, b in zip(dues, starts.tolist(), ends):
+            self._leaving.setdefault(due, []).append((self._intakes, idx[a:b]))
         self._first_due = min(self._first_due, dues[0])
 
     def leaving(self, month: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.counting import WHEELCHAIR
-from model.people import CAPACITY, CARER, INF, State
+from model.people import CAPACITY, CARER, DIRECT_PAYMENT, INF, NOTIONAL, OFFERED, PLANNING, THIRD_PARTY
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
@@ -38,20 +38,21 @@ def accrue(m: "RolloutModel", take_up) -> None:
     before = m.planning_waiting  # the real queue after last month's plans: leavers and mergers since
     ratio = np.divide(waiting, before, out=np.zeros(m.n_orgs), where=before > 0)
     m.planning_queue = np.where(before > 0, m.planning_queue * ratio, waiting)
-    offered = ppl.tracked(State.OFFERED)
+    offered = ppl.tracked(OFFERED)
     if len(offered):
+        chance = take_up(m, offered)  # of everyone offered: their decisions next read the same chances
         keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
         m.planning_queue = m.planning_queue + np.bincount(
-            ppl.org_of(offered[keep]), weights=take_up(m, offered[keep]), minlength=m.n_orgs)
+            ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)
 
 
 def _waiting_by_org(m: "RolloutModel") -> np.ndarray:
-    return m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1).astype(float)
+    return m.people.counts[PLANNING].reshape(m.n_orgs, -1).sum(axis=1).astype(float)
 
 
 def plan(m: "RolloutModel", t: int) -> None:
     ppl = m.people
-    idx = np.sort(ppl.tracked(State.PLANNING))  # index order: one draw per person, whatever path they came by
+    idx = np.sort(ppl.tracked(PLANNING))  # index order: one draw per person, whatever path they came by
     queue = m.planning_queue
     share = np.clip(np.divide(m.planning_credit, queue, out=np.ones(m.n_orgs), where=queue > 0), 0.0, 1.0)
     expected = share * queue
@@ -92,7 +93,7 @@ def start_holding(m: "RolloutModel", idx: np.ndarray, legacy: bool = False) -> N
                     p.direct_payment_preference * np.where(supported, 1.0, p.unsupported_take_up_factor), 0.0)
     rest = np.divide(u - p_dp, 1 - p_dp, out=np.zeros_like(u), where=p_dp < 1)
     third = np.where(cohort == WHEELCHAIR, p.pwb_third_party_share, p.third_party_share)
-    kind = np.where(u < p_dp, State.DIRECT_PAYMENT, np.where(rest < third, State.THIRD_PARTY, State.NOTIONAL))
+    kind = np.where(u < p_dp, DIRECT_PAYMENT, np.where(rest < third, THIRD_PARTY, NOTIONAL))
     hold(m, idx, kind.astype(np.int8), legacy)
 
 

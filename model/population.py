@@ -17,12 +17,16 @@ from model.money import PENCE
 from model.people import (
     CAPACITY,
     CARER,
+    DIED,
+    ELIGIBLE,
     FAST_TRACK,
-    HOLDING,
     INF,
+    LOST_ELIGIBILITY,
+    NOT_ELIGIBLE,
     PACKAGE,
+    RECOVERED,
     SECTION117,
-    State,
+    holding,
 )
 from model.planning import start_holding
 from model.scenario import ScenarioError
@@ -76,9 +80,23 @@ def expected_people(m: "RolloutModel") -> int:
     return int((f.stock.sum() + f.entries.sum() * 13) / m.agent_scale * 1.1) + 1024
 
 
+def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray]:
+    """Share of each cohort already receiving a package, and its median yearly budget (pounds): built once
+    per run, since the parameters do not change during one (speed only)."""
+    values = m.__dict__.get("_cohort_values")
+    if values is None:
+        p = m.p
+        package = np.array([p.package_share_chc, p.package_share_children, 0.0, p.package_share_learning_disability,
+                            0.0, 0.0])
+        medians = np.array([getattr(p, f"budget_median_{c}") for c in COHORTS])
+        values = m.__dict__["_cohort_values"] = (package, medians)
+    return values
+
+
 def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generator, initial: bool) -> np.ndarray:
     """Create people: per_group[g] new people in group g, with every attribute drawn once, now."""
     p, f = m.p, m.flows
+    package_share, medians = cohort_values(m)
     group = np.repeat(np.arange(m.n_groups, dtype=np.int16), per_group)
     k = len(group)
     cohort = group % N_COHORTS
@@ -91,8 +109,7 @@ def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generato
     flags[(rng.random(k) < p.capacity_share) & ~children] |= CAPACITY
     s117 = (cohort == MENTAL_HEALTH) & (rng.random(k) < p.section117_share)
     flags[s117] |= SECTION117
-    package = np.array([p.package_share_chc, p.package_share_children, 0.0, p.package_share_learning_disability,
-                        0.0, 0.0])[cohort]
+    package = package_share[cohort]
     flags[((rng.random(k) < package) & ~fast) | s117] |= PACKAGE  # section 117 aftercare is a package
     mean = f.mean_months[cohort]
     mean[fast] = f.fast_track_months
@@ -100,10 +117,9 @@ def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generato
     exit_month = np.minimum(m.month + stay, np.iinfo(np.int16).max).astype(np.int16)
     threshold = m.hazard[group] + rng.exponential(1.0, k) / np.where(
         s117 & m.policy.s117_right, p.right_to_have_multiplier, 1.0)
-    medians = np.array([getattr(p, f"budget_median_{c}") for c in COHORTS])
     yearly = medians[cohort] * np.exp(p.budget_log_sd * rng.standard_normal(k))
     budget = np.minimum(yearly / MONTHS_PER_YEAR * PENCE, np.iinfo(np.int32).max).astype(np.int32)
-    state = np.where(m.policy.in_scope[cohort], State.ELIGIBLE, State.NOT_ELIGIBLE).astype(np.int8)
+    state = np.where(m.policy.in_scope[cohort], ELIGIBLE, NOT_ELIGIBLE).astype(np.int8)
     return m.people.add(
         group=group, state=state, flags=flags, since=np.full(k, m.month, np.int16), exit=exit_month,
         threshold=threshold, u_decide=rng.random(k, np.float32), u_type=rng.random(k, np.float32),
@@ -153,15 +169,14 @@ def leave(m: "RolloutModel", t: int) -> None:
     if len(idx) == 0:
         return
     state = ppl.state[idx]
-    holding = idx[(state >= min(HOLDING)) & (state <= max(HOLDING))]
-    m.spend -= np.bincount(ppl.group[holding], weights=ppl.budget[holding], minlength=m.n_groups).astype(np.int64)
+    held = idx[holding(state)]
+    m.spend -= np.bincount(ppl.group[held], weights=ppl.budget[held], minlength=m.n_groups).astype(np.int64)
     cohort = ppl.cohort_of(idx)
     fast = (ppl.flags[idx] & FAST_TRACK).astype(bool)
     death = np.where(fast, 1.0, np.where(cohort == CHC, p.chc_death_share, p.other_death_share))
     u = m.streams["exits"].random(len(idx))
-    reason = np.where(u < death, State.DIED,
-                      np.where(u < death + (1 - death) * p.recovery_share, State.RECOVERED, State.LOST_ELIGIBILITY))
-    m.recorder.exits_from_holding(t, ppl.group[holding])
+    reason = np.where(u < death, DIED, np.where(u < death + (1 - death) * p.recovery_share, RECOVERED, LOST_ELIGIBILITY))
+    m.recorder.exits_from_holding(t, ppl.group[held])
     ppl.move(idx, reason.astype(np.int8), t)
     ppl.threshold[idx] = INF
     ppl.review[idx] = -1
