@@ -16,7 +16,7 @@ import datetime as dt
 import numpy as np
 
 from model import parameters as reg
-from model.people import HOLDING, REDESIGNATED
+from model.people import REDESIGNATED, holding
 
 WHEELCHAIR = reg.COHORTS.index("wheelchair")
 
@@ -49,7 +49,8 @@ class Recorder:
         self._n_groups = n_groups
 
     def _add(self, arr: np.ndarray, t: int, groups: np.ndarray, weights=None) -> None:
-        arr[t] += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
+        if len(groups):  # many months' flows are empty: skip them (speed only)
+            arr[t] += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
 
     def offered(self, t, groups): self._add(self.offers, t, groups)
     def declined(self, t, groups): self._add(self.declines, t, groups)
@@ -81,7 +82,7 @@ class Recorder:
         counts only when it is issued or reviewed."""
         ppl = self.people
         s = ppl.state[: ppl.n]
-        idx = np.flatnonzero((s >= min(HOLDING)) & (s <= max(HOLDING)))
+        idx = np.flatnonzero(holding(s))
         self._receive(t, idx[ppl.cohort_of(idx) != WHEELCHAIR])
 
     def record(self, t: int, counts: np.ndarray, spend: np.ndarray, population: np.ndarray) -> None:

@@ -38,10 +38,10 @@ MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) mus
 
 def offer(m: "RolloutModel", t: int) -> None:
     ppl = m.people
-    intensity = m.ccgs.offer_intensity(m)
-    yearly = np.outer(intensity, m.policy.offer_rates())
+    intensity, rates = m.ccgs.offer_intensity(m), m.policy.offer_rates()
+    yearly = np.outer(intensity, rates)
     switched = m.ccgs.open & (m.ccgs.pwb_switch_month <= t)  # wheelchair services that offer budgets
-    yearly[:, WHEELCHAIR] = np.where(switched, m.policy.offer_rates()[WHEELCHAIR], 0.0)
+    yearly[:, WHEELCHAIR] = np.where(switched, rates[WHEELCHAIR], 0.0)
     yearly = np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()
     m.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
     n = ppl.n

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.people import INTEGRATED, PACKAGE, REDESIGNATED, State
+from model.people import DECLINED, ELIGIBLE, INTEGRATED, NOTIONAL, PACKAGE, REDESIGNATED
 from model.planning import hold
 from model.population import N_COHORTS
 
@@ -29,8 +29,8 @@ def redesignate(m: "RolloutModel", t: int) -> None:
     if not deciding.any() or p.redesignation_rate <= 0:
         return
     n = ppl.n
-    cand = np.flatnonzero((ppl.flags[:n] & PACKAGE).astype(bool)
-                          & ((ppl.state[:n] == State.ELIGIBLE) | (ppl.state[:n] == State.DECLINED)))
+    state = ppl.state[:n]
+    cand = np.flatnonzero((ppl.flags[:n] & PACKAGE).astype(bool) & ((state == ELIGIBLE) | (state == DECLINED)))
     org = ppl.group[cand] // N_COHORTS
     cand, org = cand[deciding[org]], org[deciding[org]]
     if len(cand) == 0:
@@ -41,4 +41,4 @@ def redesignate(m: "RolloutModel", t: int) -> None:
     flags = np.where(ccgs.ipc[ppl.org_of(chosen)], flags | INTEGRATED, flags)
     ppl.flags[chosen] = flags
     m.planning_credit -= p.redesignation_planning_weight * np.bincount(ppl.org_of(chosen), minlength=m.n_orgs)
-    hold(m, chosen, State.NOTIONAL)
+    hold(m, chosen, NOTIONAL)

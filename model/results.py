@@ -22,10 +22,23 @@ import pandas as pd
 from model import __version__
 from model import parameters as reg
 from model.counting import WHEELCHAIR, reported, year_to_date
-from model.people import HOLDING, State
+from model.people import (
+    DECLINED,
+    DIED,
+    DIRECT_PAYMENT,
+    HOLDING_ROWS,
+    IN_SCOPE,
+    LOST_ELIGIBILITY,
+    NOT_ELIGIBLE,
+    OFFERED,
+    PLANNING,
+    RECOVERED,
+    State,
+)
 
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
+    from model.scenario import Scenario
 
 N_COHORTS = len(reg.COHORTS)
 HOLDING_COLUMNS = {State.NOTIONAL: "notional", State.THIRD_PARTY: "third_party",
@@ -44,7 +57,6 @@ KEY_DATES = (  # (month, what the published figure or target is)
 @dataclass
 class Results:
     scenario_name: str
-    scenario_yaml: str
     seed: int
     national: pd.DataFrame
     by_cohort: pd.DataFrame
@@ -53,6 +65,16 @@ class Results:
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables added by other parts (services)
     vintage: str = ""  # what policy the run knows of (its knowledge date)
+    scenario: "Scenario | None" = field(default=None, repr=False)
+    _yaml: str | None = field(default=None, repr=False)
+
+    @property
+    def scenario_yaml(self) -> str:
+        """The scenario as YAML, written when first asked for (most ensemble runs never are: dumping it
+        cost a tenth of a small run)."""
+        if self._yaml is None:
+            self._yaml = self.scenario.to_yaml()
+        return self._yaml
 
     @property
     def by_type(self) -> pd.DataFrame:
@@ -105,14 +127,16 @@ def git_revision() -> str | None:
 
 
 def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) -> Results:
-    """Aggregate the recorder's snapshots into named series, scaled to real people."""
+    """Aggregate the recorder's snapshots into named series, scaled to real people (each sum is taken over
+    the agents' counts, then scaled: the same whole numbers as scaling first, without a copy of every cell)."""
     rec, scale = m.recorder, m.agent_scale
     months = pd.to_datetime(pd.Series(m.months))
     T, n_orgs = len(m.months), m.n_orgs
-    counts = rec.counts.reshape(T, -1, n_orgs, N_COHORTS).astype(np.int64) * scale  # t, state, org, cohort
-    by_state = counts.sum(axis=(2, 3))
-    holding = counts[:, list(HOLDING)].sum(axis=1)  # t, org, cohort
-    in_scope = counts[:, State.ELIGIBLE:State.DECLINED + 1].sum(axis=1)
+    agents = rec.counts.reshape(T, -1, n_orgs, N_COHORTS)  # t, state, org, cohort
+    by_state = agents.sum(axis=(2, 3), dtype=np.int64) * scale
+    holding = agents[:, HOLDING_ROWS].sum(axis=1, dtype=np.int64) * scale  # t, org, cohort
+    in_scope = agents[:, IN_SCOPE].sum(axis=1, dtype=np.int64) * scale
+    planning = agents[:, PLANNING].astype(np.int64) * scale
 
     def flow(arr: np.ndarray) -> np.ndarray:
         return arr.reshape(T, n_orgs, N_COHORTS).astype(np.float64) * scale
@@ -131,13 +155,13 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     for state, col in HOLDING_COLUMNS.items():
         national[col] = by_state[:, state]
     national["eligible_population"] = in_scope.sum(axis=(1, 2))
-    national["not_yet_eligible"] = by_state[:, State.NOT_ELIGIBLE]
-    national["offered_deciding"] = by_state[:, State.OFFERED]
-    national["waiting_for_support_plan"] = by_state[:, State.PLANNING]
-    national["declined"] = by_state[:, State.DECLINED]
-    national["died"] = by_state[:, State.DIED]
-    national["recovered"] = by_state[:, State.RECOVERED]
-    national["lost_eligibility"] = by_state[:, State.LOST_ELIGIBILITY]
+    national["not_yet_eligible"] = by_state[:, NOT_ELIGIBLE]
+    national["offered_deciding"] = by_state[:, OFFERED]
+    national["waiting_for_support_plan"] = by_state[:, PLANNING]
+    national["declined"] = by_state[:, DECLINED]
+    national["died"] = by_state[:, DIED]
+    national["recovered"] = by_state[:, RECOVERED]
+    national["lost_eligibility"] = by_state[:, LOST_ELIGIBILITY]
     national["new_holders"] = starts.sum(axis=(1, 2))
     national["offers"] = offers.sum(axis=(1, 2))
     national["declines"] = declines.sum(axis=(1, 2))
@@ -152,32 +176,30 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     national["mean_wait_months"] = _ratio(waits.sum(axis=(1, 2)), planned.sum(axis=(1, 2)))
     national["reported_holders"] = reported(national["holders"].to_numpy(), wheelchair_holders, m.p)
 
-    cohort_frames = []
-    for k, name in enumerate(reg.COHORTS):
-        cohort_frames.append(pd.DataFrame({
-            "month": months, "cohort": name, "holders": holding[:, :, k].sum(axis=1),
-            "eligible_population": in_scope[:, :, k].sum(axis=1), "new_holders": starts[:, :, k].sum(axis=1),
-            "offers": offers[:, :, k].sum(axis=1), "declines": declines[:, :, k].sum(axis=1),
-            "waiting_for_support_plan": counts[:, State.PLANNING, :, k].sum(axis=1),
-            "received_ytd": received_ytd[:, :, k].sum(axis=1), "issued_ytd": issued_ytd[:, :, k].sum(axis=1),
-            "redesignated": redesignated[:, :, k].sum(axis=1), "spend_gbp": spend[:, :, k].sum(axis=1),
-        }))
-    by_cohort = pd.concat(cohort_frames, ignore_index=True)
+    def by_cohort_of(x: np.ndarray) -> np.ndarray:  # t, org, cohort -> one column, cohort by cohort
+        return x.sum(axis=1).T.ravel()
 
-    orgs = m.geo.organisations
+    by_cohort = pd.DataFrame({
+        "month": np.tile(months.to_numpy(), N_COHORTS), "cohort": np.repeat(np.array(reg.COHORTS, object), T),
+        "holders": by_cohort_of(holding), "eligible_population": by_cohort_of(in_scope),
+        "new_holders": by_cohort_of(starts), "offers": by_cohort_of(offers), "declines": by_cohort_of(declines),
+        "waiting_for_support_plan": by_cohort_of(planning), "received_ytd": by_cohort_of(received_ytd),
+        "issued_ytd": by_cohort_of(issued_ytd), "redesignated": by_cohort_of(redesignated),
+        "spend_gbp": by_cohort_of(spend),
+    })
+
     detail = DetailTables(
-        months=months.to_numpy(), codes=np.array(m.org_codes), names=orgs["name"].to_numpy(),
-        regions=orgs["region"].to_numpy(), populations=rec.population * 1.0,
-        opened=pd.to_datetime(orgs["open_date"]).to_numpy(), closed=pd.to_datetime(orgs["close_date"]).to_numpy(),
-        by_type_counts=counts[:, list(HOLDING_COLUMNS)], holding=holding.sum(axis=2),
-        in_scope=in_scope.sum(axis=2), planning=counts[:, State.PLANNING].sum(axis=2),
+        months=months.to_numpy(), codes=np.array(m.org_codes), organisations=m.geo.organisations,
+        populations=rec.population * 1.0, scale=scale,
+        by_type_agents=np.ascontiguousarray(agents[:, HOLDING_ROWS]), holding=holding.sum(axis=2),
+        in_scope=in_scope.sum(axis=2), planning=planning.sum(axis=2),
         starts=starts.sum(axis=2), offers=offers.sum(axis=2), received_ytd=received_ytd.sum(axis=2),
         spend=spend.sum(axis=2))
 
     events = pd.DataFrame(m.events, columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
     events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
-    return Results(scenario_name=m.scenario.name, scenario_yaml=m.scenario.to_yaml(), seed=m.scenario.seed,
+    return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
                    national=national, by_cohort=by_cohort, events=events, detail=detail,
                    timings=dict(timings or {}),
                    extra=m.services.tables() if getattr(m, "services", None) is not None else {},
@@ -197,12 +219,10 @@ class DetailTables:
 
     months: np.ndarray
     codes: np.ndarray
-    names: np.ndarray
-    regions: np.ndarray
+    organisations: pd.DataFrame  # the geography's table: names, regions, open and close dates
     populations: np.ndarray  # t, org: registered population as the model carried it through mergers
-    opened: np.ndarray
-    closed: np.ndarray
-    by_type_counts: np.ndarray  # t, way of holding, org, cohort
+    scale: int  # people per agent
+    by_type_agents: np.ndarray  # t, way of holding, org, cohort: agents (× scale for people)
     holding: np.ndarray  # t, org (and so on below)
     in_scope: np.ndarray
     planning: np.ndarray
@@ -221,19 +241,22 @@ class DetailTables:
         frames = []
         for i, col in enumerate(HOLDING_COLUMNS.values()):
             for k, name in enumerate(reg.COHORTS):
-                frames.append(pd.DataFrame({"month": self.months, "type": col, "cohort": name,
-                                            "holders": self.by_type_counts[:, i, :, k].sum(axis=1)}))
+                frames.append(pd.DataFrame({"month": self.months, "type": col, "cohort": name, "holders":
+                                            self.by_type_agents[:, i, :, k].sum(axis=1, dtype=np.int64) * self.scale}))
         return pd.concat(frames, ignore_index=True)
 
     def _by_ccg(self) -> pd.DataFrame:
         """One row per commissioner open in the month (so the table follows the mergers)."""
-        open_now = (self.opened[None, :] <= self.months[:, None]) & (
-            pd.isna(self.closed)[None, :] | (self.closed[None, :] >= self.months[:, None]))
+        orgs = self.organisations
+        opened, closed = pd.to_datetime(orgs["open_date"]).to_numpy(), pd.to_datetime(orgs["close_date"]).to_numpy()
+        open_now = (opened[None, :] <= self.months[:, None]) & (
+            pd.isna(closed)[None, :] | (closed[None, :] >= self.months[:, None]))
         t, o = np.nonzero(open_now)
+        direct = self.by_type_agents[:, DIRECT_PAYMENT - HOLDING_ROWS.start].sum(axis=2, dtype=np.int64) * self.scale
         by_ccg = pd.DataFrame({
-            "month": self.months[t], "code": self.codes[o], "name": self.names[o], "region": self.regions[o],
-            "population": self.populations[t, o], "holders": self.holding[t, o],
-            "direct_payment": self.by_type_counts[:, 2].sum(axis=2)[t, o],
+            "month": self.months[t], "code": self.codes[o], "name": orgs["name"].to_numpy()[o],
+            "region": orgs["region"].to_numpy()[o], "population": self.populations[t, o], "holders": self.holding[t, o],
+            "direct_payment": direct[t, o],
             "eligible_population": self.in_scope[t, o], "waiting_for_support_plan": self.planning[t, o],
             "new_holders": self.starts[t, o], "offers": self.offers[t, o],
             "received_ytd": self.received_ytd[t, o], "spend_gbp": self.spend[t, o],

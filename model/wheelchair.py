@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.people import HOLDING, LAPSES, State
+from model.people import ELIGIBLE, LAPSES, holding
 from model.planning import start_holding
 from model.population import WHEELCHAIR
 
@@ -49,13 +49,13 @@ def review(m: "RolloutModel", t: int) -> None:
     if len(due) == 0:
         return
     state = ppl.state[due]
-    due = due[(state >= min(HOLDING)) & (state <= max(HOLDING)) & (ppl.cohort_of(due) == WHEELCHAIR)]
+    due = due[holding(state) & (ppl.cohort_of(due) == WHEELCHAIR)]
     lapse = (ppl.flags[due] & LAPSES).astype(bool)
     reviewed, lapsed = due[~lapse], due[lapse]
     m.recorder.reviewed(t, reviewed)
     _next_event(m, reviewed)
     m.spend -= np.bincount(ppl.group[lapsed], weights=ppl.budget[lapsed], minlength=m.n_groups).astype(np.int64)
     m.recorder.lapsed(t, ppl.group[lapsed])
-    ppl.move(lapsed, State.ELIGIBLE, t)
+    ppl.move(lapsed, ELIGIBLE, t)
     ppl.review[lapsed] = -1
     ppl.threshold[lapsed] = m.hazard[ppl.group[lapsed]] + m.streams["wheelchair"].exponential(1.0, len(lapsed))
