@@ -127,8 +127,10 @@ def git_revision() -> str | None:
 
 
 def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) -> Results:
-    """Aggregate the recorder's snapshots into named series, scaled to real people (each sum is taken over
-    the agents' counts, then scaled: the same whole numbers as scaling first, without a copy of every cell)."""
+    """Aggregate the recorder's snapshots into named series, scaled to real people. Counts and flows are
+    whole numbers of agents, so each is summed to the level a table needs (national, by cohort, by
+    commissioner) before it is scaled, and running totals are taken of the sums: the same numbers as
+    scaling every cell first, at a fraction of the work. Spending is in pounds and summed as before."""
     rec, scale = m.recorder, m.agent_scale
     months = pd.to_datetime(pd.Series(m.months))
     T, n_orgs = len(m.months), m.n_orgs
@@ -138,17 +140,19 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     in_scope = agents[:, IN_SCOPE].sum(axis=1, dtype=np.int64) * scale
     planning = agents[:, PLANNING].astype(np.int64) * scale
 
-    def flow(arr: np.ndarray) -> np.ndarray:
-        return arr.reshape(T, n_orgs, N_COHORTS).astype(np.float64) * scale
+    def flow(arr: np.ndarray, per_person: int = scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A flow of agents by (t, group) as people: national (t), by cohort (t, cohort), by org (t, org)."""
+        x = arr.reshape(T, n_orgs, N_COHORTS)
+        return tuple((s * per_person).astype(np.float64) for s in (x.sum(axis=(1, 2)), x.sum(axis=1), x.sum(axis=2)))
 
-    starts, offers, declines = flow(rec.starts), flow(rec.offers), flow(rec.declines)
-    waits = flow(rec.wait_months) / scale
-    planned = flow(rec.planned)
-    spend = rec.spend.reshape(T, n_orgs, N_COHORTS) / 100.0 * scale  # pounds
-    fy = rec.fy
-    received_ytd = year_to_date(flow(rec.received), fy)
-    issued_ytd = year_to_date(starts, fy)
+    def ytd(levels: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        return tuple(year_to_date(x, rec.fy) for x in levels)
+
+    starts, offers, declines, received = flow(rec.starts), flow(rec.offers), flow(rec.declines), flow(rec.received)
+    received_ytd, issued_ytd = ytd(received), ytd(starts)
     redesignated, reviews = flow(rec.redesignated), flow(rec.reviews)
+    waits, planned = flow(rec.wait_months, per_person=1), flow(rec.planned)  # months waited: a mean per person
+    spend = rec.spend.reshape(T, n_orgs, N_COHORTS) / 100.0 * scale  # pounds
 
     national = pd.DataFrame({"month": months})
     national["holders"] = holding.sum(axis=(1, 2))
@@ -162,39 +166,38 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     national["died"] = by_state[:, DIED]
     national["recovered"] = by_state[:, RECOVERED]
     national["lost_eligibility"] = by_state[:, LOST_ELIGIBILITY]
-    national["new_holders"] = starts.sum(axis=(1, 2))
-    national["offers"] = offers.sum(axis=(1, 2))
-    national["declines"] = declines.sum(axis=(1, 2))
-    national["received_ytd"] = received_ytd.sum(axis=(1, 2))
-    national["issued_ytd"] = issued_ytd.sum(axis=(1, 2))
-    national["redesignated"] = redesignated.sum(axis=(1, 2))
-    national["wheelchair_reviews"] = reviews.sum(axis=(1, 2))
+    national["new_holders"] = starts[0]
+    national["offers"] = offers[0]
+    national["declines"] = declines[0]
+    national["received_ytd"] = received_ytd[0]
+    national["issued_ytd"] = issued_ytd[0]
+    national["redesignated"] = redesignated[0]
+    national["wheelchair_reviews"] = reviews[0]
     wheelchair_holders = holding[:, :, WHEELCHAIR].sum(axis=1)
     national["holders_wheelchair"] = wheelchair_holders
     national["holders_recurring"] = national["holders"] - wheelchair_holders
     national["spend_gbp"] = spend.sum(axis=(1, 2))
-    national["mean_wait_months"] = _ratio(waits.sum(axis=(1, 2)), planned.sum(axis=(1, 2)))
+    national["mean_wait_months"] = _ratio(waits[0], planned[0])
     national["reported_holders"] = reported(national["holders"].to_numpy(), wheelchair_holders, m.p)
 
-    def by_cohort_of(x: np.ndarray) -> np.ndarray:  # t, org, cohort -> one column, cohort by cohort
-        return x.sum(axis=1).T.ravel()
+    def column(by_cohort: np.ndarray) -> np.ndarray:  # t, cohort -> one column, cohort by cohort
+        return by_cohort.T.ravel()
 
     by_cohort = pd.DataFrame({
         "month": np.tile(months.to_numpy(), N_COHORTS), "cohort": np.repeat(np.array(reg.COHORTS, object), T),
-        "holders": by_cohort_of(holding), "eligible_population": by_cohort_of(in_scope),
-        "new_holders": by_cohort_of(starts), "offers": by_cohort_of(offers), "declines": by_cohort_of(declines),
-        "waiting_for_support_plan": by_cohort_of(planning), "received_ytd": by_cohort_of(received_ytd),
-        "issued_ytd": by_cohort_of(issued_ytd), "redesignated": by_cohort_of(redesignated),
-        "spend_gbp": by_cohort_of(spend),
+        "holders": column(holding.sum(axis=1)), "eligible_population": column(in_scope.sum(axis=1)),
+        "new_holders": column(starts[1]), "offers": column(offers[1]), "declines": column(declines[1]),
+        "waiting_for_support_plan": column(planning.sum(axis=1)), "received_ytd": column(received_ytd[1]),
+        "issued_ytd": column(issued_ytd[1]), "redesignated": column(redesignated[1]),
+        "spend_gbp": column(spend.sum(axis=1)),
     })
 
     detail = DetailTables(
         months=months.to_numpy(), codes=np.array(m.org_codes), organisations=m.geo.organisations,
         populations=rec.population * 1.0, scale=scale,
         by_type_agents=np.ascontiguousarray(agents[:, HOLDING_ROWS]), holding=holding.sum(axis=2),
-        in_scope=in_scope.sum(axis=2), planning=planning.sum(axis=2),
-        starts=starts.sum(axis=2), offers=offers.sum(axis=2), received_ytd=received_ytd.sum(axis=2),
-        spend=spend.sum(axis=2))
+        in_scope=in_scope.sum(axis=2), planning=planning.sum(axis=2), starts=starts[2], offers=offers[2],
+        received_ytd=received_ytd[2], spend=spend.sum(axis=2))
 
     events = pd.DataFrame(m.events, columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
