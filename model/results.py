@@ -140,10 +140,10 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     in_scope = agents[:, IN_SCOPE].sum(axis=1, dtype=np.int64) * scale
     planning = agents[:, PLANNING].astype(np.int64) * scale
 
-    def flow(arr: np.ndarray, per_person: int = scale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A flow of agents by (t, group) as people: national (t), by cohort (t, cohort), by org (t, org)."""
+    def flow(arr: np.ndarray, per_person: int = scale) -> tuple[np.ndarray, np.ndarray]:
+        """A flow of agents by (t, group) as people: national (t) and by cohort (t, cohort)."""
         x = arr.reshape(T, n_orgs, N_COHORTS)
-        return tuple((s * per_person).astype(np.float64) for s in (x.sum(axis=(1, 2)), x.sum(axis=1), x.sum(axis=2)))
+        return tuple((s * per_person).astype(np.float64) for s in (x.sum(axis=(1, 2)), _by_cohort(x)))
 
     def ytd(levels: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
         return tuple(year_to_date(x, rec.fy) for x in levels)
@@ -185,19 +185,18 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
 
     by_cohort = pd.DataFrame({
         "month": np.tile(months.to_numpy(), N_COHORTS), "cohort": np.repeat(np.array(reg.COHORTS, object), T),
-        "holders": column(holding.sum(axis=1)), "eligible_population": column(in_scope.sum(axis=1)),
+        "holders": column(_by_cohort(holding)), "eligible_population": column(_by_cohort(in_scope)),
         "new_holders": column(starts[1]), "offers": column(offers[1]), "declines": column(declines[1]),
-        "waiting_for_support_plan": column(planning.sum(axis=1)), "received_ytd": column(received_ytd[1]),
+        "waiting_for_support_plan": column(_by_cohort(planning)), "received_ytd": column(received_ytd[1]),
         "issued_ytd": column(issued_ytd[1]), "redesignated": column(redesignated[1]),
         "spend_gbp": column(spend.sum(axis=1)),
     })
 
     detail = DetailTables(
-        months=months.to_numpy(), codes=np.array(m.org_codes), organisations=m.geo.organisations,
-        populations=rec.population * 1.0, scale=scale,
-        by_type_agents=np.ascontiguousarray(agents[:, HOLDING_ROWS]), holding=holding.sum(axis=2),
-        in_scope=in_scope.sum(axis=2), planning=planning.sum(axis=2), starts=starts[2], offers=offers[2],
-        received_ytd=received_ytd[2], spend=spend.sum(axis=2))
+        months=months.to_numpy(), fy=rec.fy, codes=np.array(m.org_codes), organisations=m.geo.organisations,
+        populations=rec.population * 1.0, scale=scale, agents=agents,
+        starts=rec.starts.reshape(T, n_orgs, N_COHORTS), offers=rec.offers.reshape(T, n_orgs, N_COHORTS),
+        received=rec.received.reshape(T, n_orgs, N_COHORTS), spend=spend)
 
     events = pd.DataFrame(m.events, columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
@@ -218,21 +217,20 @@ def vintage(knowledge_date: dt.date) -> str:
 
 @dataclass
 class DetailTables:
-    """The arrays behind the detailed tables, which most ensemble runs never read: built on first use."""
+    """The arrays behind the detailed tables, which most ensemble runs never read: summed by commissioner
+    and built on first use."""
 
     months: np.ndarray
+    fy: np.ndarray  # financial year of each month
     codes: np.ndarray
     organisations: pd.DataFrame  # the geography's table: names, regions, open and close dates
     populations: np.ndarray  # t, org: registered population as the model carried it through mergers
     scale: int  # people per agent
-    by_type_agents: np.ndarray  # t, way of holding, org, cohort: agents (× scale for people)
-    holding: np.ndarray  # t, org (and so on below)
-    in_scope: np.ndarray
-    planning: np.ndarray
-    starts: np.ndarray
+    agents: np.ndarray  # t, state, org, cohort: agents (× scale for people)
+    starts: np.ndarray  # t, org, cohort: agents (and so on below)
     offers: np.ndarray
-    received_ytd: np.ndarray
-    spend: np.ndarray
+    received: np.ndarray
+    spend: np.ndarray  # t, org, cohort: pounds
     built: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def get(self, name: str) -> pd.DataFrame:
@@ -244,8 +242,8 @@ class DetailTables:
         frames = []
         for i, col in enumerate(HOLDING_COLUMNS.values()):
             for k, name in enumerate(reg.COHORTS):
-                frames.append(pd.DataFrame({"month": self.months, "type": col, "cohort": name, "holders":
-                                            self.by_type_agents[:, i, :, k].sum(axis=1, dtype=np.int64) * self.scale}))
+                held = self.agents[:, HOLDING_ROWS.start + i, :, k].sum(axis=1, dtype=np.int64) * self.scale
+                frames.append(pd.DataFrame({"month": self.months, "type": col, "cohort": name, "holders": held}))
         return pd.concat(frames, ignore_index=True)
 
     def _by_ccg(self) -> pd.DataFrame:
@@ -255,14 +253,20 @@ class DetailTables:
         open_now = (opened[None, :] <= self.months[:, None]) & (
             pd.isna(closed)[None, :] | (closed[None, :] >= self.months[:, None]))
         t, o = np.nonzero(open_now)
-        direct = self.by_type_agents[:, DIRECT_PAYMENT - HOLDING_ROWS.start].sum(axis=2, dtype=np.int64) * self.scale
+
+        def people(states: slice) -> np.ndarray:  # t, org
+            return self.agents[:, states].sum(axis=(1, 3), dtype=np.int64) * self.scale
+
+        def flow(agents: np.ndarray) -> np.ndarray:  # t, org
+            return (agents.sum(axis=2) * self.scale).astype(np.float64)
+
         by_ccg = pd.DataFrame({
             "month": self.months[t], "code": self.codes[o], "name": orgs["name"].to_numpy()[o],
-            "region": orgs["region"].to_numpy()[o], "population": self.populations[t, o], "holders": self.holding[t, o],
-            "direct_payment": direct[t, o],
-            "eligible_population": self.in_scope[t, o], "waiting_for_support_plan": self.planning[t, o],
-            "new_holders": self.starts[t, o], "offers": self.offers[t, o],
-            "received_ytd": self.received_ytd[t, o], "spend_gbp": self.spend[t, o],
+            "region": orgs["region"].to_numpy()[o], "population": self.populations[t, o],
+            "holders": people(HOLDING_ROWS)[t, o], "direct_payment": people(slice(DIRECT_PAYMENT, DIRECT_PAYMENT + 1))[t, o],
+            "eligible_population": people(IN_SCOPE)[t, o], "waiting_for_support_plan": people(slice(PLANNING, PLANNING + 1))[t, o],
+            "new_holders": flow(self.starts)[t, o], "offers": flow(self.offers)[t, o],
+            "received_ytd": year_to_date(flow(self.received), self.fy)[t, o], "spend_gbp": self.spend.sum(axis=2)[t, o],
         })
         by_ccg["holders_per_100k"] = by_ccg["holders"] / by_ccg["population"] * 100_000
         return by_ccg
@@ -273,6 +277,12 @@ class DetailTables:
         by_region = by_ccg.groupby(["month", "region"], as_index=False)[value_cols].sum()
         by_region["holders_per_100k"] = by_region["holders"] / by_region["population"] * 100_000
         return by_region
+
+
+def _by_cohort(whole: np.ndarray) -> np.ndarray:
+    """Whole numbers by (t, org, cohort) summed over commissioners, a cohort at a time (numpy sums over a
+    middle axis with a short last one several times more slowly; whole numbers add up the same either way)."""
+    return np.stack([whole[:, :, k].sum(axis=1) for k in range(whole.shape[2])], axis=1)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
