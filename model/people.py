@@ -80,11 +80,7 @@ class People:
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
         self.created = 0
-        self.horizon = horizon  # months the run lasts: a stay ending later never needs filing
-        # people by exit month: {month: [(intake number, people)]}, each intake's people in index order
-        self._leaving: dict[int, list[tuple[int, np.ndarray]]] = {}
-        self._intakes = 0
-        self._first_due = 0  # no month before this one still has people filed under it
+        self.horizon = horizon  # months the run lasts
         self._tracked: dict[int, list[np.ndarray]] = {int(s): [] for s in TRACKED}
 
     # ---- views -------------------------------------------------------------------------------
@@ -115,40 +111,13 @@ class People:
         self.n += k
         self.created += k
         self._tally(idx, +1)
-        self._book_exits(idx)
         return idx
 
-    def _book_exits(self, idx: np.ndarray) -> None:
-        """File newcomers under their exit month (one bucket per month, so a month's leavers are one
-        lookup, not a search of every intake since the start)."""
-        months = self.exit[idx]
-        if self.horizon is not None:
-            idx, months = idx[months < self.horizon], months[months < self.horizon]
-        self._intakes += 1
-        if len(idx) == 0:
-            return
-        order = np.argsort(months, kind="stable")
-        months, idx = months[order], idx[order]
-        cuts = np.flatnonzero(np.diff(months)) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [len(idx)])).tolist()
-        dues = months[starts].tolist()
-        for due, a, b in zip(dues, starts.tolist(), ends):
-            self._leaving.setdefault(due, []).append((self._intakes, idx[a:b]))
-        self._first_due = min(self._first_due, dues[0])
-
     def leaving(self, month: int) -> np.ndarray:
-        """People whose stay ends this month (their exit month was drawn when they entered), and any whose
-        month passed before they could be filed; in intake order, then by exit month, then by index."""
-        parts = []
-        for due in range(self._first_due, month + 1):
-            parts += [(k, due, people) for k, people in self._leaving.pop(due, ())]
-        self._first_due = max(self._first_due, month + 1)
-        if not parts:
-            return np.empty(0, np.int64)
-        if len(parts) > 1:
-            parts.sort(key=lambda x: (x[0], x[1]))
-        return np.concatenate([people for _, _, people in parts])
+        """People whose stay ends this month (their exit month was drawn when they entered), in index order.
+        One scan of the exit months: cheaper than filing each intake under its exit months (a Python
+        loop over about a hundred months per intake) at every scale, even full scale (half a millisecond)."""
+        return np.flatnonzero(self.exit[: self.n] == month)
 
     def tracked(self, state: State) -> np.ndarray:
         """Everyone now in one of the small TRACKED states, in index order."""
@@ -219,16 +188,6 @@ class People:
             moved = new_index[np.concatenate(parts)] if parts else np.empty(0, np.int64)
             return [moved[moved >= 0]]
 
-        # every filed batch renumbered in one go, then cut back into its batches (each stays in index order)
-        batches = [(due, k, people) for due, filed in self._leaving.items() for k, people in filed]
-        if batches:
-            moved = new_index[np.concatenate([people for _, _, people in batches])]
-            kept = moved >= 0
-            ends = np.concatenate(([0], np.cumsum(kept)))[np.cumsum([len(people) for _, _, people in batches])]
-            moved, starts = moved[kept], np.concatenate(([0], ends[:-1]))
-            self._leaving = {}
-            for (due, k, _), a, b in zip(batches, starts.tolist(), ends.tolist()):
-                self._leaving.setdefault(due, []).append((k, moved[a:b]))
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
