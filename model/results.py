@@ -130,7 +130,7 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
     """Aggregate the recorder's snapshots into named series, scaled to real people. Counts and flows are
     whole numbers of agents, so each is summed to the level a table needs (national, by cohort, by
     commissioner) before it is scaled, and running totals are taken of the sums: the same numbers as
-    scaling every cell first, at a fraction of the work. Spending is in pounds and summed as before."""
+    scaling every cell first, at a fraction of the work. Spending is in pounds: summed in the same order as ever."""
     rec, scale = m.recorder, m.agent_scale
     months = pd.to_datetime(pd.Series(m.months))
     T, n_orgs = len(m.months), m.n_orgs
@@ -189,7 +189,7 @@ def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) ->
         "new_holders": column(starts[1]), "offers": column(offers[1]), "declines": column(declines[1]),
         "waiting_for_support_plan": column(_by_cohort(planning)), "received_ytd": column(received_ytd[1]),
         "issued_ytd": column(issued_ytd[1]), "redesignated": column(redesignated[1]),
-        "spend_gbp": column(spend.sum(axis=1)),
+        "spend_gbp": column(_by_cohort(spend)),
     })
 
     detail = DetailTables(
@@ -279,10 +279,10 @@ class DetailTables:
         return by_region
 
 
-def _by_cohort(whole: np.ndarray) -> np.ndarray:
-    """Whole numbers by (t, org, cohort) summed over commissioners, a cohort at a time (numpy sums over a
-    middle axis with a short last one several times more slowly; whole numbers add up the same either way)."""
-    return np.stack([whole[:, :, k].sum(axis=1) for k in range(whole.shape[2])], axis=1)
+def _by_cohort(x: np.ndarray) -> np.ndarray:
+    """(t, org, cohort) summed over commissioners, a cohort at a time: numpy sums over a middle axis with a
+    short last one several times more slowly, and in another order (pounds would differ in the last bit)."""
+    return np.stack([x[:, :, k].sum(axis=1) for k in range(x.shape[2])], axis=1)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
