@@ -51,6 +51,8 @@ INTEGRATED = 64  # an integrated personal budget (health and social care, in an 
 LAPSES = 128  # a wheelchair budget whose next event is a lapse (not reviewed in time), not a review
 
 INF = np.inf
+LAST_MONTH = int(np.iinfo(np.int16).max)  # months are held as int16 (a stay can end no later)
+MAX_PENCE = int(np.iinfo(np.int32).max)  # monthly budgets are held as int32 pence
 
 
 class People:

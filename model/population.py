@@ -21,7 +21,9 @@ from model.people import (
     ELIGIBLE,
     FAST_TRACK,
     INF,
+    LAST_MONTH,
     LOST_ELIGIBILITY,
+    MAX_PENCE,
     NOT_ELIGIBLE,
     PACKAGE,
     RECOVERED,
@@ -114,11 +116,11 @@ def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generato
     mean = f.mean_months[cohort]
     mean[fast] = f.fast_track_months
     stay = 1 + np.floor(rng.standard_exponential(k) * mean)  # geometric months, drawn as a floored exponential
-    exit_month = np.minimum(m.month + stay, np.iinfo(np.int16).max).astype(np.int16)
+    exit_month = np.minimum(m.month + stay, LAST_MONTH).astype(np.int16)
     threshold = m.hazard[group] + rng.exponential(1.0, k) / np.where(
         s117 & m.policy.s117_right, p.right_to_have_multiplier, 1.0)
     yearly = medians[cohort] * np.exp(p.budget_log_sd * rng.standard_normal(k))
-    budget = np.minimum(yearly / MONTHS_PER_YEAR * PENCE, np.iinfo(np.int32).max).astype(np.int32)
+    budget = np.minimum(yearly / MONTHS_PER_YEAR * PENCE, MAX_PENCE).astype(np.int32)
     state = np.where(m.policy.in_scope[cohort], ELIGIBLE, NOT_ELIGIBLE).astype(np.int8)
     return m.people.add(
         group=group, state=state, flags=flags, since=np.full(k, m.month, np.int16), exit=exit_month,

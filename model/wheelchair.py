@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.people import ELIGIBLE, LAPSES, holding
+from model.people import ELIGIBLE, LAPSES, LAST_MONTH, holding
 from model.planning import start_holding
 from model.population import WHEELCHAIR
 
@@ -37,7 +37,7 @@ def _next_event(m: "RolloutModel", idx: np.ndarray) -> None:
     p, ppl = m.p, m.people
     gap = 1 + np.floor(m.streams["wheelchair"].standard_exponential(len(idx)) * MONTHS_PER_YEAR / p.pwb_review_rate)
     lapses = gap > p.pwb_live_months
-    ppl.review[idx] = np.minimum(m.month + np.where(lapses, p.pwb_live_months, gap), np.iinfo(np.int16).max)
+    ppl.review[idx] = np.minimum(m.month + np.where(lapses, p.pwb_live_months, gap), LAST_MONTH)
     ppl.flags[idx] = np.where(lapses, ppl.flags[idx] | LAPSES, ppl.flags[idx] & ~np.uint8(LAPSES))
 
 
