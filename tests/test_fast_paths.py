@@ -1,0 +1,111 @@
+"""The patient side's fast paths give exactly the numbers of the plain ones they replaced (issue 12).
+
+A speed change must never change a result: the frozen baseline and PINNED_COUNTS_SHA256 check whole runs;
+these check each fast path against the plain computation, so a failure says which one drifted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import offers
+from model import parameters as reg
+from model import people as P
+from model.counting import year_to_date
+from model.people import HOLDING, LEFT, N_STATES, State
+from model.rollout import RolloutModel
+from model.scenario import load_scenario
+from model.sim import Sim
+
+
+def test_state_ints_are_the_enum():
+    for s in State:
+        assert getattr(P, s.name) == int(s)
+    rows = np.arange(N_STATES)
+    assert rows[P.HOLDING_ROWS].tolist() == [int(s) for s in HOLDING]
+    assert rows[P.IN_SCOPE].tolist() == list(range(State.ELIGIBLE, State.DECLINED + 1))
+    assert (P.holding(rows) == np.isin(rows, HOLDING)).all()
+
+
+def test_each_person_leaves_in_the_month_drawn_at_entry_and_no_one_else_does():
+    """Leavers are found by scanning the exit months: everyone whose month it is leaves, no one else."""
+    seen = []
+
+    def check(m):
+        ppl, t = m.people, m.month
+        left_now = np.flatnonzero(np.isin(ppl.state[: ppl.n], LEFT) & (ppl.since[: ppl.n] == t))
+        due = np.flatnonzero(ppl.exit[: ppl.n] == t)
+        assert np.array_equal(left_now, due), t
+        assert (ppl.exit[: ppl.n][~np.isin(ppl.state[: ppl.n], LEFT)] > t).all(), t
+        seen.append(len(due))
+
+    s = load_scenario("baseline").with_(agent_scale=200, until=dt.date(2016, 3, 31))
+    RolloutModel(s, services=False, check=check).run()
+    assert sum(seen) > 1000  # the check saw real leavers, through compactions
+
+
+def test_take_up_asked_twice_in_a_month_and_for_a_subset_gives_the_same_chances():
+    """Planning's expected queue reads the decisions' take-up chances (one computation a month): the chance
+    of each person must not depend on who else is asked about, bit for bit."""
+    s = load_scenario("baseline").with_(agent_scale=100, until=dt.date(2018, 3, 31))
+    m = RolloutModel(s, services=False).run()
+    idx = m.people.where(State.ELIGIBLE, State.DECLINED)[::7]
+    assert len(idx) > 500
+    whole = offers.take_up(m, idx)
+    assert offers.take_up(m, idx.copy()) is whole  # the second ask reads the first answer
+    sub = idx[m.people.cohort_of(idx) != 5]
+    keep = np.isin(idx, sub)
+    np.testing.assert_array_equal(whole[keep], offers._take_up(m, sub))  # exact, not approximate
+
+
+def _plain_tables(m, scale):
+    """The tables as build_results made them before issue 12: every cell scaled to people first, then summed."""
+    rec, T, n_orgs, k = m.recorder, len(m.months), m.n_orgs, len(reg.COHORTS)
+    counts = rec.counts.reshape(T, -1, n_orgs, k).astype(np.int64) * scale
+    holding = counts[:, list(HOLDING)].sum(axis=1)
+    in_scope = counts[:, State.ELIGIBLE:State.DECLINED + 1].sum(axis=1)
+
+    def flow(arr):
+        return arr.reshape(T, n_orgs, k).astype(np.float64) * scale
+
+    starts, received = flow(rec.starts), year_to_date(flow(rec.received), rec.fy)
+    waits, planned = flow(rec.wait_months) / scale, flow(rec.planned)
+    spend = rec.spend.reshape(T, n_orgs, k) / 100.0 * scale
+    national = {"holders": holding.sum(axis=(1, 2)), "eligible_population": in_scope.sum(axis=(1, 2)),
+                "new_holders": starts.sum(axis=(1, 2)), "received_ytd": received.sum(axis=(1, 2)),
+                "issued_ytd": year_to_date(starts, rec.fy).sum(axis=(1, 2)), "spend_gbp": spend.sum(axis=(1, 2)),
+                "mean_wait_months": np.divide(waits.sum(axis=(1, 2)), planned.sum(axis=(1, 2)),
+                                              out=np.full(T, np.nan), where=planned.sum(axis=(1, 2)) > 0)}
+    cohort = {"holders": holding, "eligible_population": in_scope, "new_holders": starts,
+              "waiting_for_support_plan": counts[:, State.PLANNING], "received_ytd": received,
+              "issued_ytd": year_to_date(starts, rec.fy), "spend_gbp": spend}
+    by_cohort = {c: np.concatenate([v[:, :, j].sum(axis=1) for j in range(k)]) for c, v in cohort.items()}
+    by_org = {"holders": holding.sum(axis=2), "new_holders": starts.sum(axis=2), "received_ytd": received.sum(axis=2),
+              "spend_gbp": spend.sum(axis=2), "direct_payment": counts[:, State.DIRECT_PAYMENT].sum(axis=2)}
+    return national, by_cohort, by_org
+
+
+@pytest.mark.parametrize("scale", [10, 100])
+def test_results_summed_before_scaling_equal_scaling_every_cell_first(scale):
+    s = load_scenario("baseline").with_(agent_scale=scale)
+    if scale == 10:
+        s = s.with_(until=dt.date(2017, 3, 31))
+    sim = Sim(s)
+    res = sim.run(services=False)
+    national, by_cohort, by_org = _plain_tables(sim.model, scale)
+    for col, v in national.items():
+        np.testing.assert_array_equal(res.national[col].to_numpy(), v, err_msg=col)
+        assert res.national[col].dtype == v.dtype, col
+    for col, v in by_cohort.items():
+        np.testing.assert_array_equal(res.by_cohort[col].to_numpy(), v, err_msg=col)
+        assert res.by_cohort[col].dtype == v.dtype, col
+    by_ccg = res.by_ccg
+    t = pd.Index(pd.to_datetime(pd.Series(sim.model.months))).get_indexer(by_ccg["month"])
+    o = pd.Index(sim.model.org_codes).get_indexer(by_ccg["code"])
+    for col, v in by_org.items():
+        np.testing.assert_array_equal(by_ccg[col].to_numpy(), v[t, o], err_msg=col)
+    assert res.scenario_yaml == s.to_yaml()  # written when first asked for
