@@ -82,18 +82,7 @@ def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> n
 
 def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
-    they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC.
-    Support planning's expected queue and the decisions both ask for this month's offered people, with
-    nothing changed in between: the second ask reads the first's answer (speed only)."""
-    memo = m.__dict__.get("_take_up_memo")
-    if memo is not None and memo[0] == m.month and np.array_equal(memo[1], idx):
-        return memo[2]
-    prob = _take_up(m, idx)
-    m.__dict__["_take_up_memo"] = (m.month, idx, prob)
-    return prob
-
-
-def _take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
+    they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
     n_orgs, n_coh = m.n_orgs, len(reg.COHORTS)
     org, flags = ppl.org_of(idx), ppl.flags[idx]
@@ -115,13 +104,22 @@ def _take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     return np.clip(prob, 0.0, 1.0)
 
 
+def _chances(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
+    """Take-up chances of this month's offered people `idx`: as support planning computed them for its
+    expected queue a moment before (model/planning.py: nothing changes in between), else afresh."""
+    known = m.__dict__.pop("_offered_chances", None)
+    if known is not None and known[0] == m.month and np.array_equal(known[1], idx):
+        return known[2]
+    return take_up(m, idx)
+
+
 def decide(m: "RolloutModel", t: int) -> None:
     """Last month's offers are accepted or declined; a wheelchair budget is issued at the assessment."""
     ppl = m.people
     idx = ppl.tracked(OFFERED)
     if len(idx) == 0:
         return
-    accept = ppl.u_decide[idx] < take_up(m, idx)
+    accept = ppl.u_decide[idx] < _chances(m, idx)
     m.recorder.declined(t, ppl.group[idx[~accept]])
     ppl.move(idx[~accept], DECLINED, t)
     wheelchair = ppl.cohort_of(idx) == WHEELCHAIR

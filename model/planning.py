@@ -40,7 +40,8 @@ def accrue(m: "RolloutModel", take_up) -> None:
     m.planning_queue = np.where(before > 0, m.planning_queue * ratio, waiting)
     offered = ppl.tracked(OFFERED)
     if len(offered):
-        chance = take_up(m, offered)  # of everyone offered: their decisions next read the same chances
+        chance = take_up(m, offered)  # of everyone offered: their decisions come next and read these
+        m.__dict__["_offered_chances"] = (m.month, offered, chance)
         keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
         m.planning_queue = m.planning_queue + np.bincount(
             ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)

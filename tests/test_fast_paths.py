@@ -48,18 +48,29 @@ def test_each_person_leaves_in_the_month_drawn_at_entry_and_no_one_else_does():
     assert sum(seen) > 1000  # the check saw real leavers, through compactions
 
 
-def test_take_up_asked_twice_in_a_month_and_for_a_subset_gives_the_same_chances():
-    """Planning's expected queue reads the decisions' take-up chances (one computation a month): the chance
-    of each person must not depend on who else is asked about, bit for bit."""
+def test_take_up_of_a_subset_is_the_same_bit_for_bit():
+    """The decisions read the take-up chances support planning computed for everyone offered, and planning
+    keeps those of people who queue (not wheelchair users): a person's chance must not depend on who else
+    is asked about, bit for bit."""
     s = load_scenario("baseline").with_(agent_scale=100, until=dt.date(2018, 3, 31))
     m = RolloutModel(s, services=False).run()
     idx = m.people.where(State.ELIGIBLE, State.DECLINED)[::7]
     assert len(idx) > 500
     whole = offers.take_up(m, idx)
-    assert offers.take_up(m, idx.copy()) is whole  # the second ask reads the first answer
-    sub = idx[m.people.cohort_of(idx) != 5]
-    keep = np.isin(idx, sub)
-    np.testing.assert_array_equal(whole[keep], offers._take_up(m, sub))  # exact, not approximate
+    keep = m.people.cohort_of(idx) != reg.COHORTS.index("wheelchair")
+    np.testing.assert_array_equal(whole[keep], offers.take_up(m, idx[keep]))  # exact, not approximate
+
+
+def test_decisions_read_the_chances_planning_computed_that_month_and_only_those():
+    s = load_scenario("baseline").with_(agent_scale=200, until=dt.date(2016, 3, 31))
+    m = RolloutModel(s, services=False).run()
+    idx = m.people.where(State.ELIGIBLE)[:50]
+    fake = np.full(len(idx), 0.5)
+    m.__dict__["_offered_chances"] = (m.month, idx.copy(), fake)
+    assert offers._chances(m, idx) is fake
+    assert "_offered_chances" not in m.__dict__  # read once
+    m.__dict__["_offered_chances"] = (m.month - 1, idx.copy(), fake)  # last month's: not these
+    np.testing.assert_array_equal(offers._chances(m, idx), offers.take_up(m, idx))
 
 
 def _plain_tables(m, scale):
