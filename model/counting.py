@@ -49,12 +49,9 @@ class Recorder:
         self._n_groups = n_groups
 
     def _add(self, arr: np.ndarray, t: int, groups: np.ndarray, weights=None) -> None:
-        if len(groups) == 0:  # many months' flows are empty: skip them (speed only)
-            return
-        if weights is None:  # whole counts add into the row as they are (no cast copy)
-            arr[t] += np.bincount(groups, minlength=self._n_groups)
-        else:
-            arr[t] += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
+        if len(groups):  # many months' flows are empty: skip them (speed only)
+            row = arr[t]  # a view: adding to it adds in place (`arr[t] +=` would also copy the row back)
+            row += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
 
     def offered(self, t, groups): self._add(self.offers, t, groups)
     def declined(self, t, groups): self._add(self.declines, t, groups)

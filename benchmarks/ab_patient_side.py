@@ -1,0 +1,111 @@
+"""Paired A/B of the patient side's per-run cost: this checkout against an earlier revision, in one session.
+
+The unit is the dashboard fan's run: `Sim(baseline at 1:50 to March 2024).run(services=False)`, results
+built. Each round runs the old and the new code in fresh processes (the order alternates), each doing a
+warm-up then `--runs` runs with different seeds; the figure per process is the median CPU seconds per run
+(time.process_time: a shared machine inflates wall time). The ratio is taken within each round, so load
+that drifts during the session cancels. Both sides must give bit-identical counts for the same seed.
+
+    python benchmarks/ab_patient_side.py --base 8d168df [--rounds 6] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics as st
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "results" / "patient_side_ab.json"
+CHILD = """
+import hashlib, json, sys, time
+import numpy as np
+import model
+from model.scenario import load_scenario
+from model.sim import Sim
+runs = int(sys.argv[1])
+scenario = load_scenario("baseline").with_(agent_scale=50)
+Sim(scenario).run(services=False)  # warm-up: imports, geography, caches
+cpu = []
+for i in range(runs):
+    c = time.process_time()
+    Sim(scenario.with_(seed=1000 + i)).run(services=False)
+    cpu.append(time.process_time() - c)
+sim = Sim(scenario)
+sim.run(services=False)
+digest = hashlib.sha256(np.ascontiguousarray(sim.model.recorder.counts).tobytes()).hexdigest()
+print(json.dumps({"file": model.__file__, "cpu": cpu, "digest": digest}))
+"""
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The model, scenarios and posteriors of `rev`, unpacked into a directory of their own."""
+    tar = into / "src.tar"
+    subprocess.run(["git", "archive", "-o", str(tar), rev, "model", "scenarios", "posteriors"], cwd=ROOT, check=True)
+    with tarfile.open(tar) as f:
+        f.extractall(into, filter="data")
+    return into
+
+
+def one(src: Path, runs: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", CHILD, str(runs)], cwd=src, env=env, capture_output=True, text=True,
+                         check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if not got["file"].startswith(str(src)):
+        raise SystemExit(f"imported the model from {got['file']}, not {src}")
+    return got
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="git revision to compare against (the 'before')")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    load_before, t0 = os.getloadavg(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {"before": checkout(args.base, Path(tmp)), "after": ROOT}
+        cpu: dict[str, list[float]] = {k: [] for k in sides}
+        digests: dict[str, str] = {}
+        for r in range(args.rounds):
+            for side in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                got = one(sides[side], args.runs)
+                cpu[side].append(st.median(got["cpu"]))
+                digests[side] = got["digest"]
+                print(f"round {r} {side}: {cpu[side][-1]:.3f} s CPU per run (load {os.getloadavg()[0]:.1f})", flush=True)
+    ratios = [a / b for a, b in zip(cpu["after"], cpu["before"])]
+    report = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"), "what": "Sim(baseline, 1:50, to 2024-03).run("
+        "services=False) incl. results: median CPU s per run in each process, old and new alternating",
+        "before_revision": base_rev, "after_revision": head_rev, "rounds": args.rounds, "runs_per_process": args.runs,
+        "before_cpu_s_per_run": st.median(cpu["before"]), "after_cpu_s_per_run": st.median(cpu["after"]),
+        "paired_ratio_after_over_before_median": st.median(ratios), "paired_ratios": ratios,
+        "before_each_round": cpu["before"], "after_each_round": cpu["after"],
+        "identical_counts": digests["before"] == digests["after"],
+        "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg(),
+        "wall_s": time.perf_counter() - t0,
+        "note": "CPU seconds on a shared 2-core machine (load average beside): contention inflates CPU time too, "
+                "so only the ratio within a round is compared",
+    }
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2))
+    print(f"before {report['before_cpu_s_per_run']:.3f} s, after {report['after_cpu_s_per_run']:.3f} s CPU per run; "
+          f"paired ratio {report['paired_ratio_after_over_before_median']:.2f}; identical: {report['identical_counts']}")
+    print(f"written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
