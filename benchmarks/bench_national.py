@@ -2,7 +2,9 @@
 
 Reports set-up and run time (fastest of several repeats, as Mesa's benchmarks do), patient-months per
 second, peak memory per patient, and the speed-up over the same patient rules written with one Mesa
-Agent object per person (measured on a smaller population in the same run). Normalised by a fixed
+Agent object per person (measured on a smaller population in the same run). Also the patient side's
+cost per run at 1:50 to March 2024 with its results built: the unit of the dashboard's 50-run fan
+(benchmarks/ab_patient_side.py compares it with an earlier revision in one session). Normalised by a fixed
 numpy reference loop so figures from different machines compare, and given as CPU time too (the machine
 may be shared: the load average is recorded). Targets (issues 2, 12): run ≤ 2 s on one core, ≤ 200
 bytes per patient, ≥ 100× the object-per-person version.
@@ -32,6 +34,7 @@ from mesa_reference import ObjectPerPersonModel  # noqa: E402
 from model.people import LEFT, State  # noqa: E402
 from model.rollout import RolloutModel  # noqa: E402
 from model.scenario import load_scenario  # noqa: E402
+from model.sim import Sim  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 REFERENCE_SCALE = 50  # the object-per-person model runs on 1/50 of the population
@@ -97,6 +100,21 @@ def time_reference(scenario) -> dict:
             "arrays_same_population_patient_months_per_s": pm_arrays / t_arrays}
 
 
+def time_fan_unit(scenario, runs: int = 5) -> dict:
+    """CPU per run of `Sim(...).run(services=False)` at 1:50 (results built): what each of the dashboard
+    fan's 50 runs costs. Median of `runs` runs with different seeds, after a warm-up."""
+    small = scenario.with_(agent_scale=50)
+    Sim(small).run(services=False)
+    cpu = []
+    for i in range(runs):
+        c = time.process_time()
+        Sim(small.with_(seed=1000 + i)).run(services=False)
+        cpu.append(time.process_time() - c)
+    cpu.sort()
+    return {"agent_scale": 50, "until": str(small.until), "runs": runs, "cpu_s_per_run_median": cpu[len(cpu) // 2],
+            "cpu_s_per_run_each": cpu, "fan_of_50_cpu_s": 50 * cpu[len(cpu) // 2]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -112,6 +130,7 @@ def main() -> None:
     memory = peak_memory(scenario)
     memory_2024 = peak_memory(to_2024)
     reference = time_reference(scenario)
+    fan_unit = time_fan_unit(to_2024)
     # patient-months per CPU second, full-scale arrays (patient side) over objects (CPU time: robust to a shared machine)
     speedup = (patients_only["patient_months"] / patients_only["run_cpu_s"]) / (
         reference["objects_patient_months"] / reference["objects_run_cpu_s"])
@@ -125,6 +144,7 @@ def main() -> None:
         "national_patient_side_only": patients_only, "national_to_2024_03": national_2024, "memory": memory,
         "memory_to_2024_03": memory_2024,
         "object_per_person_reference": reference, "speedup_vs_object_per_person": speedup,
+        "patient_side_1_50_per_run": fan_unit,
         "speedup_wall_patient_months_per_s": patients_only["patient_months_per_s"] / reference["objects_patient_months_per_s"],
         "run_cpu_s_in_reference_loops": national["run_cpu_s"] / ref_cpu,
         "targets": {"run_s<=2 (cpu, set-up + run, to 2021-03)": national["total_cpu_s"] <= 2.0,
@@ -149,6 +169,8 @@ def main() -> None:
     if national.get("simpy_events") is not None:
         print(f"SimPy events in the national run: {national['simpy_events']:,} (service side on; patient side alone "
               f"{patients_only['run_s']:.2f} s, so the service side adds {national['run_s'] - patients_only['run_s']:+.2f} s)")
+    print(f"patient side at 1:50 to March 2024, results built (one run of the dashboard's fan): "
+          f"{fan_unit['cpu_s_per_run_median']:.3f} s CPU per run; 50 runs {fan_unit['fan_of_50_cpu_s']:.1f} s")
     print(f"written to {OUT / 'national.json'}")
 
 
