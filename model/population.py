@@ -102,17 +102,15 @@ def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generato
     group = np.repeat(np.arange(m.n_groups, dtype=np.int16), per_group)
     k = len(group)
     cohort = group % N_COHORTS
-    flags = np.zeros(k, np.uint8)
     ft_share = f.fast_track_stock_share if initial else f.fast_track_entry_share
     fast = (cohort == CHC) & (rng.random(k) < ft_share)
-    flags[fast] |= FAST_TRACK
     children = cohort == CHILDREN
-    flags[(rng.random(k) < p.carer_share) | children] |= CARER  # a child always has a parent or carer
-    flags[(rng.random(k) < p.capacity_share) & ~children] |= CAPACITY
+    carer = (rng.random(k) < p.carer_share) | children  # a child always has a parent or carer
+    capable = (rng.random(k) < p.capacity_share) & ~children
     s117 = (cohort == MENTAL_HEALTH) & (rng.random(k) < p.section117_share)
-    flags[s117] |= SECTION117
-    package = package_share[cohort]
-    flags[((rng.random(k) < package) & ~fast) | s117] |= PACKAGE  # section 117 aftercare is a package
+    package = ((rng.random(k) < package_share[cohort]) & ~fast) | s117  # section 117 aftercare is a package
+    flags = (fast * np.uint8(FAST_TRACK) | carer * np.uint8(CARER) | capable * np.uint8(CAPACITY)
+             | s117 * np.uint8(SECTION117) | package * np.uint8(PACKAGE))
     mean = f.mean_months[cohort]
     mean[fast] = f.fast_track_months
     stay = 1 + np.floor(rng.standard_exponential(k) * mean)  # geometric months, drawn as a floored exponential
