@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.ccg import region_of
+
 if TYPE_CHECKING:
     from model.rollout import RolloutModel
 
@@ -26,7 +28,8 @@ QUARTER_MONTHS = (1, 4, 7, 10)
 
 
 def regional_percentile(per_head: np.ndarray, open_: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Each open CCG's rank within its region on PHBs per head: 0 at the bottom, 1 at the top."""
+    """Each open CCG's rank within its region on PHBs per head: 0 at the bottom, 1 at the top (`region`:
+    names or codes, one per organisation)."""
     pct = np.zeros(len(per_head))
     for r in np.unique(region[open_]):
         members = np.flatnonzero(open_ & (region == r))
@@ -69,7 +72,7 @@ def monitor(m: "RolloutModel") -> None:
         return
     held = m.holders_by_org()
     per_head = np.divide(held, t.population, out=np.zeros_like(held), where=t.population > 0)
-    rank = regional_percentile(per_head, t.open, m.org_region)
+    rank = regional_percentile(per_head, t.open, region_of(m))
     gap = plan_gap(m, held) if pol.planning else np.zeros_like(held)
     room = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
     t.assurance = np.where(t.open, pressure(rank, gap, room, p), 0.0)

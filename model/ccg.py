@@ -103,27 +103,35 @@ def add_agent(m: "RolloutModel", code: str) -> CCG:
     return ccg
 
 
-def region_masks(m: "RolloutModel") -> list[np.ndarray]:
-    """Which organisations lie in each region, in `m.regions` order (built once per run: comparing the
-    region names of every organisation each month was most of the learning rule's cost)."""
-    masks = m.__dict__.get("_region_masks")
-    if masks is None:
-        masks = m.__dict__["_region_masks"] = [m.org_region == r for r in m.regions]
-    return masks
+def region_of(m: "RolloutModel") -> np.ndarray:
+    """Each organisation's region as its position in `m.regions` (built once per run: comparing the
+    region names of every organisation each month was most of the learning and assurance rules' cost)."""
+    codes = m.__dict__.get("_region_of")
+    if codes is None:
+        codes = m.__dict__["_region_of"] = np.searchsorted(np.array(m.regions), m.org_region)
+    return codes
+
+
+def regional_leaders(m: "RolloutModel", share: float) -> np.ndarray:
+    """For every open CCG, the mean readiness of the leading `share` of open CCGs in its region (0 if closed).
+    One sort of all open CCGs by region then readiness; each region's leaders are the end of its run."""
+    t, region = m.ccgs, region_of(m)
+    members = np.flatnonzero(t.open)
+    order = members[np.lexsort((t.readiness[members], region[members]))]
+    bounds = np.searchsorted(region[order], np.arange(len(m.regions) + 1)).tolist()
+    leader = np.zeros(len(t.readiness))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            top = t.readiness[order[b - max(1, int(round((b - a) * share))):b]]
+            leader[order[a:b]] = top.sum() / len(top)  # the mean, as np.mean computes it, without its overhead
+    return leader
 
 
 def learn(m: "RolloutModel") -> None:
     """ODD "CCG learning", for every open CCG at once (see the module docstring)."""
     p, t = m.p, m.ccgs
     open_ = t.open
-    ready = np.where(open_, t.readiness, np.nan)
-    leader = np.zeros_like(ready)
-    for in_region in region_masks(m):  # the mean readiness of each region's leading share of CCGs
-        members = open_ & in_region
-        vals = np.sort(ready[members])
-        if len(vals):
-            top = vals[-max(1, int(round(len(vals) * p.regional_leader_share))):]
-            leader[members] = top.sum() / len(top)  # the mean, as np.mean computes it, without its overhead
+    leader = regional_leaders(m, p.regional_leader_share)
     own = p.readiness_learning_rate
     from_peers = p.peer_learning_rate * np.maximum(0.0, leader - t.readiness)
     national = p.national_support_rate * m.push_strength  # the push builds capacity everywhere alike
