@@ -6,7 +6,9 @@ warm-up then `--runs` runs with different seeds; the figure per process is the m
 (time.process_time: a shared machine inflates wall time). The ratio is taken within each round, so load
 that drifts during the session cancels. Both sides must give bit-identical counts for the same seed.
 
-    python benchmarks/ab_patient_side.py --base 8d168df [--rounds 6] [--runs 5]
+    python benchmarks/ab_patient_side.py --base 8d168df [--rounds 6] [--runs 5] [--scale 50] [--until 2024-03-31]
+
+Another scale or horizon (e.g. full scale, `--scale 1 --until 2021-03-31`) writes patient_side_ab_scale1.json.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "results" / "patient_side_ab.json"
+OUT = ROOT / "benchmarks" / "results"
 CHILD = """
 import hashlib, json, sys, time
 import numpy as np
 import model
 from model.scenario import load_scenario
 from model.sim import Sim
-runs = int(sys.argv[1])
-scenario = load_scenario("baseline").with_(agent_scale=50)
+import datetime as dt
+runs, scale, until = int(sys.argv[1]), int(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
+scenario = load_scenario("baseline").with_(agent_scale=scale, until=until)
 Sim(scenario).run(services=False)  # warm-up: imports, geography, caches
 cpu = []
 for i in range(runs):
@@ -55,9 +58,9 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def one(src: Path, runs: int) -> dict:
+def one(src: Path, runs: int, scale: int, until: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(runs)], cwd=src, env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(runs), str(scale), until], cwd=src, env=env, capture_output=True, text=True,
                          check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     if not got["file"].startswith(str(src)):
@@ -70,6 +73,8 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="git revision to compare against (the 'before')")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=50, help="people per agent (50: the dashboard fan's)")
+    parser.add_argument("--until", default="2024-03-31")
     args = parser.parse_args()
     base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -82,14 +87,14 @@ def main() -> None:
         digests: dict[str, str] = {}
         for r in range(args.rounds):
             for side in (("before", "after") if r % 2 == 0 else ("after", "before")):
-                got = one(sides[side], args.runs)
+                got = one(sides[side], args.runs, args.scale, args.until)
                 cpu[side].append(st.median(got["cpu"]))
                 digests[side] = got["digest"]
                 print(f"round {r} {side}: {cpu[side][-1]:.3f} s CPU per run (load {os.getloadavg()[0]:.1f})", flush=True)
     ratios = [a / b for a, b in zip(cpu["after"], cpu["before"])]
     report = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"), "what": "Sim(baseline, 1:50, to 2024-03).run("
-        "services=False) incl. results: median CPU s per run in each process, old and new alternating",
+        "date": dt.datetime.now().isoformat(timespec="seconds"), "what": f"Sim(baseline, 1:{args.scale}, to "
+        f"{args.until}).run(services=False) incl. results: median CPU s per run in each process, old and new alternating",
         "before_revision": base_rev, "after_revision": head_rev, "rounds": args.rounds, "runs_per_process": args.runs,
         "before_cpu_s_per_run": st.median(cpu["before"]), "after_cpu_s_per_run": st.median(cpu["after"]),
         "paired_ratio_after_over_before_median": st.median(ratios), "paired_ratios": ratios,
@@ -100,11 +105,13 @@ def main() -> None:
         "note": "CPU seconds on a shared 2-core machine (load average beside): contention inflates CPU time too, "
                 "so only the ratio within a round is compared",
     }
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2))
+    out = OUT / ("patient_side_ab.json" if (args.scale, args.until) == (50, "2024-03-31")
+                 else f"patient_side_ab_scale{args.scale}.json")
+    OUT.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
     print(f"before {report['before_cpu_s_per_run']:.3f} s, after {report['after_cpu_s_per_run']:.3f} s CPU per run; "
           f"paired ratio {report['paired_ratio_after_over_before_median']:.2f}; identical: {report['identical_counts']}")
-    print(f"written to {OUT}")
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":
