@@ -47,11 +47,23 @@ class Recorder:
         self.spend = np.zeros(shape, np.int64)  # pence paid into PHBs this month
         self.population = np.zeros((n_months, n_groups // len(reg.COHORTS)))  # each commissioner's, as merged
         self._n_groups = n_groups
+        self._gathered: dict[tuple[int, int], tuple[np.ndarray, list, list]] = {}  # this month's flows, uncounted
 
     def _add(self, arr: np.ndarray, t: int, groups: np.ndarray, weights=None) -> None:
-        if len(groups):  # many months' flows are empty: skip them (speed only)
+        """Count people (or whole-number `weights`) into month t of a flow by their groups. Gathered over the
+        month and counted when it is recorded: one bincount per flow a month, not one per rule that adds
+        to it (speed only; whole numbers add up the same in any grouping)."""
+        if len(groups):
+            _, parts, weighed = self._gathered.setdefault((id(arr), t), (arr, [], []))
+            parts.append(groups)
+            weighed.append(weights)
+
+    def _count_gathered(self) -> None:
+        for (_, t), (arr, parts, weighed) in self._gathered.items():
+            weights = None if weighed[0] is None else np.concatenate(weighed).astype(np.float64)
             row = arr[t]  # a view: adding to it adds in place (`arr[t] +=` would also copy the row back)
-            row += np.bincount(groups, weights=weights, minlength=self._n_groups).astype(arr.dtype)
+            row += np.bincount(np.concatenate(parts), weights=weights, minlength=self._n_groups).astype(arr.dtype)
+        self._gathered = {}
 
     def offered(self, t, groups): self._add(self.offers, t, groups)
     def declined(self, t, groups): self._add(self.declines, t, groups)
@@ -87,6 +99,7 @@ class Recorder:
         self._receive(t, idx[ppl.cohort_of(idx) != WHEELCHAIR])
 
     def record(self, t: int, counts: np.ndarray, spend: np.ndarray, population: np.ndarray) -> None:
+        self._count_gathered()
         self.population[t] = population
         self.counts[t] = counts
         self.spend[t] = spend
