@@ -15,14 +15,10 @@ separately identifiable from CCG-level variation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model.ccg import region_of
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 QUARTER_MONTHS = (1, 4, 7, 10)
 
@@ -47,7 +43,7 @@ def pressure(rank_pct: np.ndarray, plan_gap: np.ndarray, money_room: np.ndarray,
     return np.clip(raw, 0.0, 1.0) * money_room
 
 
-def submit_plans(m: "RolloutModel") -> None:
+def submit_plans(m: RolloutState) -> None:
     """Each CCG plans a straight line from its holders now to its population share of the milestone."""
     t = m.ccgs
     m.plan_start_month = m.month_at_event()
@@ -57,7 +53,7 @@ def submit_plans(m: "RolloutModel") -> None:
     m.plan_end_month = m.month_of(m.policy.milestone_date)
 
 
-def plan_gap(m: "RolloutModel", held: np.ndarray) -> np.ndarray:
+def plan_gap(m: RolloutState, held: np.ndarray) -> np.ndarray:
     """How far each CCG is behind its own trajectory this month (0 on or ahead, 1 with nothing)."""
     span = max(1, m.plan_end_month - m.plan_start_month)
     frac = min(1.0, max(0.0, (m.month - m.plan_start_month) / span))
@@ -65,7 +61,7 @@ def plan_gap(m: "RolloutModel", held: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.divide(held, planned, out=np.ones_like(held), where=planned > 0), 0.0, 1.0) * (planned > 0)
 
 
-def monitor(m: "RolloutModel") -> None:
+def monitor(m: RolloutState) -> None:
     """The quarterly assurance round: rank, compare with plan, respond (a no-op before the IAF)."""
     pol, p, t = m.policy, m.p, m.ccgs
     if not pol.assurance or m.months[m.month].month not in QUARTER_MONTHS:

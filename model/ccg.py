@@ -12,13 +12,10 @@ How CCGs respond to assurance (their IAF rank and their own plan) is `model/assu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mesa
 import numpy as np
 
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 MONTHS_PER_YEAR = 12
 # the integrated personal commissioning demonstrators DOMAIN.md names (V2: "e.g. Portsmouth, Luton, Tower
@@ -40,12 +37,12 @@ class CCGTable:
         self.ipc_from = np.full(n_orgs, np.inf)  # month the CCG became an IPC site
         self.pwb_switch_month[:] = np.inf  # month it switches wheelchair vouchers to budgets
 
-    def offer_intensity(self, m: "RolloutModel") -> np.ndarray:
+    def offer_intensity(self, m: RolloutState) -> np.ndarray:
         """How often, relative to a fully ready typical CCG, each CCG offers a budget this month: readiness ×
         activeness, raised by assurance pressure where money allows (model/assurance.py)."""
         return self.readiness * self.activeness * (1.0 + m.p.assurance_offer_boost * self.assurance)
 
-    def planning_capacity(self, m: "RolloutModel") -> np.ndarray:
+    def planning_capacity(self, m: RolloutState) -> np.ndarray:
         """Support plans each CCG can complete this month, in agents (people / agent_scale)."""
         p = m.p
         staff = p.coordinators_per_100k * self.population / 100_000 * self.readiness
@@ -56,7 +53,7 @@ class CCGTable:
 class CCG(mesa.Agent):
     """A view onto one row of the model's CCGTable (so agents and arrays never disagree)."""
 
-    def __init__(self, model: "RolloutModel", index: int, code: str, name: str, region: str):
+    def __init__(self, model: RolloutState, index: int, code: str, name: str, region: str):
         super().__init__(model)
         self.index, self.code, self.name, self.region = index, code, name, region
 
@@ -70,7 +67,7 @@ class CCG(mesa.Agent):
         return float(self.model.ccgs.offer_intensity(self.model)[self.index])
 
 
-def create_ccgs(m: "RolloutModel", codes: list[str]) -> None:
+def create_ccgs(m: RolloutState, codes: list[str]) -> None:
     """The CCGs of April 2014, each with its drawn policy (ODD 5, initialisation)."""
     p, rng, t = m.p, m.streams["ccg_setup"], m.ccgs
     n = len(codes)
@@ -96,14 +93,14 @@ def create_ccgs(m: "RolloutModel", codes: list[str]) -> None:
         add_agent(m, code)
 
 
-def add_agent(m: "RolloutModel", code: str) -> CCG:
+def add_agent(m: RolloutState, code: str) -> CCG:
     row = m.geo.records[code]
     ccg = CCG(m, index=m.org_index[code], code=code, name=str(row["name"]), region=str(row["region"]))
     m.ccg_by_index[ccg.index] = ccg
     return ccg
 
 
-def region_of(m: "RolloutModel") -> np.ndarray:
+def region_of(m: RolloutState) -> np.ndarray:
     """Each organisation's region as its position in `m.regions` (built once per run: comparing the
     region names of every organisation each month was most of the learning and assurance rules' cost)."""
     codes = m.__dict__.get("_region_of")
@@ -112,7 +109,7 @@ def region_of(m: "RolloutModel") -> np.ndarray:
     return codes
 
 
-def regional_leaders(m: "RolloutModel", share: float) -> np.ndarray:
+def regional_leaders(m: RolloutState, share: float) -> np.ndarray:
     """For every open CCG, the mean readiness of the leading `share` of open CCGs in its region (0 if closed).
     One sort of all open CCGs by region then readiness; each region's leaders are the end of its run."""
     t, region = m.ccgs, region_of(m)
@@ -127,7 +124,7 @@ def regional_leaders(m: "RolloutModel", share: float) -> np.ndarray:
     return leader
 
 
-def learn(m: "RolloutModel") -> None:
+def learn(m: RolloutState) -> None:
     """ODD "CCG learning", for every open CCG at once (see the module docstring)."""
     p, t = m.p, m.ccgs
     open_ = t.open
@@ -141,7 +138,7 @@ def learn(m: "RolloutModel") -> None:
     t.readiness = np.where(open_, t.readiness + gain, t.readiness)
 
 
-def successor(m: "RolloutModel", index: int, preds: list[tuple[int, float]]) -> None:
+def successor(m: RolloutState, index: int, preds: list[tuple[int, float]]) -> None:
     """A merged CCG's PHB policy: the most advanced predecessor's, or a population-weighted mix."""
     t = m.ccgs
     rows = np.array([i for i, _ in preds])

@@ -9,8 +9,6 @@ An offered person decides the next month, with their own uniform draw (common ra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model import parameters as reg
@@ -27,16 +25,14 @@ from model.people import (
     PLANNING,
 )
 from model.population import WHEELCHAIR
+from model.state import RolloutState
 from model.wheelchair import issue
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
 
 MONTHS_PER_YEAR = 12
 MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) must stay finite
 
 
-def offer(m: "RolloutModel", t: int) -> None:
+def offer(m: RolloutState, t: int) -> None:
     ppl = m.people
     intensity, rates = m.ccgs.offer_intensity(m), m.policy.offer_rates()
     yearly = np.outer(intensity, rates)
@@ -51,7 +47,7 @@ def offer(m: "RolloutModel", t: int) -> None:
     ppl.threshold[idx] = INF
 
 
-def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cohort_values(m: RolloutState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Take-up at the reference match and need (pence a month) by cohort, and the control of each way of
     holding: built once per run, since the parameters do not change during one (speed only)."""
     values = m.__dict__.get("_take_up_values")
@@ -62,7 +58,7 @@ def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray, np.ndarray
     return values
 
 
-def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> np.ndarray:
+def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.ndarray:
     """The match offered people `idx` expect from a budget: Outcomes' matching rule (model/outcomes.py) on the
     budget they would get against their need, their CCG's restrictions, whether it tells budgets up front,
     the support available, and the way they would likely hold it (the odds of model/planning.py). Their
@@ -80,7 +76,7 @@ def expected_match(m: "RolloutModel", idx: np.ndarray, support: np.ndarray) -> n
     return matching_rule(p, ratio, m.ccgs.restrictiveness[org], known, support, likely_control)
 
 
-def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
+def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
     they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
@@ -104,7 +100,7 @@ def take_up(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     return np.clip(prob, 0.0, 1.0)
 
 
-def _chances(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
+def _chances(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Take-up chances of this month's offered people `idx`: as support planning computed them for its
     expected queue a moment before (model/planning.py: nothing changes in between), else afresh."""
     known = m.__dict__.pop("_offered_chances", None)
@@ -113,7 +109,7 @@ def _chances(m: "RolloutModel", idx: np.ndarray) -> np.ndarray:
     return take_up(m, idx)
 
 
-def decide(m: "RolloutModel", t: int) -> None:
+def decide(m: RolloutState, t: int) -> None:
     """Last month's offers are accepted or declined; a wheelchair budget is issued at the assessment."""
     ppl = m.people
     idx = ppl.tracked(OFFERED)

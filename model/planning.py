@@ -15,18 +15,23 @@ to 5% low in 2015-16; benchmarks/bench_ensemble.py measures the gap that remains
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model.counting import WHEELCHAIR
-from model.people import CAPACITY, CARER, DIRECT_PAYMENT, INF, NOTIONAL, OFFERED, PLANNING, THIRD_PARTY
+from model.people import (
+    CAPACITY,
+    CARER,
+    DIRECT_PAYMENT,
+    INF,
+    NOTIONAL,
+    OFFERED,
+    PLANNING,
+    THIRD_PARTY,
+)
+from model.state import RolloutState
 
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
 
-
-def accrue(m: "RolloutModel", take_up) -> None:
+def accrue(m: RolloutState, take_up) -> None:
     """This month's capacity joins the credit (what re-designation and planning draw on), and the expected
     queue takes in this month's expected acceptances (the offered decide next: `take_up` is
     model.offers.take_up, passed in because offers depends on planning through wheelchair budgets)."""
@@ -47,11 +52,11 @@ def accrue(m: "RolloutModel", take_up) -> None:
             ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)
 
 
-def _waiting_by_org(m: "RolloutModel") -> np.ndarray:
+def _waiting_by_org(m: RolloutState) -> np.ndarray:
     return m.people.counts[PLANNING].reshape(m.n_orgs, -1).sum(axis=1).astype(float)
 
 
-def plan(m: "RolloutModel", t: int) -> None:
+def plan(m: RolloutState, t: int) -> None:
     ppl = m.people
     idx = np.sort(ppl.tracked(PLANNING))  # index order: one draw per person, whatever path they came by
     queue = m.planning_queue
@@ -65,7 +70,7 @@ def plan(m: "RolloutModel", t: int) -> None:
     m.planning_waiting = _waiting_by_org(m)
 
 
-def person_uniforms(m: "RolloutModel", idx: np.ndarray, t: int) -> np.ndarray:
+def person_uniforms(m: RolloutState, idx: np.ndarray, t: int) -> np.ndarray:
     """One uniform per (person, month), hashed from a key drawn once from the planning stream (splitmix64):
     the draws do not depend on how many people wait, so two scenarios keep common random numbers (people
     have the same indices in both: entries and exits are policy-free)."""
@@ -82,7 +87,7 @@ def person_uniforms(m: "RolloutModel", idx: np.ndarray, t: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def start_holding(m: "RolloutModel", idx: np.ndarray, legacy: bool = False) -> None:
+def start_holding(m: RolloutState, idx: np.ndarray, legacy: bool = False) -> None:
     """A person's budget starts: how they hold it (ODD: "budget type"); it counts as issued this month."""
     p, ppl = m.p, m.people
     if len(idx) == 0:
@@ -98,7 +103,7 @@ def start_holding(m: "RolloutModel", idx: np.ndarray, legacy: bool = False) -> N
     hold(m, idx, kind.astype(np.int8), legacy)
 
 
-def hold(m: "RolloutModel", idx: np.ndarray, kind, legacy: bool = False) -> None:
+def hold(m: RolloutState, idx: np.ndarray, kind, legacy: bool = False) -> None:
     """Move people into a holding state, pay their budget, and count the issue."""
     ppl = m.people
     ppl.move(idx, kind, m.month)

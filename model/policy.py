@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,9 +23,7 @@ from model.population import (
     N_COHORTS,
     WHEELCHAIR,
 )
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 D = dt.date
 
@@ -68,7 +65,7 @@ def known_events(p) -> list[Event]:
 class Policy:
     """National policy now: changed only by dated events."""
 
-    m: "RolloutModel"
+    m: RolloutState
     in_scope: np.ndarray = field(default_factory=lambda: np.arange(N_COHORTS) != WHEELCHAIR)
     rights: np.ndarray = field(default_factory=lambda: np.zeros(N_COHORTS, int))  # 1 ask, 2 have
     discretionary: bool = False

@@ -8,7 +8,6 @@ with a learning disability years), and a budget ends when the stay does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,9 +31,7 @@ from model.people import (
 )
 from model.planning import start_holding
 from model.scenario import ScenarioError
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 COHORTS = reg.COHORTS
 N_COHORTS = len(COHORTS)
@@ -76,13 +73,13 @@ def cohort_flows(p) -> CohortFlows:
                        p.chc_fast_track_mean_months)
 
 
-def expected_people(m: "RolloutModel") -> int:
+def expected_people(m: RolloutState) -> int:
     """Room for the starting stock and about a year of newcomers (arrays grow if needed; speed only)."""
     f = m.flows
     return int((f.stock.sum() + f.entries.sum() * 13) / m.agent_scale * 1.1) + 1024
 
 
-def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray]:
+def cohort_values(m: RolloutState) -> tuple[np.ndarray, np.ndarray]:
     """Share of each cohort already receiving a package, and its median yearly budget (pounds): built once
     per run, since the parameters do not change during one (speed only)."""
     values = m.__dict__.get("_cohort_values")
@@ -95,7 +92,7 @@ def cohort_values(m: "RolloutModel") -> tuple[np.ndarray, np.ndarray]:
     return values
 
 
-def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generator, initial: bool) -> np.ndarray:
+def new_people(m: RolloutState, per_group: np.ndarray, rng: np.random.Generator, initial: bool) -> np.ndarray:
     """Create people: per_group[g] new people in group g, with every attribute drawn once, now."""
     p, f = m.p, m.flows
     package_share, medians = cohort_values(m)
@@ -127,7 +124,7 @@ def new_people(m: "RolloutModel", per_group: np.ndarray, rng: np.random.Generato
     )
 
 
-def seed(m: "RolloutModel") -> None:
+def seed(m: RolloutState) -> None:
     """The eligible populations on the start date, and the pilot-legacy holders."""
     rng, f = m.streams["population"], m.flows
     counts = np.zeros((m.n_orgs, N_COHORTS), dtype=np.int64)
@@ -138,7 +135,7 @@ def seed(m: "RolloutModel") -> None:
     _seed_initial_holders(m, idx)
 
 
-def _seed_initial_holders(m: "RolloutModel", idx: np.ndarray) -> None:
+def _seed_initial_holders(m: RolloutState, idx: np.ndarray) -> None:
     p, rng, ppl = m.p, m.streams["population"], m.people
     n_total = int(round(p.initial_holders / m.agent_scale))
     experienced = np.flatnonzero(m.ccgs.open & (m.ccgs.pilot | m.ccgs.going_further_faster))
@@ -153,7 +150,7 @@ def _seed_initial_holders(m: "RolloutModel", idx: np.ndarray) -> None:
     start_holding(m, np.sort(chosen), legacy=True)
 
 
-def enter(m: "RolloutModel", t: int) -> None:
+def enter(m: RolloutState, t: int) -> None:
     """Newcomers each month, by CCG population and cohort (Poisson)."""
     if t == 0:
         return
@@ -162,7 +159,7 @@ def enter(m: "RolloutModel", t: int) -> None:
     new_people(m, counts, m.streams["entries"], initial=False)
 
 
-def leave(m: "RolloutModel", t: int) -> None:
+def leave(m: RolloutState, t: int) -> None:
     """People whose stay ends: they die, recover or lose eligibility, and any budget ends with them."""
     ppl, p = m.people, m.p
     idx = ppl.leaving(t)

@@ -9,21 +9,17 @@ personal budgets). There is no patient take-up decision; each re-designation use
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model.people import DECLINED, ELIGIBLE, INTEGRATED, NOTIONAL, PACKAGE, REDESIGNATED
 from model.planning import hold
 from model.population import N_COHORTS
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 MONTHS_PER_YEAR = 12
 
 
-def redesignate(m: "RolloutModel", t: int) -> None:
+def redesignate(m: RolloutState, t: int) -> None:
     p, ppl, ccgs = m.p, m.people, m.ccgs
     deciding = ccgs.open & ((ccgs.redesignating > 0) | (ccgs.ipc & (ccgs.ipc_from <= t)))
     if not deciding.any() or p.redesignation_rate <= 0:

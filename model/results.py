@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,10 +34,8 @@ from model.people import (
     RECOVERED,
     State,
 )
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
-    from model.scenario import Scenario
+from model.scenario import Scenario
+from model.state import RolloutState
 
 N_COHORTS = len(reg.COHORTS)
 HOLDING_COLUMNS = {State.NOTIONAL: "notional", State.THIRD_PARTY: "third_party",
@@ -126,7 +123,7 @@ def git_revision() -> str | None:
         return None
 
 
-def build_results(m: "RolloutModel", timings: dict[str, float] | None = None) -> Results:
+def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> Results:
     """Aggregate the recorder's snapshots into named series, scaled to real people. Counts and flows are
     whole numbers of agents, so each is summed to the level a table needs (national, by cohort, by
     commissioner) before it is scaled, and running totals are taken of the sums: the same numbers as

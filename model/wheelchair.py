@@ -10,21 +10,17 @@ then (the person is again a wheelchair user who may be offered one at a later as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from model.people import ELIGIBLE, LAPSES, LAST_MONTH, holding
 from model.planning import start_holding
 from model.population import WHEELCHAIR
-
-if TYPE_CHECKING:
-    from model.rollout import RolloutModel
+from model.state import RolloutState
 
 MONTHS_PER_YEAR = 12
 
 
-def issue(m: "RolloutModel", idx: np.ndarray) -> None:
+def issue(m: RolloutState, idx: np.ndarray) -> None:
     """People who accepted a budget at assessment hold one from now."""
     if len(idx) == 0:
         return
@@ -32,7 +28,7 @@ def issue(m: "RolloutModel", idx: np.ndarray) -> None:
     _next_event(m, idx)
 
 
-def _next_event(m: "RolloutModel", idx: np.ndarray) -> None:
+def _next_event(m: RolloutState, idx: np.ndarray) -> None:
     """Draw when each budget is next reviewed, or lapses if no review comes while it is live."""
     p, ppl = m.p, m.people
     gap = 1 + np.floor(m.streams["wheelchair"].standard_exponential(len(idx)) * MONTHS_PER_YEAR / p.pwb_review_rate)
@@ -41,7 +37,7 @@ def _next_event(m: "RolloutModel", idx: np.ndarray) -> None:
     ppl.flags[idx] = np.where(lapses, ppl.flags[idx] | LAPSES, ppl.flags[idx] & ~np.uint8(LAPSES))
 
 
-def review(m: "RolloutModel", t: int) -> None:
+def review(m: RolloutState, t: int) -> None:
     """This month's reviews (the budget stays live and counts again) and lapses (it ends)."""
     ppl = m.people
     n = ppl.n
