@@ -215,15 +215,16 @@ def run_command(args, scenario_name: str, label: str, compute: Callable, report:
     return 0
 
 
-def latest(store, kind: str, scenario_name: str, **match) -> dict | None:
-    """The newest stored result of `kind` for the scenario whose manifest matches `match` (read, never run)."""
+def latest(store, kind: str, scenario_name: str, test: Callable[[dict], bool] | None = None, **match) -> dict | None:
+    """The newest stored result of `kind` for the scenario whose manifest matches `match` (and passes `test`, if
+    given), read, never run."""
     st = as_store(store)
     cat = st.catalogue()
     if cat.empty:
         return None
     for eid in cat[(cat["kind"] == kind) & (cat["scenario"] == scenario_name)]["id"]:
         m = st.manifest(eid)
-        if all(m.get(k) == v for k, v in match.items()):
+        if all(m.get(k) == v for k, v in match.items()) and (test is None or test(m)):
             tables, manifest = st.read_entry(eid)
             return {**tables, "manifest": manifest, "id": eid}
     return None
