@@ -247,6 +247,12 @@ def test_cli_bad_input_is_one_clear_message(tmp_path, capsys):
     assert "is not known" in capsys.readouterr().err
     assert main(["reach", "lots", "--by", "2021-03-31", "--out", str(tmp_path), "--quiet"]) == 2
     assert "not a number of people" in capsys.readouterr().err
+    assert main(["sensitivity", "baseline", "--outputs", "holders_2024_03", "--until", "2021-03-31", "--out",
+                 str(tmp_path), "--quiet"]) == 2  # refused before any run
+    assert "after the runs end (2021-03-31)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # argparse's own refusal, one line
+        main(["discover", "baseline", "--when", "closures > 1", "--until", "2031-01-01", "--out", str(tmp_path)])
+    assert "--until: 2031-01-01 is outside" in capsys.readouterr().err and not list(tmp_path.glob("*/manifest.json"))
 
 
 def _plant(store: Store, eid: str, kind: str, created: str, tables: dict, **manifest) -> str:
