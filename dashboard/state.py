@@ -44,6 +44,14 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "present": 0,           # presentation mode
     "forecast": "",         # Backtest: a stored ensemble id (empty: this scenario's fan)
     "actuals": "",          # Backtest: uploaded figures, compact (model.backtest.to_link)
+    # Stress test: what it shows; empty = not chosen (the page opens on the newest stored result of each kind)
+    "stress_method": "",    # sensitivity method: oat, morris or sobol
+    "stress_output": "",    # the output whose ranking is drawn (model.stress_outputs names)
+    "stress_when": "",      # the discovery condition, e.g. "holders_2021_03 < 100000"
+    "reach_target": "",     # what must be true: people holding a PHB ...
+    "reach_by": "",         # ... by this date (YYYY-MM-DD) ...
+    "reach_probability": "",  # ... with this chance ...
+    "reach_levers": "",     # ... searching these levers (names joined by commas)
 }
 VIEW_RULES = {
     "view": ("one of stock, ytd", lambda v: v if v in ("stock", "ytd") else None),
@@ -57,6 +65,16 @@ VIEW_RULES = {
     "forecast": ("a stored ensemble id (letters, digits, '_', '-', '.')", lambda v: v if _ID.fullmatch(v) else None),
     "actuals": ("up to 8 figures like h1903-71000 joined by _", lambda v: v if v == "" or LINK_PATTERN.fullmatch(v)
                 else None),
+    "stress_method": ("one of oat, morris, sobol", lambda v: v if v in ("", "oat", "morris", "sobol") else None),
+    "stress_output": ("an output such as holders_2021_03, reach_100k_2021_03 or closures",
+                      lambda v: _or_empty(v, _stress_output)),
+    "stress_when": ("a condition OUTPUT OP NUMBER, e.g. holders_2021_03 < 100000 (clauses joined by and/or)",
+                    lambda v: _or_empty(v, _stress_when)),
+    "reach_target": ("a whole number of people from 10000 to 1000000", lambda v: _or_empty(v, lambda t: _int_in(
+        t, 10_000, 1_000_000))),
+    "reach_by": ("a date YYYY-MM-DD from 2015-04-01 to 2030-03-31", lambda v: _or_empty(v, _reach_by)),
+    "reach_probability": ("a chance from 0.5 to 0.95, e.g. 0.8", lambda v: _or_empty(v, _probability)),
+    "reach_levers": ("1 to 4 names of numeric policy levers separated by commas", lambda v: _or_empty(v, _levers)),
 }
 SCENARIO_KEYS = ("preset", "seed", "until")
 
@@ -66,6 +84,55 @@ def _int_in(v: str, lo: int, hi: int) -> int | None:
         return None
     i = int(v)
     return i if lo <= i <= hi else None
+
+
+def _or_empty(v: str, check) -> Any:
+    return "" if v == "" else check(v)
+
+
+def _stress_output(v: str) -> str | None:
+    from model.stress_outputs import OutputError, parse
+
+    try:
+        return v if len(v) <= 40 and parse(v) else None
+    except OutputError:
+        return None
+
+
+def _stress_when(v: str) -> str | None:
+    from model.discovery import parse_when
+    from model.ensemble import EnsembleError
+
+    try:
+        return v if v.isascii() and v.isprintable() and parse_when(v)[0] else None
+    except (EnsembleError, ScenarioError, ValueError):
+        return None
+
+
+def _reach_by(v: str) -> str | None:
+    try:
+        day = dt.date.fromisoformat(v) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v) else None
+    except ValueError:
+        return None
+    return v if day and dt.date(2015, 4, 1) <= day <= dt.date(2030, 3, 31) else None
+
+
+def _probability(v: str) -> str | None:
+    if not re.fullmatch(r"0?\.[0-9]{1,3}", v):
+        return None
+    return str(float(v)) if 0.5 <= float(v) <= 0.95 else None
+
+
+def reach_lever_names() -> list[str]:
+    """Levers a what-must-be-true search can move: the register's numeric policy levers with a range."""
+    return [p.name for p in reg.REGISTER if p.lever and isinstance(p.default, (int, float))
+            and not isinstance(p.default, bool) and p.low is not None]
+
+
+def _levers(v: str) -> str | None:
+    names = v.split(",")
+    ok = set(reach_lever_names())
+    return v if 1 <= len(names) <= 4 and len(set(names)) == len(names) and all(n in ok for n in names) else None
 
 
 def show(text: Any, limit: int = 60) -> str:

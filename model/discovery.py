@@ -261,6 +261,6 @@ def add_commands(sub) -> None:
     p.add_argument("--runs", type=_positive_int, default=200, help="Latin-hypercube runs (default 200)")
     p.add_argument("--levers", nargs="+", help="also vary these policy levers over their register ranges")
     p.add_argument("--threshold", type=float, default=0.8, help="PRIM: least density of a box (default 0.8)")
-    run_options(p)
+    run_options(p, until=True)
     p.set_defaults(handler=lambda args: run_command(args, args.scenario, "discover", lambda s, **kw: discover(
         s, args.when, runs=args.runs, levers=args.levers, scale=args.scale, threshold=args.threshold, **kw), report))

@@ -214,7 +214,7 @@ def add_commands(sub) -> None:
     p.add_argument("--trajectories", type=_positive_int, default=10, help="Morris trajectories (default 10)")
     p.add_argument("--samples", type=_positive_int, default=64, help="Sobol base samples (a power of 2; default 64)")
     p.add_argument("--replicates", type=_positive_int, default=2, help="seeds per design point (default 2)")
-    run_options(p)
+    run_options(p, until=True)
     p.set_defaults(handler=lambda args: run_command(args, args.scenario, args.method, lambda s, **kw: analyse(
         s, args.method, args.outputs, group=args.group, parameters=args.parameters, keep=args.keep, scale=args.scale,
         replicates=args.replicates, trajectories=args.trajectories, samples=args.samples, **kw), report))

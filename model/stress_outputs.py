@@ -172,6 +172,10 @@ def _check_month(nat: pd.DataFrame, o: Output) -> None:
 def scenario_for(scenario, outputs: list[Output], scale: int | None = None):
     """The scenario cut to what the outputs need: end at the last month read, coarse agents."""
     last = last_month_needed(outputs)
+    late = [o for o in outputs if o.month is not None and o.month > pd.Timestamp(scenario.until)]
+    if late:
+        raise OutputError(f"output '{late[0].name}' reads {late[0].month:%b %Y}, after the runs end ({scenario.until}); "
+                          f"end the runs later (--until) or choose an earlier month")
     changes = {}
     if last is not None:
         end = (last + pd.offsets.MonthEnd(0)).date()

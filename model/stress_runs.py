@@ -176,10 +176,10 @@ def scenario_key(scenario: Scenario) -> dict:
 
 
 # ---- the command line ----------------------------------------------------------------------------------
-def run_options(p) -> None:
+def run_options(p, until: bool = False) -> None:
     from pathlib import Path
 
-    from model.arguments import RESULTS_DIR, _positive_int
+    from model.arguments import RESULTS_DIR, _positive_int, _until
 
     p.add_argument("--scale", type=_positive_int, default=50, help="people per patient agent (default 50: coarse)")
     p.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
@@ -187,6 +187,9 @@ def run_options(p) -> None:
     p.add_argument("--workers", type=_positive_int, help="worker processes (default: all cores)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results store (default: results/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    if until:
+        p.add_argument("--until", type=_until, help="end the runs here, YYYY-MM-DD (default: the last month an output "
+                       "reads, else the scenario's end); service outputs are totals to this date")
 
 
 def run_command(args, scenario_name: str, label: str, compute: Callable, report: Callable[[dict], str]) -> int:
@@ -197,8 +200,13 @@ def run_command(args, scenario_name: str, label: str, compute: Callable, report:
     from model.store import Store
 
     scenario = load_scenario(scenario_name)
-    if args.seed is not None:
-        scenario = scenario.with_(seed=args.seed)
+    changes = {k: v for k, v in (("seed", args.seed), ("until", getattr(args, "until", None))) if v is not None}
+    if changes:
+        try:
+            scenario = scenario.with_(**changes)
+        except ValueError as e:
+            from model.arguments import _first_error
+            raise ScenarioError(f"command line: {_first_error(e)}") from None
     bar, progress = _bar(args, f"{label} {scenario.name}")
     with bar:
         res = compute(scenario, store=Store(args.out), progress=progress,
@@ -207,15 +215,16 @@ def run_command(args, scenario_name: str, label: str, compute: Callable, report:
     return 0
 
 
-def latest(store, kind: str, scenario_name: str, **match) -> dict | None:
-    """The newest stored result of `kind` for the scenario whose manifest matches `match` (read, never run)."""
+def latest(store, kind: str, scenario_name: str, test: Callable[[dict], bool] | None = None, **match) -> dict | None:
+    """The newest stored result of `kind` for the scenario whose manifest matches `match` (and passes `test`, if
+    given), read, never run."""
     st = as_store(store)
     cat = st.catalogue()
     if cat.empty:
         return None
     for eid in cat[(cat["kind"] == kind) & (cat["scenario"] == scenario_name)]["id"]:
         m = st.manifest(eid)
-        if all(m.get(k) == v for k, v in match.items()):
+        if all(m.get(k) == v for k, v in match.items()) and (test is None or test(m)):
             tables, manifest = st.read_entry(eid)
             return {**tables, "manifest": manifest, "id": eid}
     return None

@@ -70,3 +70,20 @@ def test_uploads_give_a_choice_or_one_message(data):
         assert "upload.yaml" in str(e)
     else:
         state.build_scenario(choice)
+
+
+def test_bad_stress_keys_give_one_clear_message_each_and_keep_the_defaults():
+    bad = {"stress_method": "prim", "stress_output": "holders_2021_03; drop", "reach_target": "1e5",
+           "stress_when": "holders_2021_03 < 5 and [x](http://evil.example) > 1", "reach_by": "2021-3-31",
+           "reach_probability": "0.99", "reach_levers": "national_push_strength,national_push_strength"}
+    choice, errors = state.parse_params(bad)
+    assert len(errors) == len(bad) and all(e.startswith("link:") for e in errors)
+    for key, e in zip(bad, sorted(errors, key=lambda e: list(bad).index(e.split("'")[1]))):
+        assert f"'{key}'" in e and "allowed:" in e and choice.view[key] == state.VIEW_DEFAULTS[key]
+    good = {"stress_method": "sobol", "stress_when": "holders_2021_03 < 100000 or closures > 10",
+            "reach_levers": "funding_follows_target", "reach_probability": ".85"}
+    choice, errors = state.parse_params(good)
+    assert not errors and choice.view["reach_probability"] == "0.85"
+    assert state.parse_params(state.to_params(choice)) == (choice, [])
+    choice, errors = state.parse_params({"stress_when": "holders_2021_03 < 1" + " " * 200})  # over the length cap
+    assert "too long" in errors[0] and choice.view["stress_when"] == ""

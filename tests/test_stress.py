@@ -247,3 +247,82 @@ def test_cli_bad_input_is_one_clear_message(tmp_path, capsys):
     assert "is not known" in capsys.readouterr().err
     assert main(["reach", "lots", "--by", "2021-03-31", "--out", str(tmp_path), "--quiet"]) == 2
     assert "not a number of people" in capsys.readouterr().err
+    assert main(["sensitivity", "baseline", "--outputs", "holders_2024_03", "--until", "2021-03-31", "--out",
+                 str(tmp_path), "--quiet"]) == 2  # refused before any run
+    assert "after the runs end (2021-03-31)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # argparse's own refusal, one line
+        main(["discover", "baseline", "--when", "closures > 1", "--until", "2031-01-01", "--out", str(tmp_path)])
+    assert "--until: 2031-01-01 is outside" in capsys.readouterr().err and not list(tmp_path.glob("*/manifest.json"))
+
+
+def _plant(store: Store, eid: str, kind: str, created: str, tables: dict, **manifest) -> str:
+    """A stored stress result as the commands write it (the page only reads; nothing here is computed)."""
+    store.write_entry(eid, tables, {"kind": kind, "scenario": "baseline", "seed": 1, "runs": 4, "agent_scale": 50,
+                                    "created": created, "wall_seconds": 1.0, **manifest})
+    return eid
+
+
+def test_a_share_link_reopens_the_stress_view_it_was_taken_from(tmp_path, monkeypatch):
+    """Two stored results of each kind: with no choices the page opens on the newest; a link naming the method,
+    output, condition and target opens on the older ones that match, and the address bar carries them back."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    store = Store(tmp_path)
+    idx = lambda out, names, mu: pd.DataFrame({  # noqa: E731
+        "output": out, "parameter": names, "mu_star": mu, "mu_star_conf": 1.0, "sigma": 1.0, "noise_mu_star": 0.5,
+        "at_low": -np.array(mu), "at_high": np.array(mu), "swing": mu, "noise_sd": 0.5, "rank": [1, 2],
+        "informed": "assumption"})
+    sens = dict(runs=4, design_points=2, replicates=2, noise_sd={"holders_2021_03": 1.0, "closures": 0.1})
+    both = pd.concat([idx("holders_2021_03", ["take_up_chc", "pilot_site_share"], [9.0, 1.0]),
+                      idx("closures", ["closure_threshold", "take_up_chc"], [5.0, 2.0])])
+    old_m = _plant(store, "baseline-sensitivity-morris-aaa", "sensitivity", "2026-01-01T00:00:00",
+                   {"indices": both}, method="morris", outputs=["holders_2021_03", "closures"], **sens)
+    new_o = _plant(store, "baseline-sensitivity-oat-bbb", "sensitivity", "2026-01-02T00:00:00",
+                   {"indices": idx("holders_2021_03", ["take_up_chc", "pilot_site_share"], [9.0, 1.0])},
+                   method="oat", outputs=["holders_2021_03"], **sens)
+    for when, day, words in (("holders_2021_03 < 80000", "01", "an older box"), ("closures > 3", "02", "newest box")):
+        cases = pd.DataFrame({"take_up_chc": [0.3, 0.5], "holders_2021_03": [7e4, 9e4], "case": [True, False]})
+        boxes = pd.DataFrame({"method": ["tree"], "box": [1], "coverage": [1.0], "density": [1.0], "runs_in_box": [1],
+                              "sentence": [f"'{when}' holds in {words}"], "limits": ['{"take_up_chc": [0.3, 0.4]}'],
+                              "full": ["{}"]})
+        _plant(store, f"baseline-discovery-{day}", "discovery", f"2026-01-{day}T00:00:00", {"cases": cases,
+               "boxes": boxes}, when=when, share_of_runs=0.5)
+    for target, levers, day in ((150_000, ["national_push_strength", "funding_follows_target"], "01"),
+                                (100_000, ["national_push_strength"], "02")):
+        answers = pd.DataFrame([{"lever": n, "label": reg.BY_NAME[n].label, "unit": reg.BY_NAME[n].unit,
+                                 "scenario_value": 0.3, "value": 0.5, "p_scenario": 0.4, "p_value": 0.9,
+                                 "distance": 0.2, "status": "found", "spend_diff": np.nan} for n in levers])
+        _plant(store, f"baseline-reach-{target // 1000}k-{day}", "reach", f"2026-01-{day}T00:00:00",
+               {"answers": answers}, mode="optuna" if len(levers) > 1 else "bisect", target=target, by="2021-03-01",
+               probability=0.9, levers=levers, evaluations=5)
+    before = sorted(p.parent.name for p in tmp_path.glob("*/manifest.json"))
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path))
+    app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+    at = AppTest.from_file(app, default_timeout=120)  # no choices: the newest of each kind
+    at.run()
+    at.switch_page("views/stress.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="stress_method").value == "oat" and any(new_o in c.value for c in at.caption)
+    assert any("newest box" in m.value for m in at.markdown)
+    assert "100,000 people" in at.text[0].value
+
+    link = {"stress_method": "morris", "stress_output": "closures", "stress_when": "holders_2021_03 < 80000",
+            "reach_target": "150000", "reach_by": "2021-03-31", "reach_probability": "0.9",
+            "reach_levers": "national_push_strength,funding_follows_target"}
+    at = AppTest.from_file(app, default_timeout=120)
+    for k, v in link.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/stress.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.radio(key="stress_method").value == "morris" and any(old_m in c.value for c in at.caption)
+    assert at.selectbox(key="stress_output").value == "closures"
+    assert any("an older box" in m.value for m in at.markdown) and not any("newest box" in m.value for m in at.markdown)
+    assert "150,000 people" in at.text[0].value and "Optuna over 2 levers" in at.text[0].value
+    assert {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k]
+            for k in link} == link  # the address bar carries the view on
+    assert sorted(p.parent.name for p in tmp_path.glob("*/manifest.json")) == before  # nothing computed
