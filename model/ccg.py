@@ -103,9 +103,9 @@ def add_agent(m: RolloutState, code: str) -> CCG:
 def region_of(m: RolloutState) -> np.ndarray:
     """Each organisation's region as its position in `m.regions` (built once per run: comparing the
     region names of every organisation each month was most of the learning and assurance rules' cost)."""
-    codes = m.__dict__.get("_region_of")
+    codes = m.cache.get("region_of")
     if codes is None:
-        codes = m.__dict__["_region_of"] = np.searchsorted(np.array(m.regions), m.org_region)
+        codes = m.cache["region_of"] = np.searchsorted(np.array(m.regions), m.org_region)
     return codes
 
 

@@ -50,11 +50,11 @@ def offer(m: RolloutState, t: int) -> None:
 def cohort_values(m: RolloutState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Take-up at the reference match and need (pence a month) by cohort, and the control of each way of
     holding: built once per run, since the parameters do not change during one (speed only)."""
-    values = m.__dict__.get("_take_up_values")
+    values = m.cache.get("take_up_values")
     if values is None:
         p = m.p
         base = np.array([getattr(p, f"take_up_{c}") for c in reg.COHORTS])
-        values = m.__dict__["_take_up_values"] = (base, need_per_month(p), type_control(p))
+        values = m.cache["take_up_values"] = (base, need_per_month(p), type_control(p))
     return values
 
 
@@ -103,7 +103,7 @@ def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
 def _chances(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Take-up chances of this month's offered people `idx`: as support planning computed them for its
     expected queue a moment before (model/planning.py: nothing changes in between), else afresh."""
-    known = m.__dict__.pop("_offered_chances", None)
+    known = m.cache.pop("offered_chances", None)
     if known is not None and known[0] == m.month and np.array_equal(known[1], idx):
         return known[2]
     return take_up(m, idx)

@@ -46,7 +46,7 @@ def accrue(m: RolloutState, take_up) -> None:
     offered = ppl.tracked(OFFERED)
     if len(offered):
         chance = take_up(m, offered)  # of everyone offered: their decisions come next and read these
-        m.__dict__["_offered_chances"] = (m.month, offered, chance)
+        m.cache["offered_chances"] = (m.month, offered, chance)
         keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
         m.planning_queue = m.planning_queue + np.bincount(
             ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)
@@ -74,9 +74,9 @@ def person_uniforms(m: RolloutState, idx: np.ndarray, t: int) -> np.ndarray:
     """One uniform per (person, month), hashed from a key drawn once from the planning stream (splitmix64):
     the draws do not depend on how many people wait, so two scenarios keep common random numbers (people
     have the same indices in both: entries and exits are policy-free)."""
-    key = m.__dict__.get("_planning_key")
+    key = m.cache.get("planning_key")
     if key is None:
-        key = m.__dict__["_planning_key"] = np.uint64(m.streams["planning"].integers(0, 2**63))
+        key = m.cache["planning_key"] = np.uint64(m.streams["planning"].integers(0, 2**63))
     with np.errstate(over="ignore"):
         z = np.asarray(idx, np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(t) * np.uint64(0xD1B54A32D192ED03) + key
         z ^= z >> np.uint64(30)

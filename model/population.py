@@ -82,13 +82,13 @@ def expected_people(m: RolloutState) -> int:
 def cohort_values(m: RolloutState) -> tuple[np.ndarray, np.ndarray]:
     """Share of each cohort already receiving a package, and its median yearly budget (pounds): built once
     per run, since the parameters do not change during one (speed only)."""
-    values = m.__dict__.get("_cohort_values")
+    values = m.cache.get("cohort_values")
     if values is None:
         p = m.p
         package = np.array([p.package_share_chc, p.package_share_children, 0.0, p.package_share_learning_disability,
                             0.0, 0.0])
         medians = np.array([getattr(p, f"budget_median_{c}") for c in COHORTS])
-        values = m.__dict__["_cohort_values"] = (package, medians)
+        values = m.cache["cohort_values"] = (package, medians)
     return values
 
 

@@ -76,6 +76,7 @@ class RolloutModel(mesa.Model):
         self.events: list[tuple[dt.date, str]] = []
         self.flows = cohort_flows(self.p)
         self.check = check  # a per-month consistency check (debug mode; on in tests)
+        self.cache: dict[str, object] = {}  # what submodels work out once per run (or hand on within a month)
 
         orgs = self.geo.organisations
         self.org_codes = list(orgs.index)

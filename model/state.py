@@ -24,6 +24,7 @@ class RolloutState(Protocol):
     agent_scale: int         # people per agent
     streams: dict[str, np.random.Generator]  # one random stream per process (SeedSequence tree)
     flows: Any               # cohort inflows and stocks (model.population.cohort_flows)
+    cache: dict[str, Any]    # what submodels work out once per run, or hand on within a month
 
     # the clock
     months: list[dt.date]

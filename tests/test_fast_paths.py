@@ -66,10 +66,10 @@ def test_decisions_read_the_chances_planning_computed_that_month_and_only_those(
     m = RolloutModel(s, services=False).run()
     idx = m.people.where(State.ELIGIBLE)[:50]
     fake = np.full(len(idx), 0.5)
-    m.__dict__["_offered_chances"] = (m.month, idx.copy(), fake)
+    m.cache["offered_chances"] = (m.month, idx.copy(), fake)
     assert offers._chances(m, idx) is fake
-    assert "_offered_chances" not in m.__dict__  # read once
-    m.__dict__["_offered_chances"] = (m.month - 1, idx.copy(), fake)  # last month's: not these
+    assert "offered_chances" not in m.cache  # read once
+    m.cache["offered_chances"] = (m.month - 1, idx.copy(), fake)  # last month's: not these
     np.testing.assert_array_equal(offers._chances(m, idx), offers.take_up(m, idx))
 
 
