@@ -27,7 +27,8 @@ from model.scenario import Scenario, scenario_from_dict
 from model.sim import Sim
 
 FAN_MEASURES = ("holders", "received_ytd", "direct_payment")
-SERIAL_UP_TO = 12  # ensembles this small run in the server process: faster than starting workers
+SERIAL_UP_TO = 4  # ensembles this small run in the server process: faster than starting workers (the
+# pool starts once per server, ~3 s; server threads share one core, the pool uses both)
 # the service side costs several times the patient side per run: its pages use fewer, coarser runs
 SERVICE_RUNS, SERVICE_SCALE = 12, 50
 COMPARE_RUNS = 20
