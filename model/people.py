@@ -75,14 +75,13 @@ class People:
         "counted_fy": np.int16,  # last financial year (start year) in which the person was counted as receiving
     }
 
-    def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024, horizon: int | None = None):
+    def __init__(self, n_groups: int, n_cohorts: int, capacity: int = 1024):
         self.n_groups, self.n_cohorts = n_groups, n_cohorts
         self.n = 0
         for name, dtype in self.FIELDS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
         self.created = 0
-        self.horizon = horizon  # months the run lasts
         self._tracked: dict[int, list[np.ndarray]] = {int(s): [] for s in TRACKED}
 
     # ---- views -------------------------------------------------------------------------------

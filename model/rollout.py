@@ -85,8 +85,7 @@ class RolloutModel(mesa.Model):
         self.n_groups = self.n_orgs * N_COHORTS
         self.org_region = np.array(orgs["region"].astype(str))
         self.regions = sorted(set(self.org_region))
-        self.people = People(self.n_groups, N_COHORTS, capacity=population.expected_people(self),
-                             horizon=len(self.months))
+        self.people = People(self.n_groups, N_COHORTS, capacity=population.expected_people(self))
         self.hazard = np.zeros(self.n_groups)  # cumulative offer hazard by group
         self.spend = np.zeros(self.n_groups, dtype=np.int64)  # monthly PHB payments in pence, by group
         self.planning_credit = np.zeros(self.n_orgs)  # each CCG's support-planning capacity not yet used
