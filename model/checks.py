@@ -76,6 +76,13 @@ def check_people(model) -> None:
     budget = getattr(people, "budget", None)
     if budget is not None and n and (np.asarray(budget[:n]) < 0).any():
         _fail(model, "people: a negative monthly budget")
+    with_flag, flags = getattr(people, "with_flag", None), getattr(people, "flags", None)
+    if callable(with_flag) and flags is not None:
+        from model.people import INDEXED_FLAGS
+
+        for bit in INDEXED_FLAGS:  # the index lists the monthly rules read instead of scanning everyone
+            if not np.array_equal(with_flag(bit), np.flatnonzero(np.asarray(flags[:n]) & bit)):
+                _fail(model, f"people: the index of people with flag {bit} is out of step with their flags")
 
 
 def _died_state() -> int | None:

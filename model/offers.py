@@ -62,7 +62,7 @@ def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.
     """The match offered people `idx` expect from a budget: Outcomes' matching rule (model/outcomes.py) on the
     budget they would get against their need, their CCG's restrictions, whether it tells budgets up front,
     the support available, and the way they would likely hold it (the odds of model/planning.py). Their
-    carer or capacity counts in take-up's own factors, so it is left out here."""
+    carer or capacity counts in take-up's own factors, so it is left out here. `support`: by CCG."""
     p, ppl = m.p, m.people
     org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
     _, need, ctl = cohort_values(m)
@@ -71,9 +71,9 @@ def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.
                     p.direct_payment_preference * np.where(supported, 1.0, p.unsupported_take_up_factor), 0.0)
     third = np.where(cohort == WHEELCHAIR, p.pwb_third_party_share, p.third_party_share)
     likely_control = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
-    known = np.clip(m.ccgs.readiness[org], 0.0, 1.0)
+    known = np.clip(m.ccgs.readiness, 0.0, 1.0)
     ratio = ppl.budget[idx] / need[cohort]
-    return matching_rule(p, ratio, m.ccgs.restrictiveness[org], known, support, likely_control)
+    return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=org)
 
 
 def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     base = cohort_values(m)[0][ppl.cohort_of(idx)]
     queue = ppl.counts[PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
     cap = m.capacity
-    support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)[org]
+    support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)  # by CCG
     in_scope = ppl.counts[IN_SCOPE].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
     held = ppl.counts[HOLDING_ROWS].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
     share = np.divide(held, in_scope, out=np.zeros(n_orgs), where=in_scope > 0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import parameters as reg
-from model.people import CAPACITY, CARER, HOLDING, State
+from model.people import CAPACITY, CARER, HOLDING, NOTIONAL, State
 from model.units import MONTHS_PER_YEAR, PENCE
 
 
@@ -53,16 +53,20 @@ def type_control(p) -> np.ndarray:
 
 def matching_rule(p, budget_ratio: np.ndarray, restrict: np.ndarray, known: np.ndarray, support: np.ndarray,
                   control_of_type: np.ndarray | float = 1.0, helped: np.ndarray | bool = True,
-                  spendable: np.ndarray | float = 1.0) -> np.ndarray:
+                  spendable: np.ndarray | float = 1.0, org: np.ndarray | None = None) -> np.ndarray:
     """The one matching rule: adequacy × control × support × help. Used for holders (`Outcomes.match`) and
     for the match an offered person expects when deciding to take a budget up (model/offers.py), so a
     restriction lowers take-up and the gain through the same terms.
-    budget_ratio: budget / need; spendable: share of the money that finds supply; restrict, known, support: 0–1."""
+    budget_ratio: budget / need; spendable: share of the money that finds supply; restrict, known, support: 0–1,
+    per person, or per CCG when `org` (each person's CCG) is given: the CCG terms are then combined once per
+    CCG and looked up per person (the same numbers, with fewer operations over people)."""
     size = adequacy(np.maximum(budget_ratio, 0.0) ** p.need_tracking_exponent * spendable, p.adequacy_saturation)
-    control = ((1.0 - p.restriction_match_loss * restrict) * (1.0 - p.unknown_budget_match_loss * (1.0 - known))
-               * control_of_type)
+    ccg_control = (1.0 - p.restriction_match_loss * restrict) * (1.0 - p.unknown_budget_match_loss * (1.0 - known))
+    ccg_support = 1.0 - p.support_match_loss * (1.0 - support)
+    if org is not None:
+        ccg_control, ccg_support = ccg_control[org], ccg_support[org]
     help_ = np.where(helped, 1.0, p.unsupported_match)
-    return size * control * (1.0 - p.support_match_loss * (1.0 - support)) * help_
+    return size * (ccg_control * control_of_type) * ccg_support * help_
 
 
 def support_cost(p, cohort: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> np.ndarray:
@@ -92,6 +96,7 @@ class Outcomes:
         self.org_notional = np.zeros(m.n_orgs, np.int64)
         self.org_support = np.zeros(m.n_orgs, np.int64)  # support planning and brokerage this month, pence
         self.unspent_share = np.zeros(m.n_orgs)  # last month's budget money holders could not spend, by CCG
+        self.cash_by_group = np.zeros(m.n_groups)  # this month's third-party and direct-payment money, pence
 
     def support_available(self) -> np.ndarray:
         """Support planning available at each CCG (0–1): capacity against the queue, as people see it."""
@@ -100,20 +105,24 @@ class Outcomes:
         queue = m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1)
         return np.divide(cap, cap + queue, out=np.ones(m.n_orgs), where=(cap + queue) > 0)
 
-    def match(self, idx: np.ndarray) -> np.ndarray:
+    def match(self, idx: np.ndarray, org: np.ndarray | None = None, cohort: np.ndarray | None = None,
+              kind: np.ndarray | None = None) -> np.ndarray:
         """The matching rule for people `idx` holding a budget (0 = buys nothing they need, 1 = typical full
-        match; can exceed 1 a little when a budget is above need)."""
+        match; can exceed 1 a little when a budget is above need). `org`, `cohort`, `kind` (way held, 0–2):
+        the holders' own, when the caller has them already."""
         p, m, ppl = self.p, self.m, self.m.people
-        org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
-        kind = np.clip(ppl.state[idx].astype(int) - int(State.NOTIONAL), 0, 2)
+        org = ppl.org_of(idx) if org is None else org
+        cohort = ppl.cohort_of(idx) if cohort is None else cohort
+        kind = np.clip(ppl.state[idx].astype(int) - int(State.NOTIONAL), 0, 2) if kind is None else kind
+        flags = ppl.flags[idx]
         spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
         ratio = ppl.budget[idx] / self.need[cohort]
-        known = np.clip(m._org_vector("readiness")[org], 0.0, 1.0)  # CCGs with processes tell budgets up front
-        return matching_rule(p, ratio, m._org_vector("restrictiveness")[org], known, self.support_available()[org],
-                             self.type_control[kind], (flags & (CARER | CAPACITY)).astype(bool), spendable)
+        known = np.clip(m._org_vector("readiness"), 0.0, 1.0)  # CCGs with processes tell budgets up front
+        return matching_rule(p, ratio, m._org_vector("restrictiveness"), known, self.support_available(),
+                             self.type_control[kind], (flags & (CARER | CAPACITY)).astype(bool), spendable, org)
 
     def month(self, t: int) -> None:
-        """Sums for this month's holders; also the per-CCG inpatient use the service side bills."""
+        """Sums for this month's holders; also the per-CCG inpatient use and money the service side reads."""
         p, m, ppl = self.p, self.m, self.m.people
         idx = ppl.where(*HOLDING)
         n_c = len(reg.COHORTS)
@@ -122,10 +131,12 @@ class Outcomes:
             self.org_ascot[:] = 0.0
             self.org_notional[:] = 0
             self.org_support[:] = 0
+            self.cash_by_group = np.zeros(m.n_groups)
             return
-        mt = self.match(idx)
-        org, cohort = ppl.org_of(idx).astype(np.int64), ppl.cohort_of(idx).astype(np.int64)
-        kind = np.clip(ppl.state[idx].astype(np.int64) - int(State.NOTIONAL), 0, 2)
+        group = ppl.group[idx].astype(np.int64)
+        org, cohort = group // ppl.n_cohorts, group % ppl.n_cohorts
+        kind = ppl.state[idx].astype(np.int64) - NOTIONAL  # the HOLDING states are contiguous: 0, 1, 2
+        mt = self.match(idx, org, cohort, kind)
         w = float(m.agent_scale)
         gain = p.ascot_gain_per_match * mt  # over a year, on top of the gain people make without a budget
         fall = np.clip(p.inpatient_reduction_per_match * mt, 0.0, 1.0)
@@ -133,29 +144,32 @@ class Outcomes:
         budget = ppl.budget[idx].astype(np.int64)
         key = cohort * len(HOLD_TYPES) + kind
         n = n_c * len(HOLD_TYPES)
+        cash = kind > 0
 
-        def by_key(x):
+        def by_key(x=None):
             return np.bincount(key, weights=x, minlength=n).reshape(n_c, len(HOLD_TYPES)) * w
         r = self.rec
-        r["holders"][t] = by_key(np.ones(len(idx)))
+        r["holders"][t] = by_key()
         r["match_sum"][t] = by_key(mt)
         r["ascot_gain_sum"][t] = by_key(gain)
         r["bed_days_saved"][t] = by_key(beds * fall / MONTHS_PER_YEAR)
-        r["budget_pence"][t] = by_key(budget.astype(float))
+        budget_sum = by_key(budget)
+        r["budget_pence"][t] = budget_sum
         support = support_cost(p, cohort, kind, budget)
-        r["support_pence"][t] = by_key(support.astype(float))
-        r["cash_pence"][t] = by_key(np.where(kind > 0, budget, 0).astype(float))
-        r["notional_pence"][t] = by_key(np.where(kind == 0, budget, 0).astype(float))
+        r["support_pence"][t] = by_key(support)
+        # each (cohort, way held) cell sums one way of holding, so the cash and notional sums are its columns
+        r["cash_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) > 0, budget_sum, 0.0)
+        r["notional_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) == 0, budget_sum, 0.0)
         # money a holder cannot spend (no supply at their CCG, last month's share) goes back to the CCG
-        r["reclaimed_pence"][t] = by_key(np.where(kind > 0, budget * self.unspent_share[org], 0.0))
+        r["reclaimed_pence"][t] = by_key(np.where(cash, budget * self.unspent_share[org], 0.0))
         self.org_bed_days_holders = np.bincount(org, weights=beds * (1.0 - fall), minlength=m.n_orgs) * w
         self.org_ascot = np.bincount(org, weights=gain, minlength=m.n_orgs) * w
-        notional = np.zeros(m.n_orgs, np.int64)
-        np.add.at(notional, org[kind == 0], budget[kind == 0])
-        self.org_notional = notional * m.agent_scale
-        self.org_support = np.zeros(m.n_orgs, np.int64)
-        np.add.at(self.org_support, org, support)
-        self.org_support *= m.agent_scale
+        # sums of whole pence below 2**53 are exact in float64, so bincount gives the integer sums
+        self.cash_by_group = np.bincount(group[cash], weights=budget[cash], minlength=m.n_groups)
+        notional = ~cash
+        self.org_notional = np.bincount(org[notional], weights=budget[notional], minlength=m.n_orgs).astype(np.int64) \
+            * m.agent_scale
+        self.org_support = np.bincount(org, weights=support, minlength=m.n_orgs).astype(np.int64) * m.agent_scale
 
 
 def cost_effectiveness(outcomes, months: int = MONTHS_PER_YEAR, by: str | list = "cohort",

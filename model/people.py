@@ -50,6 +50,8 @@ REDESIGNATED = 32  # holds a budget because the CCG re-designated their package 
 INTEGRATED = 64  # an integrated personal budget (health and social care, in an IPC site)
 LAPSES = 128  # a wheelchair budget whose next event is a lapse (not reviewed in time), not a review
 
+INDEXED_FLAGS = (PACKAGE,)  # flags set only at entry whose holders are kept as an index list (speed only)
+
 INF = np.inf
 LAST_MONTH = int(np.iinfo(np.int16).max)  # months are held as int16 (a stay can end no later)
 MAX_PENCE = int(np.iinfo(np.int32).max)  # monthly budgets are held as int32 pence
@@ -83,6 +85,7 @@ class People:
         self.counts = np.zeros((N_STATES, n_groups), dtype=np.int64)
         self.created = 0
         self._tracked: dict[int, list[np.ndarray]] = {int(s): [] for s in TRACKED}
+        self._flagged: dict[int, list[np.ndarray]] = {bit: [] for bit in INDEXED_FLAGS}
 
     # ---- views -------------------------------------------------------------------------------
     def org_of(self, idx: np.ndarray) -> np.ndarray:
@@ -111,6 +114,8 @@ class People:
             getattr(self, name)[self.n: self.n + k] = values[name]
         self.n += k
         self.created += k
+        for bit, parts in self._flagged.items():
+            parts.append(idx[(values["flags"] & bit) != 0])
         self._tally(idx, +1)
         return idx
 
@@ -126,6 +131,14 @@ class People:
         idx = np.concatenate(parts) if parts else np.empty(0, np.int64)
         idx = idx[self.state[idx] == int(state)]
         self._tracked[state] = [idx]
+        return idx
+
+    def with_flag(self, bit: int) -> np.ndarray:
+        """Everyone still in the arrays with one of the INDEXED_FLAGS (set at entry), in index order: a
+        monthly rule that needs only them (re-designation of packages) need not scan everyone."""
+        parts = self._flagged[bit]
+        idx = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        self._flagged[bit] = [idx]
         return idx
 
     def move(self, idx: np.ndarray, to: State | np.ndarray, month: int) -> None:
@@ -190,6 +203,7 @@ class People:
             return [moved[moved >= 0]]
 
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
+        self._flagged = {bit: remap(parts) for bit, parts in self._flagged.items()}
         for name in self.FIELDS:
             arr = getattr(self, name)
             arr[: len(keep)] = arr[keep]

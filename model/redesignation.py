@@ -24,9 +24,9 @@ def redesignate(m: RolloutState, t: int) -> None:
     deciding = ccgs.open & ((ccgs.redesignating > 0) | (ccgs.ipc & (ccgs.ipc_from <= t)))
     if not deciding.any() or p.redesignation_rate <= 0:
         return
-    n = ppl.n
-    state = ppl.state[:n]
-    cand = np.flatnonzero((ppl.flags[:n] & PACKAGE).astype(bool) & ((state == ELIGIBLE) | (state == DECLINED)))
+    packaged = ppl.with_flag(PACKAGE)  # in index order, as a scan of everyone would give them
+    state = ppl.state[packaged]
+    cand = packaged[(state == ELIGIBLE) | (state == DECLINED)]
     org = ppl.group[cand] // N_COHORTS
     cand, org = cand[deciding[org]], org[deciding[org]]
     if len(cand) == 0:

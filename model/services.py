@@ -135,11 +135,10 @@ class ServiceSide:
         return m.spend.reshape(m.n_orgs, -1).sum(axis=1) * m.agent_scale
 
     def _cash_spend(self) -> np.ndarray:
-        """Third-party and direct-payment money this month by (CCG, cohort), in pence: exactly what leaves contracts."""
+        """Third-party and direct-payment money this month by (CCG, cohort), in pence: exactly what leaves
+        contracts (summed by `Outcomes.month` over this month's holders, in index order)."""
         m = self.m
-        ppl = m.people
-        idx = ppl.where(State.THIRD_PARTY, State.DIRECT_PAYMENT)
-        pence = np.bincount(ppl.group[idx], weights=ppl.budget[idx], minlength=m.n_groups).astype(np.int64)
+        pence = self.outcomes.cash_by_group.astype(np.int64)
         return pence.reshape(m.n_orgs, -1).astype(float) * m.agent_scale
 
     def _users(self) -> dict[str, np.ndarray]:
