@@ -75,7 +75,7 @@ def merge(m: RolloutState, date: dt.date) -> None:
     new_group = new_org[moved] * N_COHORTS + old_group % N_COHORTS
     waiting = np.isfinite(ppl.threshold[moved])  # keep each person's remaining distance to an offer
     ppl.threshold[moved[waiting]] += m.hazard[new_group[waiting]] - m.hazard[old_group[waiting]]
-    ppl.reassign(moved, new_group.astype(np.int16))
+    ppl.reassign(moved, new_group.astype(np.intp))
     for code, preds in plan.predecessors:
         idx = m.org_index[code]
         if idx in m.ccg_by_index and all(i != idx for i, _ in preds):  # a CCG that continues and takes in others

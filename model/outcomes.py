@@ -133,7 +133,7 @@ class Outcomes:
             self.org_support[:] = 0
             self.cash_by_group = np.zeros(m.n_groups)
             return
-        group = ppl.group[idx].astype(np.int64)
+        group = ppl.group[idx]
         org, cohort = group // ppl.n_cohorts, group % ppl.n_cohorts
         kind = ppl.state[idx].astype(np.int64) - NOTIONAL  # the HOLDING states are contiguous: 0, 1, 2
         mt = self.match(idx, org, cohort, kind)

@@ -64,7 +64,8 @@ class People:
     """
 
     FIELDS = {
-        "group": np.int16,  # commissioner index × number of cohorts + cohort: the unit offers are made in
+        "group": np.intp,  # commissioner index × cohorts + cohort: the unit offers are made in (intp: numpy
+        # indexes with it directly; an int16 would be converted on every lookup, the costliest step of a month)
         "state": np.int8,
         "flags": np.uint8,
         "since": np.int16,  # month the person entered their current state
@@ -145,7 +146,7 @@ class People:
         """Change the state of `idx` (the only place a state changes), keeping counts in step."""
         if len(idx) == 0:
             return
-        group = self.group[idx].astype(np.int64)
+        group = self.group[idx]
         old = self.state[idx].astype(np.int64) * self.n_groups + group
         self.state[idx] = to
         self.since[idx] = month

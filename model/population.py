@@ -96,7 +96,7 @@ def new_people(m: RolloutState, per_group: np.ndarray, rng: np.random.Generator,
     """Create people: per_group[g] new people in group g, with every attribute drawn once, now."""
     p, f = m.p, m.flows
     package_share, medians = cohort_values(m)
-    group = np.repeat(np.arange(m.n_groups, dtype=np.int16), per_group)
+    group = np.repeat(np.arange(m.n_groups), per_group)
     k = len(group)
     cohort = group % N_COHORTS
     ft_share = f.fast_track_stock_share if initial else f.fast_track_entry_share
