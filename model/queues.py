@@ -9,6 +9,7 @@ The functions take the service side (model/services.py) as an argument and never
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 WAIT_BUCKETS = 53  # backlog resolution: weeks waited 0..51, the last bucket holds 52 weeks and over
@@ -16,49 +17,85 @@ DAYS_PER_WEEK = 7.0
 WEEK_OFFSET = 0.25  # queues run a quarter-day into each week, before the monthly step (at +0.5)
 
 
+def list_depths(lists: np.ndarray) -> np.ndarray:
+    """For each provider (column of `lists`, rows: weeks waited), the oldest week anyone waits in, + 1
+    (0: nobody waits): the rows the weekly queue works on."""
+    held = lists != 0
+    depth = len(lists) - np.argmax(held[::-1], axis=0)
+    return np.where(held.any(axis=0), depth, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def serve_week(lists, depth, arrivals, cap, served_total, waited):  # pragma: no cover (compiled)
+    """One week of every provider's waiting list, in place: the list gets a week older, this week's
+    arrivals join it, and the provider serves it oldest first up to its capacity.
+    lists: (weeks waited, provider); depth: rows each list uses (updated); served_total, waited: out, per
+    provider, people served and their weeks waited. Compiled (numba): half the lists hold only the newest
+    week, so working provider by provider on the rows in use is far less work than whole-array steps."""
+    n_rows, n = lists.shape
+    served = np.empty(n_rows)
+    for j in range(n):
+        d = min(depth[j] + 1, n_rows)  # rows in use once the list is a week older
+        if d == n_rows:  # the last bucket keeps everyone who has waited 52 weeks or more
+            lists[n_rows - 1, j] = lists[n_rows - 2, j] + lists[n_rows - 1, j]
+            top = n_rows - 2
+        else:
+            top = d - 1
+        for k in range(top, 0, -1):
+            lists[k, j] = lists[k - 1, j]
+        lists[0, j] = arrivals[j]
+        older = 0.0  # people who have waited longer than row k, served first
+        new_depth = 0
+        for k in range(d - 1, -1, -1):
+            w = lists[k, j]
+            s = min(max(cap[j] - older, 0.0), w)
+            older = older + w
+            lists[k, j] = w - s
+            served[k] = s
+            if new_depth == 0 and lists[k, j] != 0.0:
+                new_depth = k + 1
+        total = served[0]
+        wait = 0.0 * served[0]
+        for k in range(1, d):
+            total += served[k]
+            wait += k * served[k]
+        served_total[j] = total
+        waited[j] = wait
+        depth[j] = new_depth
+
+
 def weekly(side):
     """The weekly queue process: referrals to every provider of every service arrive in one batch
     (a normal approximation to Poisson, so the number of random draws never depends on the state:
     common random numbers with the counterfactual), and each provider serves its backlog oldest first
-    up to its capacity. One process for all services keeps a national run at ~370 events."""
+    up to its capacity (`serve_week`). One process for all services keeps a national run at ~370 events."""
     env, p, q = side.m.env, side.p, side._q
     n = side.n_services * side.n_slots
     b = side.waiting_list.reshape(WAIT_BUCKETS, n)  # row k: people who have waited k weeks, by provider
+    served, waited = np.empty(n), np.empty(n)
     yield env.timeout(WEEK_OFFSET)
     side.n_events += 1
-    depth = WAIT_BUCKETS  # buckets that may hold someone: only those are worked on each week
     while True:
         lam = side.demand.ravel()
         z = side.rng.standard_normal(n)
         arrivals = np.maximum(lam + np.sqrt(lam) * p.arrival_variability * z, 0.0)
-        # the week's work is done bucket-major (one column per provider), so every sum over the list runs
-        # over contiguous memory: ~4x faster than per-provider rows; ageing by a week is a shift by one row
-        full = depth == WAIT_BUCKETS
-        depth = depth if full else depth + 1
-        w = np.empty((depth, n))
-        w[0] = arrivals
-        w[1:depth] = b[:depth - 1]
-        if full:
-            w[-1] += b[-1]
         cap = np.where(side.open, side.capacity, 0.0).ravel()
-        served = np.empty_like(w)  # first: people who have waited longer than each bucket (served first)
-        served[-1] = 0.0
-        for k in range(depth - 1, 0, -1):  # (faster than np.cumsum over axis 0, which runs column by column)
-            np.add(served[k], w[k], out=served[k - 1])
-        np.subtract(cap, served, out=served)  # then: what each bucket gets, oldest first, up to capacity
-        np.maximum(served, 0.0, out=served)
-        np.minimum(served, w, out=served)
-        w -= served
-        b[:depth] = w
-        served_depth = depth
-        while depth > 1 and not w[depth - 1].any():  # the oldest bucket anyone is still in
-            depth -= 1
-        q["served"] += served.sum(axis=0).reshape(side.demand.shape)
-        q["wait"] += (side._ages[:served_depth] @ served).reshape(side.demand.shape)
+        serve_week(b, side.list_depth, arrivals, cap, served, waited)
+        q["served"] += served.reshape(side.demand.shape)
+        q["wait"] += waited.reshape(side.demand.shape)
         q["capacity"] += cap.reshape(side.demand.shape)
         q["arrivals"] += arrivals.reshape(side.demand.shape)
         yield env.timeout(DAYS_PER_WEEK)
         side.n_events += 1
+
+
+def move_list(side, s: int, j: int, dest: int) -> None:
+    """A closing provider's waiting list joins another's (same service), keeping the rows in use in step."""
+    side.backlog[s, dest] += side.backlog[s, j]
+    side.backlog[s, j] = 0.0
+    col, to = s * side.n_slots + j, s * side.n_slots + dest
+    side.list_depth[to] = max(side.list_depth[to], side.list_depth[col])
+    side.list_depth[col] = 0
 
 
 def record(side, t: int) -> None:

@@ -19,7 +19,7 @@ from model.money import Ledger
 from model.outcomes import Outcomes, cohort_bed_days
 from model.people import HOLDING, State
 from model.provider import Provider, step_providers
-from model.queues import WAIT_BUCKETS, record, steady_backlog, weekly
+from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, weekly
 from model.service_tables import compare, summary_lines, tables  # noqa: F401  (what callers import from here)
 from model.units import MONTHS_PER_YEAR, PENCE, WEEKS_PER_YEAR
 
@@ -85,13 +85,13 @@ class ServiceSide:
         # waiting lists, bucket-major (weeks waited, service, slot): the weekly queue works on whole buckets
         self.waiting_list = np.ascontiguousarray(np.moveaxis(
             steady_backlog(self.demand, self.capacity0, p.arrival_variability), -1, 0))
+        self.list_depth = list_depths(self.waiting_list.reshape(WAIT_BUCKETS, -1))  # rows each list uses
         # contracts: re-based on a cycle on last year's activity (money.rebase); `displaced_base` is the care
         # budget-holders had already taken out of the contract when it was last set
         self.activity_sum = np.zeros((ns, nj))
         self.activity_months = 0
         self.displaced_base = np.zeros((ns, nj))
         self.rebased = np.zeros((len(m.months), ns, nj), bool)
-        self._ages = np.arange(WAIT_BUCKETS, dtype=float)  # weeks waited, by bucket
         self._q = {k: np.zeros((ns, nj)) for k in ("served", "wait", "capacity", "arrivals")}
         codes = m.org_codes
         self.providers = [[Provider(m, self, s, j, codes[self.start_orgs[j]]) for j in range(nj)] for s in range(ns)]
@@ -231,8 +231,7 @@ class ServiceSide:
         waiting = float(self.backlog[s, j].sum())
         if len(pool):
             dest = int(pool[np.argmax(self.capacity[s, pool] - self.demand[s, pool])])
-            self.backlog[s, dest] += self.backlog[s, j]
-            self.backlog[s, j] = 0.0
+            move_list(self, s, j, dest)
             self.route[s][self.route[s] == j] = dest
         self.route[s, j] = dest
         self.closures.append(dict(

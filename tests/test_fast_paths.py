@@ -157,3 +157,52 @@ def test_outcome_sums_equal_the_plain_per_holder_sums():
     cash = idx[kind > 0]
     assert np.array_equal(o.cash_by_group, np.bincount(ppl.group[cash], weights=ppl.budget[cash], minlength=m.n_groups))
     assert o.rec["cash_pence"][t].sum() > 0 and o.rec["notional_pence"][t].sum() > 0
+
+
+def _plain_week(b: np.ndarray, arrivals: np.ndarray, cap: np.ndarray):
+    """The weekly queue as whole-array steps over all 53 weeks of every list (the code `serve_week` replaced)."""
+    from model.queues import WAIT_BUCKETS
+
+    w = np.empty_like(b)
+    w[0] = arrivals
+    w[1:] = b[:-1]
+    w[-1] += b[-1]
+    older = np.empty_like(w)
+    older[-1] = 0.0
+    for k in range(WAIT_BUCKETS - 1, 0, -1):
+        np.add(older[k], w[k], out=older[k - 1])
+    served = np.minimum(np.maximum(cap - older, 0.0), w)
+    return w - served, served.sum(axis=0), np.arange(WAIT_BUCKETS, dtype=float) @ served
+
+
+def test_compiled_weekly_queue_is_the_whole_array_queue():
+    """`serve_week` works provider by provider on the weeks in use: the same lists and people served, bit for
+    bit, as the whole-array steps, week after week, for short, long (52+ weeks) and empty lists, and after a
+    closing provider's list joins another's; weeks waited agree to rounding (summed in another order)."""
+    from model.queues import WAIT_BUCKETS, list_depths, serve_week
+
+    rng = np.random.default_rng(11)
+    n = 40
+    plain = np.zeros((WAIT_BUCKETS, n))
+    plain[:3] = rng.random((3, n)) * 5
+    plain[:, :4] = rng.random((WAIT_BUCKETS, 4)) * 50  # over capacity for a year and more
+    plain[:, 4:6] = 0.0
+    fast = plain.copy()
+    depth = list_depths(fast)
+    assert depth.max() == WAIT_BUCKETS and (depth[4:6] == 0).all()
+    served, waited = np.empty(n), np.empty(n)
+    for week in range(60):
+        arrivals = rng.random(n) * 10
+        arrivals[5] = 0.0
+        cap = np.where(np.arange(n) < 4, 3.0, 12.0)
+        plain, plain_served, plain_waited = _plain_week(plain, arrivals, cap)
+        serve_week(fast, depth, arrivals, cap, served, waited)
+        assert np.array_equal(fast, plain) and np.array_equal(served, plain_served)
+        assert np.allclose(waited, plain_waited, rtol=1e-12, atol=0)
+        assert np.array_equal(depth, list_depths(fast))
+        if week == 30:  # provider 7 closes: its list joins provider 2's (model/queues.py move_list)
+            for lists in (plain, fast):
+                lists[:, 2] += lists[:, 7]
+                lists[:, 7] = 0.0
+            depth[2], depth[7] = max(depth[2], depth[7]), 0
+    assert fast[:, :4].sum() > 0 and served.sum() > 0
