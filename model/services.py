@@ -141,10 +141,10 @@ class ServiceSide:
         pence = self.outcomes.cash_by_group.astype(np.int64)
         return pence.reshape(m.n_orgs, -1).astype(float) * m.agent_scale
 
-    def _users(self) -> dict[str, np.ndarray]:
-        """This month's users of each provider: the CCG pays for non-holders; holders pay from their PHB."""
+    def _users(self, ppl: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """This month's users of each provider (`ppl`: this month's `_people()`): the CCG pays for
+        non-holders; holders pay from their PHB."""
         p, m = self.p, self.m
-        ppl = self._people()
         rest, held = ppl["rest"], ppl["holders"]
         c = m.people.counts.reshape(-1, m.n_orgs, len(reg.COHORTS)) * m.agent_scale
         notional = c[State.NOTIONAL].astype(float)
@@ -174,7 +174,8 @@ class ServiceSide:
         """The monthly hook, called from RolloutModel.step after the offers (ODD process order)."""
         p, m = self.p, self.m
         self.outcomes.month(t)
-        users = self._users()
+        people = self._people()
+        users = self._users(people)
         self.displaced_now = users["holders_displaced"]
         rebase(self, t, users)
         own = users["ccg_users"] + users["phb_users"]
@@ -198,12 +199,12 @@ class ServiceSide:
         step_providers(self, acting)  # each acting provider's `Provider.step`, over the arrays at once
         r = self.rec
         r["capacity"][t], r["cost"][t], r["users"][t] = self.capacity, self.cost, served
-        r["waiting"][t] = self.waiting()
+        r["waiting"][t] = self.waiting_list.sum(axis=0)  # (summed week by week: cheaper than `waiting()`)
         r["income"][t], r["block"][t] = self.income, np.where(self.open, self.block, 0)
         r["double_running"][t], r["decommissioned"][t] = self.double_running, self.decommissioned - before
         r["open"][t], r["home"][t] = self.open, self.home
         o = self.org_rec
-        o["holders"][t] = self._people()["holders"].sum(axis=1)
+        o["holders"][t] = people["holders"].sum(axis=1)
         o["ascot_gain_sum"][t] = self.outcomes.org_ascot
         o["inpatient_bed_days"][t] = np.bincount(self.home[INPATIENT], weights=served[INPATIENT],
                                                  minlength=m.n_orgs) * p.inpatient_bed_days_per_year / MONTHS_PER_YEAR
