@@ -206,3 +206,40 @@ def test_compiled_weekly_queue_is_the_whole_array_queue():
                 lists[:, 7] = 0.0
             depth[2], depth[7] = max(depth[2], depth[7]), 0
     assert fast[:, :4].sum() > 0 and served.sum() > 0
+
+
+def test_compiled_holder_sums_are_the_whole_array_sums():
+    """`Outcomes.month` sums every holder's match and what follows in one compiled pass: each sum equals,
+    bit for bit, the whole-array computation over `Outcomes.match` (the matching rule) it replaced."""
+    from model.outcomes import HOLD_TYPES, support_cost
+
+    s = load_scenario("baseline").model_copy(update={"agent_scale": 50, "until": dt.date(2018, 3, 31)})
+    m = RolloutModel(s)
+    m.run()
+    o, ppl, p, t = m.services.outcomes, m.people, m.p, m.month
+    idx = ppl.where(*HOLDING)
+    org, cohort = ppl.org_of(idx).astype(np.int64), ppl.cohort_of(idx).astype(np.int64)
+    kind = ppl.state[idx].astype(np.int64) - int(State.NOTIONAL)
+    unspent = o.unspent_share.copy()
+    o.month(t)  # again, on the same holders: the compiled pass
+    mt = o.match(idx)
+    w, key, budget = float(s.agent_scale), cohort * len(HOLD_TYPES) + kind, ppl.budget[idx].astype(np.int64)
+    gain, fall = p.ascot_gain_per_match * mt, np.clip(p.inpatient_reduction_per_match * mt, 0.0, 1.0)
+    beds, support = o.bed_days[cohort], support_cost(p, cohort, kind, budget)
+
+    def by_key(x=None):
+        return np.bincount(key, weights=x, minlength=o.rec["holders"][t].size).reshape(o.rec["holders"][t].shape) * w
+
+    plain = {"holders": by_key(), "match_sum": by_key(mt), "ascot_gain_sum": by_key(gain),
+             "bed_days_saved": by_key(beds * fall / 12), "budget_pence": by_key(budget),
+             "support_pence": by_key(support), "reclaimed_pence": by_key(np.where(kind > 0, budget * unspent[org], 0.0))}
+    for name, sums in plain.items():
+        assert np.array_equal(o.rec[name][t], sums), name
+    assert np.array_equal(o.org_bed_days_holders, np.bincount(org, weights=beds * (1 - fall), minlength=m.n_orgs) * w)
+    assert np.array_equal(o.org_ascot, np.bincount(org, weights=gain, minlength=m.n_orgs) * w)
+    assert np.array_equal(o.org_support, np.bincount(org, weights=support, minlength=m.n_orgs).astype(np.int64)
+                          * s.agent_scale)
+    notional = kind == 0
+    assert np.array_equal(o.org_notional, np.bincount(org[notional], weights=budget[notional], minlength=m.n_orgs)
+                          .astype(np.int64) * s.agent_scale)
+    assert plain["match_sum"].sum() > 0 and plain["reclaimed_pence"].sum() >= 0 and plain["support_pence"].sum() > 0
