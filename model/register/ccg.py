@@ -41,8 +41,7 @@ ROWS = (
       "assumption: direct payments lawful nationally from 2013 (seed 000); most CCGs offered them",
       0.0, 1.0),
     P("coordinators_per_100k", "Care coordinators per 100,000 population at full readiness", CB,
-      "FTE per 100k", 0.6, 0.3, 1.2, "assumption: brokerage teams of a few staff per CCG", 0.0, 10.0,
-      lever=True),  # a CCG's staffing choice: planners can fund more coordinators
+      "FTE per 100k", 0.6, 0.3, 1.2, "assumption: brokerage teams of a few staff per CCG", 0.0, 10.0),
     P("plans_per_coordinator", "Support plans a coordinator completes", CB, "plans per month", 6.0, 3.0,
       10.0, "assumption: a plan takes several meetings; 1–2 a week", 0.1, 50.0),
     P("planning_carryover_months", "How long unused support-planning capacity can be carried over", CB,
