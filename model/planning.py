@@ -3,9 +3,9 @@ how a budget is held.
 
 Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
 person's worth, and in a coarse run up to one agent's worth while planning is idle: `credit_limit`). The
-queue is carried twice: the people really waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
-this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
-real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
+queue is carried twice: the people really waiting (agents), and the number expected to be waiting given
+the history so far (person-equivalents: this month's offered people come in with their chance of
+accepting; leavers and mergers scale it with the real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
 every waiting person's plan is completed with that chance (their own uniform for the month), and the credit pays for the expected plans, not
 the realised ones. The rule is linear in the number of agents, so a coarse run (one agent for many people)
 serves people at the rate a full one does: a lumpy agent of ten people no longer takes a whole agent's
@@ -63,7 +63,7 @@ def credit_limit(m: RolloutState) -> np.ndarray:
     limit = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0 / m.agent_scale
     if m.agent_scale == 1:
         return limit
-    total = m.capacity.sum()
+    total = m.capacity[m.ccgs.open].sum()  # closed CCGs keep their rows, not their people
     idle = max(0.0, 1.0 - m.planning_waiting.sum() / total) if total > 0 else 1.0
     return limit + (1.0 - 1.0 / m.agent_scale) * idle
 

@@ -21,7 +21,7 @@ CARRY = 1.0
 
 def planning_state(scale: int, waiting_people: float) -> SimpleNamespace:
     """What credit_limit reads, for a run whose agents stand for `scale` people each."""
-    return SimpleNamespace(agent_scale=scale, capacity=PEOPLE_CAPACITY / scale,
+    return SimpleNamespace(agent_scale=scale, capacity=PEOPLE_CAPACITY / scale, ccgs=SimpleNamespace(open=np.ones(4, bool)),
                            planning_waiting=np.full(len(PEOPLE_CAPACITY), waiting_people / len(PEOPLE_CAPACITY) / scale),
                            p=SimpleNamespace(planning_carryover_months=CARRY))
 
@@ -53,6 +53,13 @@ def test_coarse_run_banks_up_to_one_agent_while_planning_is_idle(scale):
     limits = [credit_limit(planning_state(scale, w * PEOPLE_CAPACITY.sum())).sum() for w in np.linspace(0, 1.5, 7)]
     assert all(a >= b for a, b in zip(limits, limits[1:]))
     assert min(limits) * scale == pytest.approx((base + 1.0).sum())
+
+
+def test_closed_ccgs_capacity_does_not_count():
+    """A closed CCG keeps its row (and so a capacity) but no people: only open CCGs' capacity measures idleness."""
+    m = planning_state(10, PEOPLE_CAPACITY[:3].sum())  # as many waiting as the three open CCGs plan a month
+    m.ccgs.open = np.array([True, True, True, False])
+    np.testing.assert_allclose(credit_limit(m), m.capacity * (1.0 + CARRY) + 0.1)
 
 
 def test_no_capacity_anywhere_is_idle_and_finite():
