@@ -312,8 +312,7 @@ def bands_section(args, s10, s1) -> dict:
     first = by_mode[modes[0]]
     return {"bands_1to10_vs_1to1": {
         "runs_each": n, "same_seeds": True, "modes": modes, "services": False,
-        "planning_rule": "shared capacity over an expected queue; coarse credit limit by national idleness "
-                         "(model/planning.py)",
+        "planning_rule": "shared capacity over an expected queue (model/planning.py)",
         "how": "run i at both scales has the same seed and (mode both) the same drawn parameters; each gap's "
                "standard error is the sd over paired bootstrap resamples of the runs; bands as sample quantiles "
                "(what users see) and smoothed (Harrell-Davis: the bias test)",

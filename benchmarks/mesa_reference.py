@@ -20,7 +20,7 @@ from model import assurance, ccg, population
 from model import parameters as reg
 from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
 from model.outcomes import matching_rule, need_per_month, type_control
-from model.planning import credit_limit, person_uniforms
+from model.planning import person_uniforms
 from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
 from model.rollout import CHC, N_COHORTS, WHEELCHAIR, RolloutModel
 
@@ -125,7 +125,8 @@ class ObjectPerPersonModel(RolloutModel):
         """planning.accrue person by person: capacity joins the credit; the expected queue follows the real
         one through leavers and takes in each offered person's chance of accepting."""
         self.capacity = self.ccgs.planning_capacity(self)
-        self.planning_credit = np.minimum(self.planning_credit + self.capacity, credit_limit(self))
+        most = self.capacity * (1.0 + self.p.planning_carryover_months) + 1.0
+        self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
         self._org_tallies()
         for org in range(self.n_orgs):
             before, now = self.planning_waiting[org], self.queue_len[org]

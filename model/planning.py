@@ -2,10 +2,10 @@
 how a budget is held.
 
 Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
-person's worth, and in a coarse run up to one agent's worth while planning is idle: `credit_limit`). The
-queue is carried twice: the people really waiting (agents), and the number expected to be waiting given
-the history so far (person-equivalents: this month's offered people come in with their chance of
-accepting; leavers and mergers scale it with the real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
+agent's worth so a coarse agent can always be served). The queue is carried twice: the people really
+waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
+this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
+real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
 every waiting person's plan is completed with that chance (their own uniform for the month), and the credit pays for the expected plans, not
 the realised ones. The rule is linear in the number of agents, so a coarse run (one agent for many people)
 serves people at the rate a full one does: a lumpy agent of ten people no longer takes a whole agent's
@@ -36,7 +36,8 @@ def accrue(m: RolloutState, take_up) -> None:
     queue takes in this month's expected acceptances (the offered decide next: `take_up` is
     model.offers.take_up, passed in because offers depends on planning through wheelchair budgets)."""
     m.capacity = m.ccgs.planning_capacity(m)
-    m.planning_credit = np.minimum(m.planning_credit + m.capacity, credit_limit(m))
+    most = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0
+    m.planning_credit = np.minimum(m.planning_credit + m.capacity, most)
     ppl = m.people
     waiting = _waiting_by_org(m)
     before = m.planning_waiting  # the real queue after last month's plans: leavers and mergers since
@@ -49,23 +50,6 @@ def accrue(m: RolloutState, take_up) -> None:
         keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
         m.planning_queue = m.planning_queue + np.bincount(
             ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)
-
-
-def credit_limit(m: RolloutState) -> np.ndarray:
-    """The most credit each CCG can hold, in agents: `1 + planning_carryover_months` months of capacity, plus
-    one person, plus, in a 1:k run, up to (1 − 1/k) agent more in proportion to how idle planning is
-    nationally (1 − people waiting / a month's capacity, at least 0). A coarse agent is k people arriving at
-    once: where queues are short a full-scale CCG serves them one by one from capacity that a coarse one, idle
-    between its lumps, would lose at the limit, so it may bank up to one agent (without it 1:10 runs were 4%
-    low in 2015). Where queues are long no capacity is idle at full scale and none is banked: the extra agent
-    always allowed before made 1:10 runs 1.8% high in 2020 (benchmarks/bench_ensemble.py). At 1:1 it is the
-    rule it always was. The national ratio is smooth at any scale, unlike one CCG's few agents."""
-    limit = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0 / m.agent_scale
-    if m.agent_scale == 1:
-        return limit
-    total = m.capacity[m.ccgs.open].sum()  # closed CCGs keep their rows, not their people
-    idle = max(0.0, 1.0 - m.planning_waiting.sum() / total) if total > 0 else 1.0
-    return limit + (1.0 - 1.0 / m.agent_scale) * idle
 
 
 def _waiting_by_org(m: RolloutState) -> np.ndarray:
