@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--band-modes", default="both,randomness", help="ensemble modes of the band comparison, comma-separated")
     ap.add_argument("--bootstrap", type=int, default=2000, help="paired bootstrap resamples for each gap's standard error")
     ap.add_argument("--only-bands", action="store_true", help="measure the bands alone; merge into the results file")
+    ap.add_argument("--no-bands", action="store_true",
+                    help="measure the costs alone; keep the bands already in the results file")
     ap.add_argument("--save-runs", default=None, help="directory to keep the band runs' holders in (npz)")
     ap.add_argument("--from-runs", default=None, help="directory of saved band runs: recompute statistics only")
     ap.add_argument("--fan-runs", type=int, default=50,
@@ -202,6 +204,13 @@ def main() -> None:
         return 2
     if args.only_bands:
         return bands_only(args)
+    kept_bands = None
+    if args.no_bands:
+        path = OUT / args.out
+        kept_bands = json.loads(path.read_text()).get("bands_1to10_vs_1to1") if path.exists() else None
+        if kept_bands is None:
+            print(f"--no-bands: {path} holds no band comparison to keep; run without --no-bands", file=sys.stderr)
+            return 2
 
     base = load_scenario("baseline").with_(until=UNTIL)
     s10, s50, s1 = (base.with_(agent_scale=k) for k in (10, 50, 1))
@@ -213,6 +222,9 @@ def main() -> None:
                     "note": "machine shared with other engineers' jobs (see load averages; 2 cores): costs are CPU "
                             "seconds of runs made one at a time in this process; a wall time on W idle cores is "
                             "estimated as CPU / W (an estimate, said so where used)"}
+
+    if kept_bands is not None:  # kept in every partial save too
+        report["bands_1to10_vs_1to1"] = kept_bands
 
     # 1. cost per run at 1:10, both sides; the 1,000-run ensemble extrapolated
     for services in (True, False):
@@ -252,7 +264,10 @@ def main() -> None:
     save(report, args.out)
 
     # 3. bands at 1:10 against 1:1, same seeds (holders are the patient side's: services off)
-    report.update(bands_section(args, s10, s1))
+    if kept_bands is not None:
+        report["bands_1to10_vs_1to1"] = kept_bands
+    else:
+        report.update(bands_section(args, s10, s1))
     report["load_average_after"] = load_average()
     per = report["per_run_1to10_with_services"]
     fan = report["fan_1to50_vs_one_full_run"]
