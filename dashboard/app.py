@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:  # `streamlit run dashboard/app.py` from a checkout
     sys.path.insert(0, str(ROOT.parent))
 
-from dashboard import exports, state, text, ui  # noqa: E402
+from dashboard import exports, model_calls, state, text, ui  # noqa: E402
 from dashboard.views import levers, present  # noqa: E402
 
 st.set_page_config(page_title="PHB roll-out", page_icon=":bar_chart:", layout="wide")
+model_calls.start_pool()  # once per server: workers import the model now, not when the first ensemble waits
 
 state.init_state()
 # a bad link is reported once, on the first page drawn, not on every page for the whole session

@@ -6,6 +6,12 @@ finished ensembles in the results store, so a second viewer or a restart does no
 cache sits in front of single runs, keyed by the scenario YAML. Ensembles use a small process-wide memo
 (`_memo`) instead of `st.cache_data`, because they report progress to a bar on the page while they run and
 Streamlit's cache cannot replay an element drawn from inside a cached function.
+
+Waits (issue 12): the worker pool is started in the background when the server starts (`start_pool`), so
+the first ensemble does not pay for starting processes; the single run a page shows beside its ensemble
+(`run_ahead`) runs in a background thread while the ensemble runs in the pool, instead of after it; and the
+dashboard's ensembles skip the per-run files written for resuming long ensembles (the finished entry is
+still stored, so a second viewer or a restart reads it back).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -27,8 +34,9 @@ from model.scenario import Scenario, scenario_from_dict
 from model.sim import Sim
 
 FAN_MEASURES = ("holders", "received_ytd", "direct_payment")
-SERIAL_UP_TO = 4  # ensembles this small run in the server process: faster than starting workers (the
-# pool starts once per server, ~3 s; server threads share one core, the pool uses both)
+SERIAL_UP_TO = 4  # ensembles this small run in the server process while the pool is not up: faster than
+# starting workers (~3 s); once it is up (started with the server) they go there too (server threads share
+# one core, the pool uses every core)
 # the service side costs several times the patient side per run: its pages use fewer, coarser runs
 SERVICE_RUNS, SERVICE_SCALE = 12, 50
 COMPARE_RUNS = 20
@@ -77,14 +85,30 @@ def _store_options() -> dict[str, Any]:
     return {"store": where} if where else {}
 
 
+def start_pool() -> None:
+    """Start the shared worker pool in the background (the app calls this on every page; only the first call
+    in a server does anything). PHB_DASHBOARD_POOL=off leaves it to the first large ensemble (tests)."""
+    if os.environ.get("PHB_DASHBOARD_POOL", "on").lower() in ("off", "0", "no"):
+        return
+    from model.pool import start_local_pool
+
+    start_local_pool()
+
+
+def _workers(runs: int) -> int | None:
+    """A handful of runs finishes in the server process before workers would have started; with the pool up,
+    every ensemble goes there (None: the pool, one worker a core)."""
+    from model.pool import local_pool_ready
+
+    return 1 if runs <= SERIAL_UP_TO and not local_pool_ready() else None
+
+
 def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Callable[[int, int], None] | None = None):
     from model import ensemble as ens
 
-    # a handful of runs finishes before worker processes would have started
-    workers = 1 if runs <= SERIAL_UP_TO else None
     # uptake needs only the patient side: the service side would double the cost of every run
-    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=workers, services=False,
-                            **_store_options())
+    return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=_workers(runs), services=False,
+                            resume=False, **_store_options())
 
 
 def with_issued_ytd(national: pd.DataFrame) -> pd.DataFrame:
@@ -107,21 +131,72 @@ def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
     return model_bands(df, measure)
 
 
+def month_by_run(df: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """`measure` as a month × run matrix of floats: what `pivot_table` gives for a table with one row per
+    run and month (months and runs with no value dropped), at a fraction of its cost."""
+    return df.pivot(index="month", columns="run", values=measure).astype(float).dropna(how="all").dropna(
+        axis=1, how="all")
+
+
 def paired_over_time(first: pd.DataFrame, other: pd.DataFrame, measure: str, level: float = 0.8) -> pd.DataFrame:
-    """Other minus first for each month, paired by run (same seeds): median and interval."""
-    a = first.pivot_table(index="month", columns="run", values=measure)
-    b = other.pivot_table(index="month", columns="run", values=measure).reindex_like(a)
+    """Other minus first for each month, paired by run (same seeds): median and interval. Without missing
+    values the plain quantiles give the NaN-skipping ones' numbers at a hundredth of their cost."""
+    a = month_by_run(first, measure)
+    b = month_by_run(other, measure).reindex_like(a)
     d = (b - a).to_numpy(float)
     lo_q = (1 - level) / 2
-    return pd.DataFrame({"month": a.index, "median": np.nanmedian(d, axis=1),
-                         "low": np.nanquantile(d, lo_q, axis=1), "high": np.nanquantile(d, 1 - lo_q, axis=1)})
+    if d.size and not np.isnan(d).any():
+        median, (low, high) = np.median(d, axis=1), np.quantile(d, [lo_q, 1 - lo_q], axis=1)
+    else:
+        median, low, high = (np.nanmedian(d, axis=1), np.nanquantile(d, lo_q, axis=1),
+                             np.nanquantile(d, 1 - lo_q, axis=1))
+    return pd.DataFrame({"month": a.index, "median": median, "low": low, "high": high})
+
+
+def _single(scenario_yaml: str) -> Results:
+    return Sim(scenario_of(scenario_yaml)).run(services=False)
+
+
+def _service(scenario_yaml: str) -> Results:
+    return Sim(scenario_of(scenario_yaml)).run(counterfactual=True)
+
+
+_AHEAD_KINDS: dict[str, Callable[[str], Results]] = {"single": _single, "service": _service}
+_AHEAD: OrderedDict[tuple[str, str], Future] = OrderedDict()  # (kind, scenario YAML) -> the run under way
+_AHEAD_LOCK = threading.Lock()
+_AHEAD_KEEP = 8  # runs started ahead and never collected (the viewer left) are dropped beyond this many
+_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="phb-ahead")
+_SERVICE_DONE: set[str] = set()  # scenario YAMLs whose run with counterfactual is in Streamlit's cache
+
+
+def run_ahead(kind: str, scenario_yaml: str) -> None:
+    """Start the single run a page will show (`single_run` or `service_run`) in a background thread now, so
+    it runs while the page's ensemble runs in the pool rather than after it. The page then asks for it as
+    usual and gets this run's result (the same run: same scenario, same seed)."""
+    done = _SINGLE_DONE if kind == "single" else _SERVICE_DONE
+    key = (kind, scenario_yaml)
+    with _AHEAD_LOCK:
+        if scenario_yaml in done or key in _AHEAD:
+            return
+        _AHEAD[key] = _BACKGROUND.submit(_AHEAD_KINDS[kind], scenario_yaml)
+        for old in [k for k, f in _AHEAD.items() if f.done()][:max(0, len(_AHEAD) - _AHEAD_KEEP)]:
+            del _AHEAD[old]
+
+
+def _collect(kind: str, scenario_yaml: str) -> Results:
+    """The run started ahead, waited for; or, if none was (or it has not begun), run here and now."""
+    with _AHEAD_LOCK:
+        fut = _AHEAD.pop((kind, scenario_yaml), None)
+    if fut is not None and not fut.cancel():
+        return fut.result()
+    return _AHEAD_KINDS[kind](scenario_yaml)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def single_run(scenario_yaml: str) -> Results:
     """One run of exactly this scenario (seed, scale and all), patient side only: the pages that use it
     (uptake by type and region, CCG variation) need nothing else, at half the cost of a full run."""
-    out = Sim(scenario_of(scenario_yaml)).run(services=False)
+    out = _collect("single", scenario_yaml)
     _SINGLE_DONE.add(scenario_yaml)
     return out
 
@@ -162,8 +237,8 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
     from model import ensemble as ens
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
-    c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None,
-                    services=True, **_store_options())
+    c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=_workers(runs), services=True,
+                    resume=False, **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")
@@ -229,7 +304,9 @@ def service_headline(scenario: Scenario, view: dict) -> pd.DataFrame | None:
 def service_run(scenario_yaml: str) -> Results:
     """One run with the no-PHB counterfactual beside it (same random numbers): service tables with
     `x`, `x_cf` and `x_diff` columns, and the closures with dates and places."""
-    return Sim(scenario_of(scenario_yaml)).run(counterfactual=True)
+    out = _collect("service", scenario_yaml)
+    _SERVICE_DONE.add(scenario_yaml)
+    return out
 
 
 def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tuple[str, ...] = (),
@@ -247,7 +324,7 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
 
     s = scenario_of(scenario_yaml).with_(agent_scale=scale)
     c = ens.compare([counterfactual_scenario(s).with_(name=f"{s.name}_no_phbs"), s], runs, mode="randomness",
-                    progress=_progress, workers=1 if runs <= SERIAL_UP_TO else None, **_store_options())
+                    progress=_progress, workers=_workers(runs), resume=False, **_store_options())
     table = "extra_services_national"
     without, with_ = c.ensembles[0].runs_table(table), c.ensembles[1].runs_table(table)
     diffs = {}

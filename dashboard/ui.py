@@ -47,6 +47,12 @@ def fan_data(scenario: Scenario) -> dict:
     return out
 
 
+def single_ahead(scenario: Scenario, scale: int | None = None) -> None:
+    """Start the run `single` will return in the background, before the page waits on its ensemble."""
+    s = scenario if scale is None else scenario.with_(agent_scale=scale)
+    model_calls.run_ahead("single", s.to_yaml())
+
+
 def single(scenario: Scenario, scale: int | None = None) -> "model_calls.Results":
     s = scenario if scale is None else scenario.with_(agent_scale=scale)
     with st.spinner("Running the model…"):

@@ -116,12 +116,14 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
                  uncertain: str | None = None, dask_processes: bool = True, services: bool = True,
-                 prior: bool = False, design: list[dict] | None = None) -> Ensemble:
+                 prior: bool = False, design: list[dict] | None = None, resume: bool = True) -> Ensemble:
     """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
     `services=False` runs the patient side alone (uptake needs nothing else, at half the cost).
     A scenario that names a posterior draws its calibrated parameters from it, unless `prior`.
     `design`: run i uses design[i]'s "seed" and "parameters" instead of drawing them (mode "design"; used by
-    sensitivity analysis, scenario discovery and reach, model/sensitivity.py); `runs` must equal its length."""
+    sensitivity analysis, scenario discovery and reach, model/sensitivity.py); `runs` must equal its length.
+    `resume=False`: finished runs are not written one by one for a later resume (only the finished entry
+    is stored): for ensembles of seconds, such as the dashboard's, where redoing beats writing 50 files."""
     if design is not None:
         mode, uncertain = "design", "scenario"
         runs = len(design)
@@ -153,12 +155,12 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         return _cached(st, scenario, runs, mode, eid, progress)
     if st is None:
         return _compute(scenario, runs, mode, which, services, key, eid, None, backend, scheduler, workers,
-                        progress, dask_processes, prior, design, post_digest)
+                        progress, dask_processes, prior, design, post_digest, resume)
     with st.lock(eid):  # one writer per entry: a second session waits here, then reads the first's result
         if st.has(eid):
             return _cached(st, scenario, runs, mode, eid, progress)
         return _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
-                        progress, dask_processes, prior, design, post_digest)
+                        progress, dask_processes, prior, design, post_digest, resume)
 
 
 def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progress) -> Ensemble:
@@ -171,7 +173,7 @@ def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progr
 def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: bool, key: str, eid: str,
              st: Store | None, backend: str, scheduler: str | None, workers: int | None, progress,
              dask_processes: bool, prior: bool = False, design: list[dict] | None = None,
-             post_digest: str | None = None) -> Ensemble:
+             post_digest: str | None = None, resume: bool = True) -> Ensemble:
     t0 = time.perf_counter()
     specs = [plan_run(scenario, i, mode, which, prior) for i in range(runs)] if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
@@ -200,7 +202,7 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
         i = out["index"]
         results[i] = out["tables"]
         seconds.append(out["seconds"])
-        if st is not None:
+        if st is not None and resume:
             s = specs[i]
             st.write_run(eid, i, out["tables"], {"index": i, "seed": s.seed, "parameters": s.parameters,
                                                  "seconds": out["seconds"]})

@@ -1,16 +1,25 @@
 """Where an ensemble's runs execute: one run as a worker runs it, the shared local process pool, and Dask.
 
-A worker returns the run's small tables as arrays (`model.results.series_columns`), not DataFrames: the
-ensemble stacks every run's columns and builds each table once (model/ensemble.py), so a run costs its
-model, not its bookkeeping. Results are identical whatever the backend or worker count.
+A worker returns the run's small tables (national, by cohort, small service tables: about 0.1 MB pickled at
+1:50, under a millisecond to send); the ensemble stacks them in run order (model/ensemble.py). Results are
+identical whatever the backend or worker count.
+
+The local pool is started once per process and kept: starting a worker (spawn, then importing numpy,
+pandas, Mesa and the model) costs seconds of CPU, more than a dozen runs at 1:50. A server that will ask for
+ensembles (the dashboard) starts it in the background when it starts (`start_local_pool`), and an ensemble
+that does not name its worker count reuses whatever pool is up if it has workers enough.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import multiprocessing.context
 import os
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -83,17 +92,92 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=watch, name="phb-parent-watch", daemon=True).start()
 
 
-def _local_pool(n: int):
-    """The process pool of `n` workers, started once and reused (the dashboard asks for many ensembles)."""
-    import multiprocessing as mp
+def warm() -> int:
+    """What a worker does before its first run when the pool is started ahead of need: import the model and
+    read its geography (cached per process), so the first real run costs only itself."""
+    from model.geography import load_geography
+    from model.sim import Sim  # noqa: F401 (the import is the point: Mesa, SimPy, pandas, the submodels)
+
+    load_geography()
+    return os.getpid()
+
+
+_WARMING: list = []  # the warm-up futures of the current pool (empty once it is replaced)
+
+
+def start_local_pool(n: int | None = None):
+    """Start the shared pool of `n` workers (default: one a core) in the background and return at once;
+    each worker imports the model meanwhile. Does nothing if a pool of at least `n` workers is up."""
+    n = n or os.cpu_count() or 1
+    with _POOL_LOCK:
+        if any(size >= n for size in _POOL):
+            return next(iter(_POOL.values()))
+    pool = _local_pool(n)
+    with _POOL_LOCK:
+        # one warm-up task a worker: each finds no idle worker when submitted, so each starts a process
+        _WARMING[:] = [pool.submit(warm) for _ in range(n)]
+    return pool
+
+
+def local_pool_ready() -> bool:
+    """Whether a pool is up and done warming (a pool an ensemble started has its workers already)."""
+    with _POOL_LOCK:
+        return bool(_POOL) and all(f.done() and not f.exception() for f in _WARMING)
+
+
+@contextlib.contextmanager
+def _empty_main():
+    """While a worker is launched, `__main__` is an empty module. A spawned worker otherwise runs the main
+    script again: under `streamlit run` that is the page script Streamlit installs as `__main__` (the whole
+    dashboard, and its pool start, in every worker); for the CLI, a re-import it does not need. Workers run
+    only `run_one` and what it imports."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker launched without the main script (module level: the child unpickles it by name)."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        from multiprocessing import popen_spawn_posix
+
+        class Popen(popen_spawn_posix.Popen):
+            def _launch(self, process_obj):
+                with _empty_main():
+                    super()._launch(process_obj)
+
+        return Popen(process_obj)
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    """The "spawn" start method (fork is unsafe beside the server's threads), with `_WorkerProcess`."""
+
+    Process = _WorkerProcess
+
+
+def _local_pool(n: int, at_least: bool = False):
+    """The process pool of `n` workers, started once and reused (the dashboard asks for many ensembles).
+    `at_least`: a pool already up with more workers will do (idle workers cost nothing; results do not
+    depend on the worker count)."""
     from concurrent.futures import ProcessPoolExecutor
 
     with _POOL_LOCK:
+        if at_least:
+            for size, pool in _POOL.items():
+                if size >= n:
+                    return pool
         if n not in _POOL:
+            _WARMING.clear()
             for old in _POOL.values():  # retired, not killed: work other sessions queued there still finishes
                 old.shutdown(wait=False)
             _POOL.clear()
-            _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+            _POOL[n] = ProcessPoolExecutor(max_workers=n, mp_context=_WorkerContext(),
                                            initializer=_worker_start, initargs=(os.getpid(),))
             atexit.register(shutdown_local_pool)
         return _POOL[n]
@@ -105,6 +189,7 @@ def _discard_pool(pool) -> None:
         for n, p in list(_POOL.items()):
             if p is pool:
                 del _POOL[n]
+                _WARMING.clear()
     pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -112,11 +197,13 @@ def shutdown_local_pool(cancel: bool = False) -> None:
     with _POOL_LOCK:
         pools = list(_POOL.values())
         _POOL.clear()
+        _WARMING.clear()
     for pool in pools:
         pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
-def _run_local(payloads: list[dict], n: int, on_done: Callable[[dict], None], run: Callable = run_one) -> int:
+def _run_local(payloads: list[dict], n: int, on_done: Callable[[dict], None], run: Callable = run_one,
+               at_least: bool = False) -> int:
     """Run payloads on the shared pool. A worker killed mid-run breaks the pool: the runs not yet done are
     retried on a fresh one. A failure here cancels only this caller's runs, never the pool other sessions
     share; only an interrupt (Ctrl-C) shuts it down. Returns the pool restarts needed."""
@@ -126,7 +213,7 @@ def _run_local(payloads: list[dict], n: int, on_done: Callable[[dict], None], ru
     pending = {p["index"]: p for p in payloads}
     restarts = 0
     while pending:
-        pool = _local_pool(n)
+        pool = _local_pool(n, at_least)
         futures = {}
         try:
             for i, p in pending.items():
@@ -164,7 +251,8 @@ def _execute(payloads: list[dict], backend: str, scheduler: str | None, workers:
             for p in payloads:
                 on_done(run(p))
             return {"backend": "local", "workers": 1}
-        restarts = _run_local(payloads, n, on_done, run)
+        # no worker count asked for: any pool up with workers enough will do (the dashboard's, started early)
+        restarts = _run_local(payloads, n, on_done, run, at_least=workers is None)
         return {"backend": "local", "workers": n, **({"pool_restarts": restarts} if restarts else {})}
 
     from distributed import Client, LocalCluster

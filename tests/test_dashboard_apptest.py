@@ -27,8 +27,10 @@ PAGES = ["views/home.py", "views/scenario.py", "views/uptake.py", "views/service
 
 @pytest.fixture(autouse=True)
 def _temporary_store(tmp_path_factory, monkeypatch):
-    """Ensembles go to a temporary results store, not the repository's results/."""
+    """Ensembles go to a temporary results store, not the repository's results/; the worker pool is not
+    started with the app (these ensembles are small; test_dashboard_waits.py tests the early start)."""
     monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path_factory.getbasetemp() / "store"))
+    monkeypatch.setenv("PHB_DASHBOARD_POOL", "off")
 
 
 def app(**params) -> AppTest:

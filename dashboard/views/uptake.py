@@ -36,6 +36,7 @@ with st.expander("Ensemble: runs, scale and what varies", expanded=False):
     c3.number_input("People per agent", 1, 1000, step=5, key="opt_scale", on_change=_set, args=("scale",),
                     help="A coarser scale runs faster; 1 simulates every person.")
 
+ui.single_ahead(scenario, scale=int(choice.view["scale"]))  # the one run drawn below, while the ensemble runs
 data = ui.fan_data(scenario)
 
 # the answer first: the chance of each target by its due date
