@@ -1,0 +1,188 @@
+"""What the dashboard does around its runs so that a lever change waits for the runs alone (issue 12): the
+worker pool starts with the app and is reused, workers never run the page script, the single run beside an
+ensemble runs ahead and is the same run, dashboard ensembles write no per-run resume files, and the paired
+differences give pivot_table's numbers. Timings are the benchmark's job (benchmarks/bench_dashboard.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import model_calls
+from model import ensemble, pool
+from model.scenario import load_scenario
+from model.store import Store
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+SMALL = load_scenario("baseline").with_(agent_scale=200, until=dt.date(2016, 3, 31))
+
+
+def _wait_ready(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not pool.local_pool_ready():
+        assert time.monotonic() < deadline, "the pool did not warm up"
+        for f in list(pool._WARMING):
+            if f.done() and f.exception():
+                raise f.exception()
+        time.sleep(0.1)
+
+
+def test_pool_started_with_the_app_is_reused_and_workers_skip_the_page_script(monkeypatch, tmp_path):
+    """Opening the app starts the pool; the next ensemble runs on those same warm workers. Under Streamlit the
+    page script is `__main__`: a worker that ran it would start a pool of its own and die (the warm-up fails)."""
+    pool.shutdown_local_pool()
+    monkeypatch.setenv("PHB_DASHBOARD_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("PHB_DASHBOARD_POOL", "on")
+    main = sys.modules["__main__"]
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["runs"], at.query_params["scale"] = "4", "200"
+        at.run()  # the Start page: no ensemble, yet the pool is on its way
+        assert not at.exception
+        assert pool._POOL, "the app did not start the worker pool"
+        _wait_ready()
+        warm = {f.result() for f in pool._WARMING}
+        executor = next(iter(pool._POOL.values()))
+        assert warm == set(executor._processes)
+        assert model_calls._workers(4) is None  # with the pool up, even a handful of runs goes there
+        e = model_calls._ensemble(SMALL, 6, "randomness")
+        assert next(iter(pool._POOL.values())) is executor and set(executor._processes) == warm
+        alone = ensemble.run_ensemble(SMALL, 6, mode="randomness", workers=1, store=None, services=False)
+        pd.testing.assert_frame_equal(e.runs_table(), alone.runs_table())
+    finally:
+        sys.modules["__main__"] = main
+        pool.shutdown_local_pool()
+
+
+def test_workers_are_launched_without_the_main_script(tmp_path):
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('the main script ran in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)  # what Streamlit installs while a page runs
+    main = sys.modules["__main__"]
+    pool.shutdown_local_pool()
+    sys.modules["__main__"] = fake
+    try:
+        pool.start_local_pool(1)
+        assert sys.modules["__main__"] is fake  # put back after the launch
+        _wait_ready()
+    finally:
+        sys.modules["__main__"] = main
+        pool.shutdown_local_pool()
+
+
+class _Pool:
+    shut = False
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.shut = True
+
+
+def test_an_ensemble_naming_no_worker_count_reuses_a_larger_pool(monkeypatch):
+    bigger, smaller = _Pool(), _Pool()
+    monkeypatch.setattr(pool, "_POOL", {3: bigger})
+    assert pool._local_pool(2, at_least=True) is bigger
+    monkeypatch.setattr(pool, "_POOL", {1: smaller})
+    fresh = pool._local_pool(2, at_least=True)  # too small: retired, a pool of 2 made (no process starts yet)
+    try:
+        assert fresh is not smaller and smaller.shut and pool._POOL == {2: fresh}
+        monkeypatch.setattr(pool, "_POOL", {3: bigger})
+        assert pool._local_pool(2) is not bigger  # a worker count asked for is the count used
+    finally:
+        for p in pool._POOL.values():
+            p.shutdown()
+        fresh.shutdown()
+
+
+def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
+    calls = []
+    single = model_calls._AHEAD_KINDS["single"]
+
+    def counted(y):
+        calls.append(y)
+        return single(y)
+
+    monkeypatch.setitem(model_calls._AHEAD_KINDS, "single", counted)
+    y = SMALL.to_yaml()
+    model_calls.run_ahead("single", y)
+    model_calls.run_ahead("single", y)  # asked twice: started once
+    got = model_calls._collect("single", y)
+    assert len(calls) == 1 and ("single", y) not in model_calls._AHEAD
+    direct = single(y)
+    pd.testing.assert_frame_equal(got.national, direct.national)
+    pd.testing.assert_frame_equal(got.by_region, direct.by_region)
+    model_calls._collect("single", y)  # nothing ahead any more: computed here
+    assert len(calls) == 2
+
+
+def test_a_failure_ahead_reaches_the_page(monkeypatch):
+    def broken(y):
+        raise ValueError("no such scenario")
+
+    monkeypatch.setitem(model_calls._AHEAD_KINDS, "service", broken)
+    model_calls.run_ahead("service", "x: 1")
+    with pytest.raises(ValueError, match="no such scenario"):
+        model_calls._collect("service", "x: 1")
+
+
+def test_without_resume_no_run_files_but_the_entry_is_stored(monkeypatch, tmp_path):
+    st = Store(tmp_path / "a")
+    monkeypatch.setattr(Store, "write_run", lambda *a, **k: pytest.fail("a per-run file was written"))
+    e = ensemble.run_ensemble(SMALL, 3, mode="randomness", workers=1, store=st, services=False, resume=False)
+    assert st.has(e.id)
+    monkeypatch.undo()
+    again = ensemble.run_ensemble(SMALL, 3, mode="randomness", workers=1, store=Store(tmp_path / "b"),
+                                  services=False)
+    assert again.id == e.id  # the same entry whether or not runs were written for resuming
+    pd.testing.assert_frame_equal(e.runs_table(), again.runs_table())
+    back = ensemble.run_ensemble(SMALL, 3, mode="randomness", workers=1, store=st, services=False, resume=False)
+    assert back.from_cache
+
+
+def _paired_by_pivot_table(first, other, measure, level=0.8):
+    """The earlier implementation, kept here as the reference."""
+    a = first.pivot_table(index="month", columns="run", values=measure)
+    b = other.pivot_table(index="month", columns="run", values=measure).reindex_like(a)
+    d = (b - a).to_numpy(float)
+    lo_q = (1 - level) / 2
+    return pd.DataFrame({"month": a.index, "median": np.nanmedian(d, axis=1),
+                         "low": np.nanquantile(d, lo_q, axis=1), "high": np.nanquantile(d, 1 - lo_q, axis=1)})
+
+
+@pytest.mark.parametrize("holes", ["none", "some", "a month", "a measure"])
+def test_paired_differences_match_pivot_table(holes):
+    rng = np.random.default_rng(7)
+    months = pd.date_range("2015-04-01", periods=24, freq="MS")
+    runs = 12
+
+    def table(shift):
+        df = pd.DataFrame({"run": np.repeat(np.arange(runs), len(months)), "month": np.tile(months, runs)})
+        df["x"] = rng.normal(1000, 50, len(df)).round() + shift
+        df["n"] = rng.integers(0, 9, len(df))  # whole numbers: pivot_table's mean makes them floats
+        if holes == "some":
+            df.loc[rng.choice(len(df), 20, replace=False), "x"] = np.nan
+        elif holes == "a month":
+            df.loc[df["month"] == months[3], "x"] = np.nan
+        elif holes == "a measure":
+            df["x"] = np.nan
+        return df.sample(frac=1, random_state=1)  # rows in any order
+
+    first, other = table(0), table(30)
+    for m in ("x", "n"):
+        for level in (0.8, 0.95):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # all-NaN months: "Mean of empty slice", in both
+                want = _paired_by_pivot_table(first, other, m, level)
+                got = model_calls.paired_over_time(first, other, m, level)
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
