@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 NHS_BLUE, NHS_DARK_BLUE, NHS_BRIGHT_BLUE, NHS_LIGHT_BLUE = "#005EB8", "#003087", "#0072CE", "#41B6E6"
 NHS_AQUA_GREEN, NHS_WARM_YELLOW, NHS_ORANGE, NHS_DARK_PINK = "#00A499", "#FFB81C", "#ED8B00", "#7C2855"
@@ -22,10 +23,25 @@ BAND_FILLS = {95: "rgba(65,182,230,0.22)", 80: "rgba(0,114,206,0.25)", 50: "rgba
 BAND_COLS = {95: ("p2_5", "p97_5"), 80: ("p10", "p90"), 50: ("p25", "p75")}
 
 
+def _figure(*traces) -> go.Figure:
+    """A figure with the dashboard's template. Setting a template the usual way checks every one of its
+    values again, about half the cost of building a chart; a registered template is valid already, so it is
+    set as Plotly sets its own default template (checks off for that one assignment)."""
+    fig = go.Figure(list(traces) or None)
+    layout = fig.layout
+    layout._validate = False
+    try:
+        layout.template = pio.templates["plotly_white"]
+    finally:
+        layout._validate = fig._validate
+    return fig
+
+
 def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "Month", height: int = 460) -> go.Figure:
+    """Titles, fonts, legend and axes for a figure made by `_figure` (which carries the template)."""
     fig.update_layout(
         title=dict(text=title, font=dict(size=18, color=NHS_DARK_BLUE)), height=height,
-        template="plotly_white", font=dict(family="Arial, sans-serif", size=13, color="#212B32"),
+        font=dict(family="Arial, sans-serif", size=13, color="#212B32"),
         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(l=60, r=20, t=60, b=40),
         hovermode="x unified", colorway=CATEGORICAL,
     )
@@ -37,7 +53,7 @@ def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "Month", he
 def fan_chart(bands: pd.DataFrame, title: str, y_title: str, *, targets=(), points: pd.DataFrame | None = None,
               actual: pd.DataFrame | None = None, height: int = 460) -> go.Figure:
     """Median with 95/80/50% bands; targets as dashed lines; published points and actuals as markers."""
-    fig = go.Figure()
+    fig = _figure()
     x = pd.to_datetime(bands["month"])
     for level in (95, 80, 50):
         lo, hi = BAND_COLS[level]
@@ -69,7 +85,7 @@ def fan_chart(bands: pd.DataFrame, title: str, y_title: str, *, targets=(), poin
 def probability_chart(prob: dict[int, pd.DataFrame], labels: dict[int, str], title: str,
                       height: int = 420) -> go.Figure:
     """S-curves: chance that the number holding a PHB has reached each target by each month."""
-    fig = go.Figure()
+    fig = _figure()
     dashes = ["solid", "dash", "dot", "dashdot"]
     for i, (value, df) in enumerate(sorted(prob.items())):
         fig.add_trace(go.Scatter(x=pd.to_datetime(df["month"]), y=df["probability"] * 100,
@@ -84,7 +100,7 @@ def probability_chart(prob: dict[int, pd.DataFrame], labels: dict[int, str], tit
 def lines_chart(df: pd.DataFrame, y: str, group: str, names: dict[str, str], title: str, y_title: str,
                 height: int = 420, stacked: bool = False, percent: bool = False) -> go.Figure:
     """One line (or stacked area) per group over the months."""
-    fig = go.Figure()
+    fig = _figure()
     for i, (key, part) in enumerate(df.groupby(group, sort=False)):
         part = part.sort_values("month")
         fig.add_trace(go.Scatter(x=pd.to_datetime(part["month"]), y=part[y], name=names.get(key, str(key)),
@@ -101,7 +117,7 @@ def ranked_ccg_chart(df: pd.DataFrame, title: str, height: int | None = None,
                      highlight: str | None = None) -> go.Figure:
     """CCGs ranked by PHBs per 100,000, coloured by region (horizontal bars); a chosen CCG outlined."""
     df = df.sort_values("holders_per_100k")
-    fig = go.Figure()
+    fig = _figure()
     for i, (region, part) in enumerate(df.groupby("region")):
         fig.add_trace(go.Bar(y=part["name"], x=part["holders_per_100k"], orientation="h", name=region,
                              marker_color=CATEGORICAL[i % len(CATEGORICAL)],
@@ -133,7 +149,7 @@ def funnel_chart(df: pd.DataFrame, title: str, height: int = 520) -> go.Figure:
     rate = df["holders"].sum() / df["population"].sum() * 100_000 if len(df) else 0.0
     pop = np.linspace(max(df["population"].min() * 0.9, 1), df["population"].max() * 1.05, 200) if len(df) \
         else np.array([1.0, 2.0])
-    fig = go.Figure()
+    fig = _figure()
     for z, name, dash in ((1.96, "95% limits", "dash"), (3.09, "99.8% limits", "dot")):
         lo, hi = funnel_limits(pop, rate, z)
         for k, yv in enumerate((lo, hi)):
@@ -156,7 +172,7 @@ def funnel_chart(df: pd.DataFrame, title: str, height: int = 520) -> go.Figure:
 def difference_chart(df: pd.DataFrame, title: str, y_title: str, height: int = 400) -> go.Figure:
     """A difference from a counterfactual over time: median line with its interval (columns month,
     median, low, high)."""
-    fig = go.Figure()
+    fig = _figure()
     x = pd.to_datetime(df["month"])
     fig.add_trace(go.Scatter(x=x, y=df["high"], line=dict(width=0), showlegend=False, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=x, y=df["low"], fill="tonexty", fillcolor=BAND_FILLS[80], line=dict(width=0),
@@ -170,7 +186,7 @@ def difference_chart(df: pd.DataFrame, title: str, y_title: str, height: int = 4
 
 def compare_chart(table: pd.DataFrame, title: str, y_title: str, height: int = 420) -> go.Figure:
     """Median with 80% interval per scenario (columns scenario, median, p10, p90)."""
-    fig = go.Figure(go.Bar(
+    fig = _figure(go.Bar(
         x=table["scenario"], y=table["median"], marker_color=CATEGORICAL[:len(table)],
         error_y=dict(type="data", symmetric=False, array=table["p90"] - table["median"],
                      arrayminus=table["median"] - table["p10"], color=NHS_DARK_GREY),
@@ -188,7 +204,7 @@ def waterfall_chart(start: tuple[str, float], steps: list[tuple[str, float]], en
     values = [start[1]] + [s[1] for s in steps] + [end[1]]
     measure = ["absolute"] + ["relative"] * len(steps) + ["total"]
     text = [f"{start[1]:,.0f}"] + [f"{v:+,.0f}" for _, v in steps] + [f"{end[1]:,.0f}"]
-    fig = go.Figure(go.Waterfall(
+    fig = _figure(go.Waterfall(
         x=names, y=values, measure=measure, connector=dict(line=dict(color=NHS_MID_GREY)),
         increasing=dict(marker=dict(color=NHS_AQUA_GREEN)), decreasing=dict(marker=dict(color=NHS_ORANGE)),
         totals=dict(marker=dict(color=NHS_BLUE)), text=text, textposition="outside",
@@ -205,7 +221,7 @@ def waterfall_chart(start: tuple[str, float], steps: list[tuple[str, float]], en
 def compare_over_time(bands: dict[str, dict[str, pd.DataFrame]], measure: str, title: str, y_title: str,
                       height: int = 460) -> go.Figure:
     """One median line per scenario with its 80% band, over the months."""
-    fig = go.Figure()
+    fig = _figure()
     for i, (name, by_measure) in enumerate(bands.items()):
         b = by_measure[measure]
         x = pd.to_datetime(b["month"])

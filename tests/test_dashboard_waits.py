@@ -6,6 +6,7 @@ differences give pivot_table's numbers. Timings are the benchmark's job (benchma
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import time
 import types
@@ -186,3 +187,32 @@ def test_paired_differences_match_pivot_table(holes):
                 want = _paired_by_pivot_table(first, other, m, level)
                 got = model_calls.paired_over_time(first, other, m, level)
             pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_charts_made_the_quick_way_are_the_charts_made_the_usual_way(monkeypatch):
+    """`charts._figure` sets the template without re-checking it; the figures must be the same as when it is
+    set through `update_layout` (which checks every value)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboard import charts
+
+    months = pd.date_range("2015-04-01", periods=12, freq="MS")
+    bands = pd.DataFrame({"month": months, **{c: np.linspace(1, 2, 12) for c in
+                                              ("median", "p2_5", "p10", "p25", "p75", "p90", "p97_5")}})
+    diff = pd.DataFrame({"month": months, "median": np.zeros(12), "low": -np.ones(12), "high": np.ones(12)})
+    table = pd.DataFrame({"scenario": ["a", "b"], "median": [1.0, 2.0], "p10": [0.5, 1.5], "p90": [1.5, 2.5]})
+
+    def made():
+        figs = [charts.fan_chart(bands, "t", "y", targets=[(1.5, "x")]), charts.difference_chart(diff, "d", "u"),
+                charts.compare_chart(table, "c", "y")]
+        return [json.loads(pio.to_json(f, validate=False)) for f in figs]
+
+    quick = made()
+    assert quick[0]["layout"]["template"]["layout"]["plot_bgcolor"] == "white"  # plotly_white, not the default
+
+    def usual(*traces):
+        return go.Figure(list(traces) or None).update_layout(template="plotly_white")
+
+    monkeypatch.setattr(charts, "_figure", usual)
+    assert made() == quick
