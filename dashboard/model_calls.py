@@ -103,6 +103,23 @@ def _workers(runs: int) -> int | None:
     return 1 if runs <= SERIAL_UP_TO and not local_pool_ready() else None
 
 
+def _from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+    """A progress report that may be called from another thread (`compare(together=True)` reports from one
+    thread per scenario): that thread is attached to this page's script run first, as Streamlit asks."""
+    if progress is None:
+        return None
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+
+    def report(done: int, total: int) -> None:
+        if ctx is not None and get_script_run_ctx(suppress_warning=True) is None:
+            add_script_run_ctx(threading.current_thread(), ctx)
+        progress(done, total)
+
+    return report
+
+
 def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Callable[[int, int], None] | None = None):
     from model import ensemble as ens
 
@@ -237,8 +254,9 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
     from model import ensemble as ens
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
-    c = ens.compare(scenarios, runs, mode=mode, progress=_progress, workers=_workers(runs), services=True,
-                    resume=False, **_store_options())
+    workers = _workers(runs)
+    c = ens.compare(scenarios, runs, mode=mode, progress=_from_any_thread(_progress), workers=workers,
+                    together=workers is None, services=True, resume=False, **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")
@@ -323,8 +341,10 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
     from model.services import counterfactual_scenario
 
     s = scenario_of(scenario_yaml).with_(agent_scale=scale)
+    workers = _workers(runs)  # on the pool, both arms' runs are handed to it at once
     c = ens.compare([counterfactual_scenario(s).with_(name=f"{s.name}_no_phbs"), s], runs, mode="randomness",
-                    progress=_progress, workers=_workers(runs), resume=False, **_store_options())
+                    progress=_from_any_thread(_progress), workers=workers, together=workers is None,
+                    resume=False, **_store_options())
     table = "extra_services_national"
     without, with_ = c.ensembles[0].runs_table(table), c.ensembles[1].runs_table(table)
     diffs = {}

@@ -256,19 +256,41 @@ def _consolidate(specs: list[RunSpec], results: dict[int, dict[str, pd.DataFrame
     return tables
 
 
-def compare(scenarios: list[Scenario], runs: int, *, seed: int | None = None, **same) -> Comparison:
-    """Run each scenario's ensemble with one seed (the first scenario's unless given): common random numbers."""
+def compare(scenarios: list[Scenario], runs: int, *, seed: int | None = None, together: bool = False,
+            **same) -> Comparison:
+    """Run each scenario's ensemble with one seed (the first scenario's unless given): common random numbers.
+    `together`: every scenario's runs are handed to the shared pool at once (one thread per scenario waits on
+    its own), so the pool never idles between one scenario's last runs and the next one's first; the same
+    results. Progress is then reported from those threads."""
     if len(scenarios) < 2:
         raise EnsembleError("compare needs two or more scenarios: the first is the one the others are measured from")
     seed = scenarios[0].seed if seed is None else seed
     progress = same.pop("progress", None)
-    out = []
-    for k, s in enumerate(scenarios):
-        def prog(done, total, k=k):
+    if not together:
+        out = []
+        for k, s in enumerate(scenarios):
+            def prog(done, total, k=k):
+                if progress is not None:
+                    progress(k * runs + done, len(scenarios) * runs)
+            out.append(run_ensemble(s.with_(seed=seed), runs, progress=prog, **same))
+        return Comparison(out)
+
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock, done = threading.Lock(), [0] * len(scenarios)
+
+    def prog_together(n: int, total: int, k: int) -> None:
+        with lock:  # reported under the lock, so the counts only rise
+            done[k] = n
             if progress is not None:
-                progress(k * runs + done, len(scenarios) * runs)
-        out.append(run_ensemble(s.with_(seed=seed), runs, progress=prog, **same))
-    return Comparison(out)
+                progress(sum(done), len(scenarios) * runs)
+
+    with ThreadPoolExecutor(len(scenarios), thread_name_prefix="phb-compare") as arms:
+        futures = [arms.submit(run_ensemble, s.with_(seed=seed), runs,
+                               progress=lambda n, t, k=k: prog_together(n, t, k), **same)
+                   for k, s in enumerate(scenarios)]
+        return Comparison([f.result() for f in futures])
 
 
 def load_ensemble(entry_id: str, store=_DEFAULT_STORE) -> Ensemble:

@@ -48,11 +48,15 @@ def test_pool_started_with_the_app_is_reused_and_workers_skip_the_page_script(mo
     main = sys.modules["__main__"]
     try:
         at = AppTest.from_file(APP, default_timeout=120)
-        at.query_params["runs"], at.query_params["scale"] = "4", "200"
+        at.query_params["runs"], at.query_params["scale"], at.query_params["until"] = "4", "200", "2016-03-31"
         at.run()  # the Start page: no ensemble, yet the pool is on its way
         assert not at.exception
         assert pool._POOL, "the app did not start the worker pool"
         _wait_ready()
+        # with the pool up, the services page hands both arms to it at once and reports progress from the
+        # threads that wait on them
+        at.switch_page("views/services.py").run()
+        assert not at.exception and len(at.get("plotly_chart")) >= 3
         warm = {f.result() for f in pool._WARMING}
         executor = next(iter(pool._POOL.values()))
         assert warm == set(executor._processes)
@@ -61,6 +65,16 @@ def test_pool_started_with_the_app_is_reused_and_workers_skip_the_page_script(mo
         assert next(iter(pool._POOL.values())) is executor and set(executor._processes) == warm
         alone = ensemble.run_ensemble(SMALL, 6, mode="randomness", workers=1, store=None, services=False)
         pd.testing.assert_frame_equal(e.runs_table(), alone.runs_table())
+        # both arms of a comparison handed to the pool at once: the same numbers as one arm after the other
+        other = SMALL.with_parameters(national_push_strength=0.8).with_(name="pushed")
+        seen = []
+        together = ensemble.compare([SMALL, other], 3, mode="randomness", together=True, store=None,
+                                    services=False, progress=lambda d, t: seen.append((d, t)))
+        apart = ensemble.compare([SMALL, other], 3, mode="randomness", workers=1, store=None, services=False)
+        for a, b in zip(together.ensembles, apart.ensembles):
+            pd.testing.assert_frame_equal(a.runs_table(), b.runs_table())
+        pd.testing.assert_frame_equal(together.differences("holders"), apart.differences("holders"))
+        assert seen[-1] == (6, 6) and len(executor._processes) == len(warm)
     finally:
         sys.modules["__main__"] = main
         pool.shutdown_local_pool()
