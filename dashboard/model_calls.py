@@ -9,9 +9,10 @@ Streamlit's cache cannot replay an element drawn from inside a cached function.
 
 Waits (issue 12): the worker pool is started in the background when the server starts (`start_pool`), so
 the first ensemble does not pay for starting processes; the single run a page shows beside its ensemble
-(`run_ahead`) runs in a background thread while the ensemble runs in the pool, instead of after it; and the
-dashboard's ensembles skip the per-run files written for resuming long ensembles (the finished entry is
-still stored, so a second viewer or a restart reads it back).
+(`run_ahead`) runs in a background thread while the ensemble runs in the pool, instead of after it; the arms
+of a comparison (services: with and without PHBs) go to the pool together; and the dashboard's ensembles skip
+the per-run files written for resuming long ensembles (the finished entry is still stored, so a second
+viewer or a restart reads it back). None of this changes a number: runs are the same runs.
 """
 
 from __future__ import annotations
