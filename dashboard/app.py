@@ -18,7 +18,8 @@ from dashboard import exports, model_calls, state, text, ui  # noqa: E402
 from dashboard.views import levers, present  # noqa: E402
 
 st.set_page_config(page_title="PHB roll-out", page_icon=":bar_chart:", layout="wide")
-model_calls.start_pool()  # once per server: workers import the model now, not when the first ensemble waits
+if __name__ == "__main__":  # not when a spawned process (Dask's, say) re-runs this script as __mp_main__ to boot
+    model_calls.start_pool()  # once per server: workers import the model now, not when the first ensemble waits
 
 state.init_state()
 # a bad link is reported once, on the first page drawn, not on every page for the whole session

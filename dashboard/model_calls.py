@@ -88,8 +88,12 @@ def _store_options() -> dict[str, Any]:
 
 def start_pool() -> None:
     """Start the shared worker pool in the background (the app calls this on every page; only the first call
-    in a server does anything). PHB_DASHBOARD_POOL=off leaves it to the first large ensemble (tests)."""
-    if os.environ.get("PHB_DASHBOARD_POOL", "on").lower() in ("off", "0", "no"):
+    in a server does anything). PHB_DASHBOARD_POOL=off leaves it to the first large ensemble (tests).
+    Never in a process multiprocessing started (app.py guards the call made while such a process boots)."""
+    import multiprocessing
+
+    if os.environ.get("PHB_DASHBOARD_POOL", "on").lower() in ("off", "0", "no") or \
+            multiprocessing.parent_process() is not None:
         return
     from model.pool import start_local_pool
 

@@ -230,3 +230,21 @@ def test_charts_made_the_quick_way_are_the_charts_made_the_usual_way(monkeypatch
 
     monkeypatch.setattr(charts, "_figure", usual)
     assert made() == quick
+
+
+def test_a_spawned_process_rerunning_the_page_script_starts_no_pool(tmp_path):
+    """After the app has run in a process, `__main__` is the page script; anything that process spawns
+    (a Dask worker, say) runs it again while booting, and must not try to start a pool there."""
+    import multiprocessing as mp
+
+    fake = types.ModuleType("__main__")
+    fake.__file__ = APP
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = fake
+    try:
+        p = mp.get_context("spawn").Process(target=time.sleep, args=(0,))
+        p.start()
+        p.join(120)
+    finally:
+        sys.modules["__main__"] = main
+    assert p.exitcode == 0
