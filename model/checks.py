@@ -139,6 +139,15 @@ def check_stocks(model) -> None:
     supply = getattr(getattr(side, "ledger", None), "market_supply", None)
     if supply is not None and (np.asarray(supply) < 0).any():
         _fail(model, "stocks: non-NHS market supply is negative")
+    lists, depth = getattr(side, "waiting_list", None), getattr(side, "list_depth", None)
+    if lists is not None and depth is not None:
+        from model.queues import list_depths
+
+        if (np.asarray(lists) < 0).any():
+            _fail(model, "stocks: a provider's waiting list is negative")
+        # the weekly queue works only on the weeks each list uses: those it tracks must be the weeks in use
+        if not np.array_equal(list_depths(np.asarray(lists).reshape(len(lists), -1)), depth):
+            _fail(model, "stocks: the weeks a waiting list uses are out of step with the list")
 
 
 def check_month(model) -> None:

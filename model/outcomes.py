@@ -24,6 +24,7 @@ from model.units import MONTHS_PER_YEAR, PENCE
 
 
 HOLD_TYPES = ("notional", "third_party", "direct_payment")
+WHEELCHAIR_COHORT = reg.COHORTS.index("wheelchair")
 OUTCOME_KEYS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
                 "cash_pence", "notional_pence", "reclaimed_pence")
 
@@ -84,10 +85,14 @@ def support_cost(p, cohort: np.ndarray, kind: np.ndarray, budget: np.ndarray) ->
     """Support planning and brokerage a holder costs this month, whole pence: the support planner's time (the
     same for a small budget as for a large one; none for a wheelchair budget, issued at the standard
     assessment), plus a third party's management fee on the money it holds."""
-    planner = np.where(cohort == reg.COHORTS.index("wheelchair"), 0,
-                       int(round(p.support_cost_per_holder * PENCE / MONTHS_PER_YEAR)))
+    planner = np.where(cohort == WHEELCHAIR_COHORT, 0, planner_pence(p))
     fee = np.where(kind == 1, np.floor(budget * p.third_party_fee_share), 0)
     return (planner + fee).astype(np.int64)
+
+
+def planner_pence(p) -> int:
+    """A support planner's time for one holder for a month, whole pence."""
+    return int(round(p.support_cost_per_holder * PENCE / MONTHS_PER_YEAR))
 
 
 class Outcomes:
@@ -116,21 +121,29 @@ class Outcomes:
         queue = m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1)
         return np.divide(cap, cap + queue, out=np.ones(m.n_orgs), where=(cap + queue) > 0)
 
-    def match(self, idx: np.ndarray, org: np.ndarray | None = None, cohort: np.ndarray | None = None,
-              kind: np.ndarray | None = None) -> np.ndarray:
+    def match(self, idx: np.ndarray) -> np.ndarray:
         """The matching rule for people `idx` holding a budget (0 = buys nothing they need, 1 = typical full
-        match; can exceed 1 a little when a budget is above need). `org`, `cohort`, `kind` (way held, 0–2):
-        the holders' own, when the caller has them already."""
-        p, m, ppl = self.p, self.m, self.m.people
-        org = ppl.org_of(idx) if org is None else org
-        cohort = ppl.cohort_of(idx) if cohort is None else cohort
-        kind = np.clip(ppl.state[idx].astype(int) - int(State.NOTIONAL), 0, 2) if kind is None else kind
-        flags = ppl.flags[idx]
+        match; can exceed 1 a little when a budget is above need)."""
+        ppl = self.m.people
+        group = ppl.group[idx]
+        org, cohort = group // ppl.n_cohorts, group % ppl.n_cohorts
+        kind = ppl.state[idx].astype(np.int64) - NOTIONAL  # the HOLDING states are contiguous: 0, 1, 2
+        ratio, spendable, restrict, known, support = self._inputs(idx, org, cohort, kind)
+        return matching_rule(self.p, ratio, restrict, known, support, self.type_control[kind],
+                             self._helped(idx), spendable, org)
+
+    def _inputs(self, idx, org, cohort, kind) -> tuple:
+        """What the matching rule reads for holders `idx`: budget / need, the share of their money that finds
+        supply, and their CCGs' restrictions, budgets known up front, and support available (per CCG)."""
+        m = self.m
         spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
-        ratio = ppl.budget[idx] / self.need[cohort]
         known = np.clip(m._org_vector("readiness"), 0.0, 1.0)  # CCGs with processes tell budgets up front
-        return matching_rule(p, ratio, m._org_vector("restrictiveness"), known, self.support_available(),
-                             self.type_control[kind], (flags & (CARER | CAPACITY)).astype(bool), spendable, org)
+        return (m.people.budget[idx] / self.need[cohort], spendable, m._org_vector("restrictiveness"), known,
+                self.support_available())
+
+    def _helped(self, idx) -> np.ndarray:
+        """Holders with a carer or the capacity to manage their budget."""
+        return (self.m.people.flags[idx] & (CARER | CAPACITY)) != 0
 
     def month(self, t: int) -> None:
         """Sums for this month's holders; also the per-CCG inpatient use and money the service side reads."""
@@ -146,18 +159,16 @@ class Outcomes:
         group = ppl.group[idx]
         org, cohort = group // ppl.n_cohorts, group % ppl.n_cohorts
         kind = ppl.state[idx].astype(np.int64) - NOTIONAL  # the HOLDING states are contiguous: 0, 1, 2
-        budget = ppl.budget[idx]
-        spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
-        size = size_term(p, budget / self.need[cohort], spendable)
-        known = np.clip(m._org_vector("readiness"), 0.0, 1.0)  # CCGs with processes tell budgets up front
-        control, support = ccg_terms(p, m._org_vector("restrictiveness"), known, self.support_available())
+        ratio, spendable, restrict, known, support = self._inputs(idx, org, cohort, kind)
+        size = size_term(p, ratio, spendable)  # the matching rule's terms; holder_sums multiplies them out
+        control, support = ccg_terms(p, restrict, known, support)
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
         by_key, by_org = np.zeros((len(KEY_SUMS), n_keys)), np.zeros((len(ORG_SUMS), m.n_orgs))
         self.cash_by_group = np.zeros(m.n_groups)
-        holder_sums(cohort * len(HOLD_TYPES) + kind, org, group, kind, cohort, budget, size, control, support,
-                    self.type_control, (ppl.flags[idx] & (CARER | CAPACITY)) != 0, p.unsupported_match,
+        holder_sums(cohort * len(HOLD_TYPES) + kind, org, group, kind, cohort, ppl.budget[idx], size, control,
+                    support, self.type_control, self._helped(idx), p.unsupported_match,
                     p.ascot_gain_per_match, p.inpatient_reduction_per_match, self.bed_days,
-                    float(int(round(p.support_cost_per_holder * PENCE / MONTHS_PER_YEAR))), WHEELCHAIR_COHORT,
+                    float(planner_pence(p)), WHEELCHAIR_COHORT,
                     p.third_party_fee_share, self.unspent_share, by_key, by_org, self.cash_by_group)
         w = float(m.agent_scale)
         shape = (len(reg.COHORTS), len(HOLD_TYPES))
@@ -174,7 +185,6 @@ class Outcomes:
         self.org_support = o["support_pence"].astype(np.int64) * m.agent_scale
 
 
-WHEELCHAIR_COHORT = reg.COHORTS.index("wheelchair")
 KEY_SUMS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
             "reclaimed_pence")  # summed by (cohort, way held)
 ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summed by CCG, for the service side

@@ -44,3 +44,14 @@ def test_a_negative_stock_is_caught(model, monkeypatch):
     monkeypatch.setattr(model, "hazard", -np.ones_like(model.hazard))
     with pytest.raises(checks.ModelCheckError, match="stocks"):
         checks.check_month(model)
+
+
+def test_waiting_list_weeks_out_of_step_are_caught(model, monkeypatch):
+    """The compiled weekly queue works only on the weeks each list uses (model/queues.py): a tracked depth that
+    does not match the list (e.g. a list moved without `move_list`) is caught."""
+    side = model.services
+    wrong = side.list_depth.copy()
+    wrong[np.argmax(wrong)] -= 1  # the longest list, as if its oldest week were empty
+    monkeypatch.setattr(side, "list_depth", wrong)
+    with pytest.raises(checks.ModelCheckError, match="waiting list uses"):
+        checks.check_month(model)
