@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 
@@ -146,35 +147,18 @@ class People:
         """Change the state of `idx` (the only place a state changes), keeping counts in step."""
         if len(idx) == 0:
             return
-        group = self.group[idx]
-        old = self.state[idx].astype(np.int64) * self.n_groups + group
-        self.state[idx] = to
-        self.since[idx] = month
         if isinstance(to, np.ndarray):
-            self._shift(old, to.astype(np.int64) * self.n_groups + group)
+            _move(idx, to.astype(np.int8, copy=False), False, month, self.state, self.since, self.group, self.counts)
             for s, parts in self._tracked.items():
                 parts.append(idx[to == s])
         else:
-            self._shift(old, int(to) * self.n_groups + group)
+            _move(idx, np.full(1, int(to), np.int8), True, month, self.state, self.since, self.group, self.counts)
             if to in self._tracked:
                 self._tracked[to].append(idx)
 
     def _tally(self, idx: np.ndarray, sign: int) -> None:
         """Add or remove `idx` from the count table."""
-        key = self.state[idx].astype(np.int64) * self.n_groups + self.group[idx]
-        self._count(key, sign)
-
-    def _shift(self, old: np.ndarray, new: np.ndarray) -> None:
-        """Move people from the count cells `old` to the cells `new` (keys: state × n_groups + group)."""
-        self._count(old, -1)
-        self._count(new, +1)
-
-    def _count(self, key: np.ndarray, sign: int) -> None:
-        """Touch only the cells of `key` (a whole-table bincount per move cost more than the people moved)."""
-        if len(key) < self.counts.size // 4:
-            np.add.at(self.counts.reshape(-1), key, sign)
-        else:
-            self.counts += sign * np.bincount(key, minlength=self.counts.size).reshape(self.counts.shape)
+        _tally(idx, sign, self.state, self.group, self.counts)
 
     def recount(self) -> np.ndarray:
         """Counts of people still in the arrays, from scratch: the conservation check."""
@@ -183,10 +167,9 @@ class People:
 
     def reassign(self, idx: np.ndarray, new_group: np.ndarray) -> None:
         """Move people to another commissioner (a merger), keeping counts in step."""
-        state = self.state[idx].astype(np.int64) * self.n_groups
-        old = state + self.group[idx]
+        self._tally(idx, -1)
         self.group[idx] = new_group
-        self._shift(old, state + self.group[idx])
+        self._tally(idx, +1)
 
     def left_share(self) -> float:
         """Share of the arrays taken by people who have left (compaction drops them)."""
@@ -220,3 +203,25 @@ class People:
 
     def nbytes(self) -> int:
         return sum(getattr(self, name).nbytes for name in self.FIELDS)
+
+
+# ---- the count table kept in step (compiled: a month moves people a few hundred at a time in a dozen
+# calls, and numpy's fixed cost per call was most of what a move cost) -------------------------------
+@numba.njit(cache=True, nogil=True)
+def _move(idx, to, same, month, state, since, group, counts):  # pragma: no cover (compiled)
+    """Move `idx` to state `to` (`same`: one state for all, `to[0]`), keeping `counts` (state, group) in step."""
+    for i in idx:  # every old cell first, as people may share one
+        counts[state[i], group[i]] -= 1
+    for k in range(len(idx)):
+        i = idx[k]
+        s = to[0] if same else to[k]
+        state[i] = s
+        since[i] = month
+        counts[s, group[i]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _tally(idx, sign, state, group, counts):  # pragma: no cover (compiled)
+    """Add (`sign` +1) or remove (-1) people `idx` from the count table."""
+    for i in idx:
+        counts[state[i], group[i]] += sign

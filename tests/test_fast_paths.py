@@ -243,3 +243,57 @@ def test_compiled_holder_sums_are_the_whole_array_sums():
     assert np.array_equal(o.org_notional, np.bincount(org[notional], weights=budget[notional], minlength=m.n_orgs)
                           .astype(np.int64) * s.agent_scale)
     assert plain["match_sum"].sum() > 0 and plain["reclaimed_pence"].sum() >= 0 and plain["support_pence"].sum() > 0
+
+
+def _people_for_moves(n: int = 3_000, n_groups: int = 60, seed: int = 4) -> P.People:
+    rng = np.random.default_rng(seed)
+    ppl = P.People(n_groups, 6, capacity=16)  # small capacity: `add` must grow the arrays
+    z = np.zeros(n)
+    ppl.add(group=rng.integers(0, n_groups, n).astype(np.intp), state=rng.integers(0, 8, n).astype(np.int8),
+            flags=z.astype(np.uint8), since=z.astype(np.int16), exit=z.astype(np.int16), threshold=z.astype(np.float32),
+            u_decide=z.astype(np.float32), u_type=z.astype(np.float32), budget=z.astype(np.int32),
+            review=z.astype(np.int16), counted_fy=z.astype(np.int16))
+    return ppl
+
+
+def test_compiled_moves_keep_the_count_table_equal_to_a_recount():
+    """`People.move` (one state or one per person), `reassign` and `add` update the count table in place
+    (compiled); after many of each it equals a count from scratch, and each person is where they were sent."""
+    rng = np.random.default_rng(5)
+    ppl = _people_for_moves()
+    for month in range(1, 40):
+        idx = np.sort(rng.choice(ppl.n, rng.integers(0, 400), replace=False))
+        if month % 3:
+            to = rng.integers(0, P.N_STATES, len(idx)).astype(np.int8)
+            ppl.move(idx, to, month)
+            assert (ppl.state[idx] == to).all()
+        else:
+            ppl.move(idx, State.PLANNING, month)
+            assert (ppl.state[idx] == P.PLANNING).all()
+        assert (ppl.since[idx] == month).all()
+        if month % 7 == 0:
+            ppl.reassign(idx[: len(idx) // 2], rng.integers(0, ppl.n_groups, len(idx) // 2).astype(np.intp))
+        assert np.array_equal(ppl.counts, ppl.recount())
+
+
+def test_compiled_flow_counts_are_bincounts():
+    """The Recorder counts each flow into its month in place (compiled): the same as a bincount of the groups,
+    and waits as integer sums of whole months."""
+    from model.counting import Recorder
+
+    rng = np.random.default_rng(6)
+    months = [dt.date(2015, m, 1) for m in range(1, 4)]
+    rec = Recorder(months, P.N_STATES, 30, people=None)
+    parts, waits = [], []
+    for _ in range(5):
+        g = rng.integers(0, 30, rng.integers(0, 50)).astype(np.intp)
+        w = rng.integers(0, 20, len(g)).astype(np.int16)
+        rec.offered(1, g)
+        rec.waited(2, g, w)
+        parts.append(g)
+        waits.append(w)
+    g, w = np.concatenate(parts), np.concatenate(waits)
+    assert np.array_equal(rec.offers[1], np.bincount(g, minlength=30))
+    assert rec.offers[[0, 2]].sum() == 0
+    assert np.array_equal(rec.planned[2], np.bincount(g, minlength=30))
+    assert np.array_equal(rec.wait_months[2], np.bincount(g, weights=w, minlength=30).astype(np.int64))
