@@ -69,19 +69,18 @@ class Recorder:
         self._add(self.wait_months, t, groups, waits)
 
     def _receive(self, t: int, idx: np.ndarray) -> None:
+        """People counted as receiving a budget this financial year for the first time (once a year each)."""
         ppl = self.people
-        new = idx[ppl.counted_fy[idx] != self.fy[t]]
-        ppl.counted_fy[new] = self.fy[t]
-        self._add(self.received, t, ppl.group[new])
+        _first_receipts(idx, ppl.group, ppl.counted_fy, self.fy[t], self.received[t])
 
     def issued(self, t: int, idx: np.ndarray) -> None:
+        """Budgets issued: all of them, those re-designated, and their holders' first receipt this year."""
         ppl = self.people
-        self._add(self.starts, t, ppl.group[idx])
-        self._add(self.redesignated, t, ppl.group[idx[(ppl.flags[idx] & REDESIGNATED).astype(bool)]])
+        _issue(idx, ppl.group, ppl.flags, np.uint8(REDESIGNATED), self.starts[t], self.redesignated[t])
         self._receive(t, idx)
 
     def reviewed(self, t: int, idx: np.ndarray) -> None:
-        self._add(self.reviews, t, self.people.group[idx])
+        _count_people(idx, self.people.group, self.reviews[t])
         self._receive(t, idx)
 
     def new_financial_year(self, t: int) -> None:
@@ -123,3 +122,27 @@ def _count_into(row, groups):  # pragma: no cover (compiled)
 def _weigh_into(row, groups, weights):  # pragma: no cover (compiled)
     for k in range(len(groups)):
         row[groups[k]] += weights[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_people(idx, group, row):  # pragma: no cover (compiled)
+    for i in idx:
+        row[group[i]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _issue(idx, group, flags, bit, row, flagged_row):  # pragma: no cover (compiled)
+    """Count people `idx` into `row` by group, and those with flag `bit` also into `flagged_row`."""
+    for i in idx:
+        row[group[i]] += 1
+        if flags[i] & bit:
+            flagged_row[group[i]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_receipts(idx, group, counted_fy, fy, row):  # pragma: no cover (compiled)
+    """Count into `row` the people of `idx` not yet counted in financial year `fy`, and mark them counted."""
+    for i in idx:
+        if counted_fy[i] != fy:
+            counted_fy[i] = fy
+            row[group[i]] += 1

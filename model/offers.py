@@ -9,6 +9,7 @@ An offered person decides the next month, with their own uniform draw (common ra
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from model import parameters as reg
@@ -40,11 +41,24 @@ def offer(m: RolloutState, t: int) -> None:
     yearly[:, WHEELCHAIR] = np.where(switched, rates[WHEELCHAIR], 0.0)
     yearly = np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()
     m.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
-    n = ppl.n
-    idx = np.flatnonzero(ppl.threshold[:n] <= np.take(m.hazard.astype(np.float32), ppl.group[:n]))
+    idx = _due_offers(ppl.threshold, m.hazard, ppl.group, ppl.n)
     m.recorder.offered(t, ppl.group[idx])
     ppl.move(idx, OFFERED, t)
     ppl.threshold[idx] = INF
+
+
+@numba.njit(cache=True, nogil=True)
+def _due_offers(threshold, hazard, group, n):  # pragma: no cover (compiled)
+    """Everyone (of the first n) whose threshold their group's hazard has reached, in index order (the
+    hazard compared in float32, as thresholds are held). Compiled: one pass over everyone, where numpy
+    needed a gather of the hazard for every person first (3x the time)."""
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if threshold[i] <= np.float32(hazard[group[i]]):
+            out[k] = i
+            k += 1
+    return out[:k].copy()  # not a view: the offered are kept a month (People.tracked)
 
 
 def cohort_values(m: RolloutState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

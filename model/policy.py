@@ -77,6 +77,7 @@ class Policy:
     planning: bool = False  # CCG trajectories submitted and monitored
     milestone: float = 0.0  # national number the CCG plans add up to, and when
     milestone_date: dt.date | None = None
+    _rates: tuple | None = field(default=None, repr=False)  # offer_rates() and the policy it was worked out for
 
     def schedule(self) -> None:
         m = self.m
@@ -161,7 +162,17 @@ class Policy:
     # ---- what policy offers now ---------------------------------------------------------------
     def offer_rates(self) -> np.ndarray:
         """Yearly chance of an offer, by cohort, at a fully ready typical CCG, under today's policy
-        (wheelchair users: the share of assessments with a budget offer, at a CCG that has switched)."""
+        (wheelchair users: the share of assessments with a budget offer, at a CCG that has switched).
+        Worked out again only when the policy it reads has changed (a few times a run; read-only)."""
+        key = (self.rights.tobytes(), self.chc_default, self.discretionary, self.pwb_offers, self.pwb_right,
+               self.in_scope.tobytes(), self.m.activity_factor)
+        if self._rates is None or self._rates[0] != key:
+            rates = self._offer_rates()
+            rates.flags.writeable = False
+            self._rates = (key, rates)
+        return self._rates[1]
+
+    def _offer_rates(self) -> np.ndarray:
         p = self.m.p
         rate = np.array([p.offer_rate_chc, p.offer_rate_children, p.offer_rate_mental_health,
                          p.offer_rate_learning_disability, p.offer_rate_long_term, 0.0])

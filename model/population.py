@@ -29,7 +29,7 @@ from model.people import (
     SECTION117,
     holding,
 )
-from model.planning import start_holding
+from model.planning import pay_budgets, start_holding
 from model.scenario import ScenarioError
 from model.state import RolloutState
 
@@ -167,7 +167,7 @@ def leave(m: RolloutState, t: int) -> None:
         return
     state = ppl.state[idx]
     held = idx[holding(state)]
-    m.spend -= np.bincount(ppl.group[held], weights=ppl.budget[held], minlength=m.n_groups).astype(np.int64)
+    pay_budgets(m, held, -1)
     cohort = ppl.cohort_of(idx)
     fast = (ppl.flags[idx] & FAST_TRACK).astype(bool)
     death = np.where(fast, 1.0, np.where(cohort == CHC, p.chc_death_share, p.other_death_share))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.people import ELIGIBLE, LAPSES, LAST_MONTH, holding
-from model.planning import start_holding
+from model.planning import pay_budgets, start_holding
 from model.population import WHEELCHAIR
 from model.state import RolloutState
 
@@ -50,7 +50,7 @@ def review(m: RolloutState, t: int) -> None:
     reviewed, lapsed = due[~lapse], due[lapse]
     m.recorder.reviewed(t, reviewed)
     _next_event(m, reviewed)
-    m.spend -= np.bincount(ppl.group[lapsed], weights=ppl.budget[lapsed], minlength=m.n_groups).astype(np.int64)
+    pay_budgets(m, lapsed, -1)
     m.recorder.lapsed(t, ppl.group[lapsed])
     ppl.move(lapsed, ELIGIBLE, t)
     ppl.review[lapsed] = -1
