@@ -18,10 +18,11 @@ from model.people import (
     CAPACITY,
     CARER,
     DECLINED,
+    DIRECT_PAYMENT,
+    ELIGIBLE,
     FAST_TRACK,
-    HOLDING_ROWS,
-    IN_SCOPE,
     INF,
+    NOTIONAL,
     OFFERED,
     PLANNING,
 )
@@ -78,40 +79,82 @@ def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.
     the support available, and the way they would likely hold it (the odds of model/planning.py). Their
     carer or capacity counts in take-up's own factors, so it is left out here. `support`: by CCG."""
     p, ppl = m.p, m.people
-    org, cohort, flags = ppl.org_of(idx), ppl.cohort_of(idx), ppl.flags[idx]
     _, need, ctl = cohort_values(m)
-    supported = (flags & (CARER | CAPACITY)).astype(bool)
-    p_dp = np.where(m.ccgs.direct_payments[org] & (cohort != WHEELCHAIR),
-                    p.direct_payment_preference * np.where(supported, 1.0, p.unsupported_take_up_factor), 0.0)
-    third = np.where(cohort == WHEELCHAIR, p.pwb_third_party_share, p.third_party_share)
-    likely_control = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
+    ratio, likely_control = _expected_terms(
+        idx, ppl.group, ppl.flags, ppl.budget, ppl.n_cohorts, WHEELCHAIR, CARER | CAPACITY, m.ccgs.direct_payments,
+        need, ctl, p.direct_payment_preference, p.unsupported_take_up_factor, p.third_party_share,
+        p.pwb_third_party_share)
     known = np.clip(m.ccgs.readiness, 0.0, 1.0)
-    ratio = ppl.budget[idx] / need[cohort]
-    return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=org)
+    return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=ppl.org_of(idx))
 
 
 def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
     they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
-    n_orgs, n_coh = m.n_orgs, len(reg.COHORTS)
-    org, flags = ppl.org_of(idx), ppl.flags[idx]
-    base = cohort_values(m)[0][ppl.cohort_of(idx)]
-    queue = ppl.counts[PLANNING].reshape(n_orgs, n_coh).sum(axis=1)
-    cap = m.capacity
-    support = np.divide(cap, cap + queue, out=np.zeros(n_orgs), where=(cap + queue) > 0)  # by CCG
-    in_scope = ppl.counts[IN_SCOPE].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
-    held = ppl.counts[HOLDING_ROWS].sum(axis=0).reshape(n_orgs, n_coh).sum(axis=1)
-    share = np.divide(held, in_scope, out=np.zeros(n_orgs), where=in_scope > 0)
-    peer = np.minimum(1.0, share / p.peer_saturation_share)[org]
-    carer, capable = (flags & CARER).astype(bool), (flags & CAPACITY).astype(bool)
+    support, peer = _ccg_terms(ppl.counts, m.capacity, m.n_orgs, ppl.n_cohorts, p.peer_saturation_share)
     expected = expected_match(m, idx, support) / p.take_up_reference_match
-    prob = (base * expected ** p.take_up_match_elasticity
-            * (1 + p.peer_take_up_boost * peer)
-            * np.where(carer, p.carer_take_up_factor, 1.0)
-            * np.where(~carer & ~capable, p.unsupported_take_up_factor, 1.0)
-            * np.where((flags & FAST_TRACK).astype(bool), p.fast_track_take_up_factor, 1.0))
-    return np.clip(prob, 0.0, 1.0)
+    return _chances_of(idx, ppl.group, ppl.flags, ppl.n_cohorts, cohort_values(m)[0],
+                       expected ** p.take_up_match_elasticity, peer, p.peer_take_up_boost, p.carer_take_up_factor,
+                       p.unsupported_take_up_factor, p.fast_track_take_up_factor)
+
+
+# ---- the rules above, compiled (numba): a month's offered are a few hundred people, and numpy's fixed cost per
+# call was most of what they cost; the arithmetic is the same, in the same order (powers stay in numpy) ----
+@numba.njit(cache=True, nogil=True)
+def _ccg_terms(counts, capacity, n_orgs, n_cohorts, saturation):  # pragma: no cover (compiled)
+    """By CCG: the support available (capacity against the planning queue) and word of mouth (the share of
+    its eligible people who hold a budget, against `peer_saturation_share`)."""
+    support = np.zeros(n_orgs)
+    peer = np.empty(n_orgs)
+    for o in range(n_orgs):
+        queue = in_scope = held = 0
+        for g in range(o * n_cohorts, (o + 1) * n_cohorts):
+            queue += counts[PLANNING, g]
+            for s in range(ELIGIBLE, DECLINED + 1):
+                in_scope += counts[s, g]
+            for s in range(NOTIONAL, DIRECT_PAYMENT + 1):
+                held += counts[s, g]
+        if capacity[o] + queue > 0:
+            support[o] = capacity[o] / (capacity[o] + queue)
+        share = held / in_scope if in_scope > 0 else 0.0
+        peer[o] = min(1.0, share / saturation)
+    return support, peer
+
+
+@numba.njit(cache=True, nogil=True)
+def _expected_terms(idx, group, flags, budget, n_cohorts, wheelchair, supported_bits, direct_payments, need, ctl,
+                    preference, unsupported_factor, third_party_share, pwb_third_party_share):  # pragma: no cover
+    """Each offered person's budget against their need, and the control of the way they would likely hold it."""
+    ratio = np.empty(len(idx))
+    likely_control = np.empty(len(idx))
+    for k in range(len(idx)):
+        i = idx[k]
+        cohort = group[i] % n_cohorts
+        p_dp = 0.0
+        if direct_payments[group[i] // n_cohorts] and cohort != wheelchair:
+            p_dp = preference * (1.0 if flags[i] & supported_bits else unsupported_factor)
+        third = pwb_third_party_share if cohort == wheelchair else third_party_share
+        likely_control[k] = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
+        ratio[k] = budget[i] / need[cohort]
+    return ratio, likely_control
+
+
+@numba.njit(cache=True, nogil=True)
+def _chances_of(idx, group, flags, n_cohorts, base, match_factor, peer, peer_boost, carer_factor, unsupported_factor,
+                fast_track_factor):  # pragma: no cover (compiled)
+    """Take-up chances from the match factor (expected match over the reference, to the elasticity)."""
+    prob = np.empty(len(idx))
+    for k in range(len(idx)):
+        i = idx[k]
+        carer, capable = flags[i] & CARER, flags[i] & CAPACITY
+        x = (base[group[i] % n_cohorts] * match_factor[k]
+             * (1 + peer_boost * peer[group[i] // n_cohorts])
+             * (carer_factor if carer else 1.0)
+             * (unsupported_factor if not carer and not capable else 1.0)
+             * (fast_track_factor if flags[i] & FAST_TRACK else 1.0))
+        prob[k] = min(max(x, 0.0), 1.0)
+    return prob
 
 
 def _chances(m: RolloutState, idx: np.ndarray) -> np.ndarray:
