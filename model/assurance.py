@@ -25,15 +25,18 @@ QUARTER_MONTHS = (1, 4, 7, 10)
 
 def regional_percentile(per_head: np.ndarray, open_: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Each open CCG's rank within its region on PHBs per head: 0 at the bottom, 1 at the top (`region`:
-    names or codes, one per organisation)."""
+    names or codes, one per organisation). One sort of all open CCGs by region, then per head (ties by
+    index: deterministic); a CCG alone in its region is at 0.5."""
     pct = np.zeros(len(per_head))
-    for r in np.unique(region[open_]):
-        members = np.flatnonzero(open_ & (region == r))
-        if len(members) == 1:
-            pct[members] = 0.5
-            continue
-        order = np.lexsort((members, per_head[members]))  # ties by index: deterministic
-        pct[members[order]] = np.arange(len(members)) / (len(members) - 1)
+    members = np.flatnonzero(open_)
+    if len(members) == 0:
+        return pct
+    order = members[np.lexsort((members, per_head[members], region[members]))]
+    _, start, size = np.unique(region[order], return_index=True, return_counts=True)
+    first = np.repeat(start, size)
+    n = np.repeat(size, size)
+    rank = np.arange(len(order)) - first
+    pct[order] = np.divide(rank, n - 1, out=np.full(len(order), 0.5), where=n > 1)
     return pct
 
 

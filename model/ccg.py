@@ -13,6 +13,7 @@ How CCGs respond to assurance (their IAF rank and their own plan) is `model/assu
 from __future__ import annotations
 
 import mesa
+import numba
 import numpy as np
 
 from model.state import RolloutState
@@ -115,12 +116,21 @@ def regional_leaders(m: RolloutState, share: float) -> np.ndarray:
     t, region = m.ccgs, region_of(m)
     members = np.flatnonzero(t.open)
     order = members[np.lexsort((t.readiness[members], region[members]))]
-    bounds = np.searchsorted(region[order], np.arange(len(m.regions) + 1)).tolist()
-    leader = np.zeros(len(t.readiness))
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    bounds = np.searchsorted(region[order], np.arange(len(m.regions) + 1))
+    return _leader_means(order, bounds, t.readiness, share)
+
+
+@numba.njit(cache=True, nogil=True)
+def _leader_means(order, bounds, readiness, share):  # pragma: no cover (compiled)
+    """Each region's leaders' mean readiness, for its members (a loop over regions, compiled)."""
+    leader = np.zeros(len(readiness))
+    for r in range(len(bounds) - 1):
+        a, b = bounds[r], bounds[r + 1]
         if b > a:
-            top = t.readiness[order[b - max(1, int(round((b - a) * share))):b]]
-            leader[order[a:b]] = top.sum() / len(top)  # the mean, as np.mean computes it, without its overhead
+            top = readiness[order[b - max(1, int(round((b - a) * share))):b]]
+            mean = _numpy_sum(top, 0, len(top)) / len(top)
+            for k in range(a, b):
+                leader[order[k]] = mean
     return leader
 
 
@@ -157,3 +167,60 @@ def successor(m: RolloutState, index: int, preds: list[tuple[int, float]]) -> No
     t.ipc_from[index] = t.ipc_from[rows].min()
     t.pwb_switch_month[index] = t.pwb_switch_month[rows].min()  # the first predecessor's service carries on
     t.open[index] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _numpy_sum(a, lo, n):  # pragma: no cover (compiled)
+    """The sum of a[lo:lo + n] exactly as numpy's `sum` of a contiguous float array computes it (pairwise:
+    halves down to blocks of at most 128, each summed with eight partial sums), so the compiled rule gives
+    numpy's numbers to the last bit. The halving is walked with an explicit stack (numba's cache cannot
+    reload a recursive function's callers)."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    los, ns = np.empty(64, np.int64), np.empty(64, np.int64)
+    stage, left = np.zeros(64, np.int64), np.empty(64)
+    top = 0
+    los[0], ns[0] = lo, n
+    while True:
+        if ns[top] > 128:  # split: the left half first
+            half = ns[top] // 2
+            half -= half % 8
+            stage[top] = 1
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top], half, 0
+            top += 1
+            continue
+        v = _block_sum(a, los[top], ns[top])
+        top -= 1
+        while True:  # hand the finished half to its parent
+            if stage[top] == 1:  # the left half: store it and do the right half
+                left[top], stage[top] = v, 2
+                half = ns[top] // 2
+                half -= half % 8
+                los[top + 1], ns[top + 1], stage[top + 1] = los[top] + half, ns[top] - half, 0
+                top += 1
+                break
+            v = left[top] + v  # both halves done
+            if top == 0:
+                return v
+            top -= 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_sum(a, lo, n):  # pragma: no cover (compiled)
+    """numpy's sum of a block of at most 128: a plain loop under 8, else eight partial sums."""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r = a[lo:lo + 8].copy()
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res

@@ -75,17 +75,28 @@ def person_uniforms(m: RolloutState, idx: np.ndarray, t: int) -> np.ndarray:
     """One uniform per (person, month), hashed from a key drawn once from the planning stream (splitmix64):
     the draws do not depend on how many people wait, so two scenarios keep common random numbers (people
     have the same indices in both: entries and exits are policy-free)."""
+    return _hashed_uniforms(np.asarray(idx, np.int64), np.uint64(t), _planning_key(m))
+
+
+def _planning_key(m: RolloutState) -> np.uint64:
     key = m.cache.get("planning_key")
     if key is None:
         key = m.cache["planning_key"] = np.uint64(m.streams["planning"].integers(0, 2**63))
-    with np.errstate(over="ignore"):
-        z = np.asarray(idx, np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(t) * np.uint64(0xD1B54A32D192ED03) + key
+    return key
+
+
+@numba.njit(cache=True, nogil=True)
+def _hashed_uniforms(idx, t, key):  # pragma: no cover (compiled: the same 64-bit integer steps as numpy's)
+    out = np.empty(len(idx))
+    for k in range(len(idx)):
+        z = np.uint64(idx[k]) * np.uint64(0x9E3779B97F4A7C15) + t * np.uint64(0xD1B54A32D192ED03) + key
         z ^= z >> np.uint64(30)
         z *= np.uint64(0xBF58476D1CE4E5B9)
         z ^= z >> np.uint64(27)
         z *= np.uint64(0x94D049BB133111EB)
         z ^= z >> np.uint64(31)
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        out[k] = np.float64(z >> np.uint64(11)) * 2.0**-53
+    return out
 
 
 def start_holding(m: RolloutState, idx: np.ndarray, legacy: bool = False) -> None:

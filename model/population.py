@@ -160,13 +160,11 @@ def leave(m: RolloutState, t: int) -> None:
     state = ppl.state[idx]
     held = idx[holding(state)]
     pay_budgets(m, held, -1)
-    cohort = ppl.cohort_of(idx)
-    fast = (ppl.flags[idx] & FAST_TRACK).astype(bool)
-    death = np.where(fast, 1.0, np.where(cohort == CHC, p.chc_death_share, p.other_death_share))
     u = m.streams["exits"].random(len(idx))
-    reason = np.where(u < death, DIED, np.where(u < death + (1 - death) * p.recovery_share, RECOVERED, LOST_ELIGIBILITY))
+    reason = _leaving_reasons(idx, ppl.flags, ppl.group, N_COHORTS, u, p.chc_death_share, p.other_death_share,
+                              p.recovery_share)
     m.recorder.exits_from_holding(t, ppl.group[held])
-    ppl.move(idx, reason.astype(np.int8), t)
+    ppl.move(idx, reason, t)
     ppl.threshold[idx] = INF
     ppl.review[idx] = -1
 
@@ -200,3 +198,16 @@ def _attributes(group, n_cohorts, uniforms, stay_draw, threshold_draw, budget_fa
         budget[i] = np.int32(min(yearly / MONTHS_PER_YEAR * PENCE, MAX_PENCE))
         state[i] = ELIGIBLE if in_scope[cohort] else NOT_ELIGIBLE
     return flags, exit_month, threshold, budget, state
+
+
+@numba.njit(cache=True, nogil=True)
+def _leaving_reasons(idx, flags, group, n_cohorts, u, chc_death_share, other_death_share,
+                     recovery_share):  # pragma: no cover (compiled)
+    """Why each leaver leaves, from their uniform `u`: death (always, on fast track), else recovery, else
+    losing eligibility."""
+    reason = np.empty(len(idx), np.int8)
+    for k in range(len(idx)):
+        i = idx[k]
+        death = 1.0 if flags[i] & FAST_TRACK else (chc_death_share if group[i] % n_cohorts == CHC else other_death_share)
+        reason[k] = DIED if u[k] < death else (RECOVERED if u[k] < death + (1 - death) * recovery_share else LOST_ELIGIBILITY)
+    return reason
