@@ -172,9 +172,29 @@ def decide(m: RolloutState, t: int) -> None:
     idx = ppl.tracked(OFFERED)
     if len(idx) == 0:
         return
-    accept = ppl.u_decide[idx] < _chances(m, idx)
-    m.recorder.declined(t, ppl.group[idx[~accept]])
-    ppl.move(idx[~accept], DECLINED, t)
-    wheelchair = ppl.cohort_of(idx) == WHEELCHAIR
-    ppl.move(idx[accept & ~wheelchair], PLANNING, t)
-    issue(m, idx[accept & wheelchair])
+    declined, planning, assessed = _decisions(idx, ppl.u_decide, _chances(m, idx), ppl.group, ppl.n_cohorts, WHEELCHAIR)
+    m.recorder.declined(t, ppl.group[declined])
+    ppl.move(declined, DECLINED, t)
+    ppl.move(planning, PLANNING, t)
+    issue(m, assessed)
+
+
+@numba.njit(cache=True, nogil=True)
+def _decisions(idx, u_decide, chances, group, n_cohorts, wheelchair):  # pragma: no cover (compiled)
+    """Split the offered by their decision (their own uniform against their chance): those who decline, those
+    who accept and wait for support planning, and wheelchair users who accept at the assessment."""
+    n = len(idx)
+    declined, planning, assessed = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    a = b = c = 0
+    for k in range(n):
+        i = idx[k]
+        if not u_decide[i] < chances[k]:
+            declined[a] = i
+            a += 1
+        elif group[i] % n_cohorts == wheelchair:
+            assessed[c] = i
+            c += 1
+        else:
+            planning[b] = i
+            b += 1
+    return declined[:a].copy(), planning[:b].copy(), assessed[:c].copy()

@@ -9,6 +9,7 @@ personal budgets). There is no patient take-up decision; each re-designation use
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from model.people import DECLINED, ELIGIBLE, INTEGRATED, NOTIONAL, PACKAGE, REDESIGNATED
@@ -25,10 +26,7 @@ def redesignate(m: RolloutState, t: int) -> None:
     if not deciding.any() or p.redesignation_rate <= 0:
         return
     packaged = ppl.with_flag(PACKAGE)  # in index order, as a scan of everyone would give them
-    state = ppl.state[packaged]
-    cand = packaged[(state == ELIGIBLE) | (state == DECLINED)]
-    org = ppl.group[cand] // N_COHORTS
-    cand, org = cand[deciding[org]], org[deciding[org]]
+    cand = _candidates(packaged, ppl.state, ppl.group, N_COHORTS, deciding)
     if len(cand) == 0:
         return
     monthly = 1.0 - (1.0 - min(p.redesignation_rate, 0.999)) ** (1 / MONTHS_PER_YEAR)
@@ -38,3 +36,15 @@ def redesignate(m: RolloutState, t: int) -> None:
     ppl.flags[chosen] = flags
     m.planning_credit -= p.redesignation_planning_weight * np.bincount(ppl.org_of(chosen), minlength=m.n_orgs)
     hold(m, chosen, NOTIONAL)
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidates(packaged, state, group, n_cohorts, deciding):  # pragma: no cover (compiled: one pass)
+    """People with a package, eligible or having declined an offer, whose CCG is re-designating (index order)."""
+    out = np.empty(len(packaged), np.int64)
+    k = 0
+    for i in packaged:
+        if (state[i] == ELIGIBLE or state[i] == DECLINED) and deciding[group[i] // n_cohorts]:
+            out[k] = i
+            k += 1
+    return out[:k].copy()
