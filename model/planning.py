@@ -40,32 +40,26 @@ def accrue(m: RolloutState, take_up) -> None:
     most = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0
     m.planning_credit = np.minimum(m.planning_credit + m.capacity, most)
     ppl = m.people
-    waiting = _waiting_by_org(m)
-    before = m.planning_waiting  # the real queue after last month's plans: leavers and mergers since
-    ratio = np.divide(waiting, before, out=np.zeros(m.n_orgs), where=before > 0)
-    m.planning_queue = np.where(before > 0, m.planning_queue * ratio, waiting)
+    # the real queue after last month's plans (`planning_waiting`) has since lost leavers and gained or lost
+    # people in mergers: the expected queue follows it in proportion
+    m.planning_queue = _follow(m.planning_queue, _waiting_by_org(m), m.planning_waiting)
     offered = ppl.tracked(OFFERED)
     if len(offered):
         chance = take_up(m, offered)  # of everyone offered: their decisions come next and read these
         m.cache["offered_chances"] = (m.month, offered, chance)
-        keep = ppl.cohort_of(offered) != WHEELCHAIR  # a wheelchair budget is issued at assessment: no queue
-        m.planning_queue = m.planning_queue + np.bincount(
-            ppl.org_of(offered[keep]), weights=chance[keep], minlength=m.n_orgs)
+        # a wheelchair budget is issued at assessment: no queue
+        m.planning_queue = _expect(m.planning_queue, offered, chance, ppl.group, ppl.n_cohorts, WHEELCHAIR)
 
 
 def _waiting_by_org(m: RolloutState) -> np.ndarray:
-    return m.people.counts[PLANNING].reshape(m.n_orgs, -1).sum(axis=1).astype(float)
+    return _by_org(m.people.counts[PLANNING], m.n_orgs, m.people.n_cohorts)
 
 
 def plan(m: RolloutState, t: int) -> None:
     ppl = m.people
     idx = np.sort(ppl.tracked(PLANNING))  # index order: one draw per person, whatever path they came by
-    queue = m.planning_queue
-    share = np.clip(np.divide(m.planning_credit, queue, out=np.ones(m.n_orgs), where=queue > 0), 0.0, 1.0)
-    expected = share * queue
-    m.planning_credit = m.planning_credit - expected
-    m.planning_queue = queue - expected
-    done = idx[person_uniforms(m, idx, t) < share[ppl.org_of(idx)]]
+    share, m.planning_credit, m.planning_queue = _shares(m.planning_credit, m.planning_queue)
+    done = _completed(idx, person_uniforms(m, idx, t), share, ppl.group, ppl.n_cohorts)
     m.recorder.waited(t, ppl.group[done], t - ppl.since[done])
     start_holding(m, done)
     m.planning_waiting = _waiting_by_org(m)
@@ -149,3 +143,64 @@ def _budget_types(idx, flags, group, u_type, direct_payments, n_cohorts, wheelch
         third = pwb_third_party_share if cohort == wheelchair else third_party_share
         kind[k] = DIRECT_PAYMENT if u < p_dp else (THIRD_PARTY if rest < third else NOTIONAL)
     return kind
+
+
+# ---- the queue's bookkeeping by CCG, compiled (numba): a dozen numpy calls a month on 200-odd CCGs cost more
+# than the work; the same arithmetic in the same order --------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _by_org(row, n_orgs, n_cohorts):  # pragma: no cover (compiled)
+    """A count by group summed over each CCG's cohorts, as floats."""
+    out = np.zeros(n_orgs)
+    for o in range(n_orgs):
+        total = 0
+        for g in range(o * n_cohorts, (o + 1) * n_cohorts):
+            total += row[g]
+        out[o] = total
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _follow(queue, waiting, before):  # pragma: no cover (compiled)
+    """The expected queue scaled as the real one changed since last month's plans (or set to it)."""
+    out = np.empty(len(queue))
+    for o in range(len(queue)):
+        out[o] = queue[o] * (waiting[o] / before[o]) if before[o] > 0 else waiting[o]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _expect(queue, offered, chance, group, n_cohorts, wheelchair):  # pragma: no cover (compiled)
+    """The expected queue plus this month's offered people (not wheelchair users), each with their chance."""
+    added = np.zeros(len(queue))
+    for k in range(len(offered)):
+        g = group[offered[k]]
+        if g % n_cohorts != wheelchair:
+            added[g // n_cohorts] += chance[k]
+    return queue + added
+
+
+@numba.njit(cache=True, nogil=True)
+def _shares(credit, queue):  # pragma: no cover (compiled)
+    """Each CCG's share of its queue planned this month, min(1, credit / expected queue), and the credit and
+    expected queue left once the expected plans are paid for."""
+    n = len(queue)
+    share, left, waiting = np.empty(n), np.empty(n), np.empty(n)
+    for o in range(n):
+        s = credit[o] / queue[o] if queue[o] > 0 else 1.0
+        share[o] = min(max(s, 0.0), 1.0)
+        expected = share[o] * queue[o]
+        left[o] = credit[o] - expected
+        waiting[o] = queue[o] - expected
+    return share, left, waiting
+
+
+@numba.njit(cache=True, nogil=True)
+def _completed(idx, uniforms, share, group, n_cohorts):  # pragma: no cover (compiled)
+    """The waiting people whose plan is completed: their uniform for the month under their CCG's share."""
+    out = np.empty(len(idx), np.int64)
+    k = 0
+    for j in range(len(idx)):
+        if uniforms[j] < share[group[idx[j]] // n_cohorts]:
+            out[k] = idx[j]
+            k += 1
+    return out[:k].copy()
