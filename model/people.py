@@ -189,8 +189,7 @@ class People:
         self._tracked = {s: remap(parts) for s, parts in self._tracked.items()}
         self._flagged = {bit: remap(parts) for bit, parts in self._flagged.items()}
         for name in self.FIELDS:
-            arr = getattr(self, name)
-            arr[: len(keep)] = arr[keep]
+            _keep_in_place(getattr(self, name), keep)
         self.n = len(keep)
 
     def _grow(self, need: int) -> None:
@@ -225,3 +224,10 @@ def _tally(idx, sign, state, group, counts):  # pragma: no cover (compiled)
     """Add (`sign` +1) or remove (-1) people `idx` from the count table."""
     for i in idx:
         counts[state[i], group[i]] += sign
+
+
+@numba.njit(cache=True, nogil=True)
+def _keep_in_place(arr, keep):  # pragma: no cover (compiled)
+    """arr[:len(keep)] = arr[keep] without a temporary copy (`keep` is increasing, so keep[j] >= j)."""
+    for j in range(len(keep)):
+        arr[j] = arr[keep[j]]
