@@ -126,3 +126,56 @@ def test_leaving_reasons_compiled_equal_the_numpy_rule():
     got = population._leaving_reasons(idx, a["flags"], a["group"], 6, u, 0.6, 0.1, 0.65)
     assert np.array_equal(got, plain)
     assert set(np.unique(got)) <= {DIED, RECOVERED, LOST_ELIGIBILITY}
+
+
+def _plain_successor(t, index, preds, mix):
+    rows = np.array([i for i, _ in preds])
+    w = np.array([t.population[i] * s for i, s in preds])
+    t.population[index] = w.sum()
+    lead = rows[np.lexsort((rows, -t.readiness[rows]))[0]]
+    for name in ("readiness", "activeness", "restrictiveness", "assurance", "redesignating"):
+        arr = getattr(t, name)
+        arr[index] = np.average(arr[rows], weights=w) if mix else arr[lead]
+    t.pressure[index] = np.average(t.pressure[rows], weights=w)
+    t.direct_payments[index] = (np.average(t.direct_payments[rows], weights=w) >= 0.5) if mix else t.direct_payments[lead]
+    t.pilot[index] = t.pilot[rows].any()
+    t.going_further_faster[index] = t.going_further_faster[rows].any()
+    t.ipc[index] = t.ipc[rows].any()
+    t.ipc_from[index] = t.ipc_from[rows].min()
+    t.pwb_switch_month[index] = t.pwb_switch_month[rows].min()
+    t.open[index] = True
+
+
+def _random_table(rng, n):
+    t = ccg.CCGTable(n)
+    for name in ccg.FLOAT_FIELDS:
+        setattr(t, name, rng.random(n))
+    t.readiness[rng.random(n) < 0.2] = 0.5  # ties for the most advanced
+    for name in ccg.BOOL_FIELDS:
+        setattr(t, name, rng.random(n) < 0.4)
+    t.ipc_from = np.where(rng.random(n) < 0.5, np.inf, rng.integers(0, 90, n).astype(float))
+    return t
+
+
+@pytest.mark.parametrize("policy", ["population_weighted", "most_advanced"])
+def test_compiled_successor_equals_the_plain_rule(policy):
+    """A merged CCG's policy (population-weighted means as np.average computes them, or the most ready
+    predecessor's) is the same to the last bit, including a CCG that continues and takes others in."""
+    from types import SimpleNamespace
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = 40
+        a, b = _random_table(np.random.default_rng(int(rng.integers(1 << 30))), n), None
+        b = ccg.CCGTable(n)
+        for name in (*ccg.FLOAT_FIELDS, *ccg.BOOL_FIELDS, "ipc_from"):
+            setattr(b, name, getattr(a, name).copy())
+        index = int(rng.integers(0, n))
+        rows = rng.choice(n, int(rng.integers(1, 12)), replace=False)
+        preds = [(int(r), float(s)) for r, s in zip(rows, rng.random(len(rows)))]
+        if rng.random() < 0.3:
+            preds.append((index, 1.0))
+        _plain_successor(a, index, preds, policy != "most_advanced")
+        m = SimpleNamespace(ccgs=b, p=SimpleNamespace(merger_policy=policy))
+        ccg.successor(m, index, [p for p in preds])
+        for name in (*ccg.FLOAT_FIELDS, *ccg.BOOL_FIELDS, "ipc_from"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
