@@ -9,7 +9,8 @@ Each submodel lives in its own module, named for its ODD section; this module on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import mesa
 import numpy as np
@@ -59,6 +60,28 @@ def month_starts(start: dt.date, until: dt.date) -> list[dt.date]:
     return months
 
 
+def organisation_arrays(geo: Geography) -> tuple[tuple[str, ...], Mapping[str, int], np.ndarray, tuple[str, ...]]:
+    """Every organisation's code, index, region and the regions: worked out once per geography (it is loaded
+    once per process and read-only, and so are these), not once per run (speed only)."""
+    cache = geo.__dict__.setdefault("_organisation_arrays", {})  # beside the frozen dataclass's fields
+    if not cache:
+        orgs = geo.organisations
+        codes = tuple(orgs.index)
+        region = np.array(orgs["region"].astype(str))
+        region.flags.writeable = False
+        index = MappingProxyType({c: i for i, c in enumerate(codes)})
+        cache["arrays"] = (codes, index, region, tuple(sorted(set(region))))
+    return cache["arrays"]
+
+
+def opening(geo: Geography, day: dt.date) -> list[str]:
+    """`geo.open_on(day)`, once per geography and day (speed only)."""
+    cache = geo.__dict__.setdefault("_opening", {})
+    if day not in cache:
+        cache[day] = tuple(geo.open_on(day))
+    return list(cache[day])
+
+
 class RolloutModel(mesa.Model):
     """One run of one scenario. `run()` advances the SimPy clock month by month to `until`."""
 
@@ -78,13 +101,9 @@ class RolloutModel(mesa.Model):
         self.check = check  # a per-month consistency check (debug mode; on in tests)
         self.cache: dict[str, object] = {}  # what submodels work out once per run (or hand on within a month)
 
-        orgs = self.geo.organisations
-        self.org_codes = list(orgs.index)
-        self.org_index = {c: i for i, c in enumerate(self.org_codes)}
+        self.org_codes, self.org_index, self.org_region, self.regions = organisation_arrays(self.geo)
         self.n_orgs = len(self.org_codes)
         self.n_groups = self.n_orgs * N_COHORTS
-        self.org_region = np.array(orgs["region"].astype(str))
-        self.regions = sorted(set(self.org_region))
         self.people = People(self.n_groups, N_COHORTS, capacity=population.expected_people(self))
         self.hazard = np.zeros(self.n_groups)  # cumulative offer hazard by group
         self.spend = np.zeros(self.n_groups, dtype=np.int64)  # monthly PHB payments in pence, by group
@@ -98,7 +117,7 @@ class RolloutModel(mesa.Model):
         self.ccgs = CCGTable(self.n_orgs)
         self.ccg_by_index: dict[int, CCG] = {}
 
-        ccg.create_ccgs(self, self.geo.open_on(scenario.start))
+        ccg.create_ccgs(self, opening(self.geo, scenario.start))
         self.recorder = Recorder(self.months, N_STATES, self.n_groups, self.people)
         population.seed(self)
         self.recorder.new_financial_year(0)

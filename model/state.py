@@ -9,7 +9,7 @@ satisfies it, and this module imports nothing of the project.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,10 +33,10 @@ class RolloutState(Protocol):
 
     # organisations
     geo: Any                 # model.geography.Geography
-    org_codes: list[str]
-    org_index: dict[str, int]
+    org_codes: Sequence[str]  # read-only, shared by the runs of a process
+    org_index: Mapping[str, int]
     org_region: np.ndarray
-    regions: list[str]
+    regions: Sequence[str]
     n_orgs: int
     n_groups: int            # organisations × cohorts
     ccgs: Any                # model.ccg.CCGTable: CCG state as arrays
