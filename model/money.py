@@ -14,6 +14,7 @@ the ledger turns it into pounds cut from block contracts.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from model.units import MONTHS_PER_YEAR, PENCE  # noqa: F401  (PENCE: callers import it from here)
@@ -27,95 +28,133 @@ class Ledger:
     """Monthly money flows by CCG (T × orgs), and the pence each provider received this month."""
 
     def __init__(self, n_months: int, n_orgs: int):
-        self.items = {k: np.zeros((n_months, n_orgs), np.int64) for k in LEDGER_ITEMS}
+        # one block (item, month, CCG); `items` names its rows (views, so writes go to the block)
+        self.block = np.zeros((len(LEDGER_ITEMS), n_months, n_orgs), np.int64)
+        self.items = {k: self.block[i] for i, k in enumerate(LEDGER_ITEMS)}
         self.market_supply = np.zeros(n_orgs)  # non-NHS supply, pence a month it can absorb
 
     def month(self, side, t: int, phb_by_org: np.ndarray, notional_by_org: np.ndarray,
               users: dict[str, np.ndarray], drive: np.ndarray) -> None:
         """Pay providers for the month, split PHB payments, and let CCGs decommission (in that order).
-        `side`: the service side (model/services.py), passed in so this module never imports it."""
-        p, open_ = side.p, side.open
-        n_orgs = len(phb_by_org)
-        flex = p.flexible_contract_share
-        price = side.price[:, None]
-        ccg_users, phb_pence = users["ccg_users"], users["phb_pence"]
-        home = side.home
+        `side`: the service side (model/services.py), passed in so this module never imports it.
+        The rules are `ledger_month` (compiled: about 40 small whole-array steps a month cost more than
+        the arithmetic)."""
+        p = side.p
+        monthly_cap = 1.0 - (1.0 - p.decommission_max_share) ** (1.0 / MONTHS_PER_YEAR)  # pow stays in numpy
+        side.outcomes.unspent_share = np.zeros(len(phb_by_org))
+        ledger_month(
+            self.block, t, side.open, side.block, side.route, side.price, users["ccg_users"], users["phb_pence"],
+            users["holders_displaced"], side.displaced_base, side.home, side.cuttable, side.inpatient,
+            side.income, side.double_running, side.decommissioned, phb_by_org, np.asarray(notional_by_org, np.int64),
+            np.asarray(side.outcomes.org_support, np.int64), np.asarray(drive, float), self.market_supply,
+            side.outcomes.unspent_share, p.flexible_contract_share, p.phb_nhs_spend_share,
+            p.market_development_rate / MONTHS_PER_YEAR, p.non_traditional_share, p.non_evidence_share,
+            p.decommission_propensity, monthly_cap)
 
-        # what each provider's users are worth: CCG pays block + flexible share (open), or spot price (closed)
-        flex_paid = np.where(open_, np.rint(flex * price * ccg_users), 0).astype(np.int64)
-        block_paid = np.where(open_, side.block, 0).astype(np.int64)
-        routed = side.route >= 0
-        spot = np.where(~open_ & routed, np.rint(price * ccg_users), 0).astype(np.int64)
-        phb_nhs = np.where(open_ | routed, np.floor(phb_pence * p.phb_nhs_spend_share), 0).astype(np.int64)
-        displaced = np.maximum(users["holders_displaced"] - side.displaced_base, 0.0)
-        double_running = np.where(open_, np.minimum(side.block, np.rint((1.0 - flex) * price * displaced)),
-                                  0).astype(np.int64)
 
-        income = block_paid + flex_paid + phb_nhs * open_
-        # closed providers' users are bought from the provider they were routed to
-        dest = np.where(routed, side.route, 0)
-        for s in range(side.n_services):
-            closed = ~open_[s] & routed[s]
-            if closed.any():
-                np.add.at(income[s], dest[s][closed], spot[s][closed] + phb_nhs[s][closed])
-        side.income[:] = income
+I = {k: i for i, k in enumerate(LEDGER_ITEMS)}
+_CONTRACTS, _INPATIENT, _DR, _PHB, _RECLAIMED, _SUPPORT, _TOTAL, _NOTIONAL, _NHS, _OUTSIDE, _NON_TRAD, \
+    _NON_EVIDENCE, _DECOMMISSIONED = (I[k] for k in LEDGER_ITEMS)
 
-        def by_org(x: np.ndarray) -> np.ndarray:
-            return _sum_int(home.ravel(), x.ravel(), n_orgs)
 
-        payments = by_org(block_paid + flex_paid + spot)
-        dr = by_org(double_running)
-        nhs = by_org(phb_nhs)
-        phb = phb_by_org.astype(np.int64)
-        notional = np.asarray(notional_by_org, np.int64)
-        cash = phb - notional  # third-party and direct payments: money paid out of the NHS's contracts
-        demand_out = cash - nhs
+@numba.njit(cache=True, nogil=True)
+def _max(a, b):  # np.maximum's choice (the first if equal), for identical signed zeros
+    return a if a >= b else b
+
+
+@numba.njit(cache=True, nogil=True)
+def _min(a, b):  # np.minimum's choice (the first if equal)
+    return a if a <= b else b
+
+
+@numba.njit(cache=True, nogil=True)
+def ledger_month(out, t, open_, block, route, price, ccg_users, phb_pence, holders_displaced, displaced_base,
+                 home, cuttable_service, inpatient, income, double_running, decommissioned, phb_by_org,
+                 notional, support, drive, market_supply, unspent_share, flex, nhs_share, market_rate,
+                 non_traditional_share, non_evidence_share, propensity, monthly_cap):  # pragma: no cover
+    """One month of the ledger over every provider (service, slot) and CCG, in place: providers' income,
+    double running and decommissioned stocks, the block contracts, market supply, unspent share, and row
+    `t` of every ledger item in `out` (item, month, CCG). The arithmetic of the whole-array steps it
+    replaced, operation for operation (tested bit for bit); CCG sums are integer pence, so exact."""
+    ns, nj = open_.shape
+    n_orgs = len(phb_by_org)
+    payments = np.zeros(n_orgs, np.int64)
+    dr = np.zeros(n_orgs, np.int64)
+    nhs = np.zeros(n_orgs, np.int64)
+    inpatient_org = np.zeros(n_orgs, np.int64)
+    released = np.zeros(n_orgs, np.int64)
+    done = np.zeros(n_orgs, np.int64)
+    cuttable_org = np.zeros(n_orgs, np.int64)
+    spot_nhs = np.zeros((ns, nj), np.int64)
+    # what each provider's users are worth: CCG pays block + flexible share (open), or spot price (closed)
+    for s in range(ns):
+        pr = price[s]
+        flex_price, fixed_price = flex * pr, (1.0 - flex) * pr
+        for j in range(nj):
+            o = home[s, j]
+            is_open = open_[s, j]
+            routed = route[s, j] >= 0
+            cu = ccg_users[s, j]
+            flex_paid = np.int64(np.rint(flex_price * cu)) if is_open else np.int64(0)
+            block_paid = block[s, j] if is_open else np.int64(0)
+            spot = np.int64(np.rint(pr * cu)) if (not is_open and routed) else np.int64(0)
+            phb_nhs = np.int64(np.floor(phb_pence[s, j] * nhs_share)) if (is_open or routed) else np.int64(0)
+            displaced = _max(holders_displaced[s, j] - displaced_base[s, j], 0.0)
+            d_run = np.int64(_min(float(block[s, j]), np.rint(fixed_price * displaced))) if is_open else np.int64(0)
+            income[s, j] = block_paid + flex_paid + (phb_nhs if is_open else 0)
+            spot_nhs[s, j] = spot + phb_nhs
+            double_running[s, j] = d_run
+            paid = block_paid + flex_paid + spot
+            payments[o] += paid
+            dr[o] += d_run
+            nhs[o] += phb_nhs
+            if s == inpatient:
+                inpatient_org[o] += paid - d_run
+            # money the displaced care frees: the flexible share at once, the block share once re-based
+            freed = flex_price * holders_displaced[s, j] + fixed_price * displaced_base[s, j]
+            released[o] += np.int64(np.rint(freed))
+            done[o] += decommissioned[s, j]
+            if is_open and cuttable_service[s]:
+                cuttable_org[o] += block[s, j]
+    # closed providers' users are bought from the provider they were routed to
+    for s in range(ns):
+        for j in range(nj):
+            if not open_[s, j] and route[s, j] >= 0:
+                income[s, route[s, j]] += spot_nhs[s, j]
+    for o in range(n_orgs):
+        phb = np.int64(phb_by_org[o])
+        cash = phb - notional[o]  # third-party and direct payments: money paid out of the NHS's contracts
+        demand_out = cash - nhs[o]
         # non-NHS supply grows towards demand at the market's pace (personal assistants, voluntary sector)
-        self.market_supply += p.market_development_rate / MONTHS_PER_YEAR * np.maximum(
-            demand_out - self.market_supply, 0)
-        outside = np.minimum(demand_out, np.floor(self.market_supply).astype(np.int64))
-        support = np.asarray(side.outcomes.org_support, np.int64)  # per holder, model/outcomes.py support_cost
-        it = self.items
+        market_supply[o] += market_rate * _max(demand_out - market_supply[o], 0.0)
+        outside = min(demand_out, np.int64(np.floor(market_supply[o])))
         reclaimed = demand_out - outside
-        side.outcomes.unspent_share = np.divide(reclaimed, cash, out=np.zeros(n_orgs), where=cash > 0)
-        it["contracts"][t] = payments - dr
-        # the inpatient part of the contracts (a memo: inside `contracts`): where avoided admissions show
-        inpatient = np.zeros_like(block_paid)
-        inpatient[side.inpatient] = (block_paid + flex_paid + spot - double_running)[side.inpatient]
-        it["contracts_inpatient"][t] = by_org(inpatient)
-        it["double_running"][t] = dr
-        it["phb_payments"][t] = cash
-        it["phb_reclaimed"][t] = reclaimed
-        it["phb_notional"][t] = notional
-        it["support"][t] = support
-        it["total"][t] = payments + cash - reclaimed + support
-        it["phb_nhs"][t] = nhs
-        it["phb_outside"][t] = outside
-        it["non_traditional"][t] = np.floor(phb * p.non_traditional_share).astype(np.int64)
-        it["non_evidence"][t] = np.floor(phb * p.non_evidence_share).astype(np.int64)
-        side.double_running[:] = double_running
-
+        unspent_share[o] = reclaimed / cash if cash > 0 else 0.0
+        out[_CONTRACTS, t, o] = payments[o] - dr[o]
+        out[_INPATIENT, t, o] = inpatient_org[o]
+        out[_DR, t, o] = dr[o]
+        out[_PHB, t, o] = cash
+        out[_RECLAIMED, t, o] = reclaimed
+        out[_NOTIONAL, t, o] = notional[o]
+        out[_SUPPORT, t, o] = support[o]
+        out[_TOTAL, t, o] = payments[o] + cash - reclaimed + support[o]
+        out[_NHS, t, o] = nhs[o]
+        out[_OUTSIDE, t, o] = outside
+        out[_NON_TRAD, t, o] = np.int64(np.floor(phb * non_traditional_share))
+        out[_NON_EVIDENCE, t, o] = np.int64(np.floor(phb * non_evidence_share))
         # CCG decommissioning: cut block contracts until the recurring cut reaches the share of the PHB
         # funding gap the CCG's drive and propensity set (never un-cut; at most decommission_max_share a year)
-        # money the displaced care frees: the flexible share at once, the block share once re-based
-        freed = flex * price * users["holders_displaced"] + (1.0 - flex) * price * side.displaced_base
-        released = _sum_int(home.ravel(), np.rint(freed).astype(np.int64).ravel(), n_orgs)
-        gap = np.maximum(cash - reclaimed + support + dr - released, 0)
-        target = np.floor(p.decommission_propensity * drive * gap).astype(np.int64)
-        done = _sum_int(home.ravel(), side.decommissioned.ravel(), n_orgs)
-        cuttable = np.where(open_ & side.cuttable[:, None], side.block, 0)
-        cuttable_org = _sum_int(home.ravel(), cuttable.ravel(), n_orgs)
-        monthly_cap = 1.0 - (1.0 - p.decommission_max_share) ** (1.0 / MONTHS_PER_YEAR)
-        cut_org = np.minimum(np.maximum(target - done, 0), np.floor(monthly_cap * cuttable_org).astype(np.int64))
-        share = np.divide(cuttable, cuttable_org[home], out=np.zeros(cuttable.shape), where=cuttable_org[home] > 0)
-        cut = np.floor(cut_org[home] * share).astype(np.int64)
-        side.block -= cut
-        side.decommissioned += cut
-        it["decommissioned"][t] = _sum_int(home.ravel(), cut.ravel(), n_orgs)
-
-
-def _sum_int(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Exact integer group sums (bincount's weights are floats, which can lose pence)."""
-    out = np.zeros(n, np.int64)
-    np.add.at(out, keys, values.astype(np.int64))
-    return out
+        gap = max(cash - reclaimed + support[o] + dr[o] - released[o], 0)
+        target = np.int64(np.floor(propensity * drive[o] * gap))
+        # cut_org, kept in `released` (no longer needed)
+        released[o] = min(max(target - done[o], 0), np.int64(np.floor(monthly_cap * cuttable_org[o])))
+        out[_DECOMMISSIONED, t, o] = 0
+    for s in range(ns):
+        for j in range(nj):
+            o = home[s, j]
+            c = block[s, j] if (open_[s, j] and cuttable_service[s]) else np.int64(0)
+            share = c / cuttable_org[o] if cuttable_org[o] > 0 else 0.0
+            cut = np.int64(np.floor(released[o] * share))
+            block[s, j] -= cut
+            decommissioned[s, j] += cut
+            out[_DECOMMISSIONED, t, o] += cut
