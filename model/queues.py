@@ -72,21 +72,35 @@ def weekly(side):
     env, p, q = side.m.env, side.p, side._q
     n = side.n_services * side.n_slots
     b = side.waiting_list.reshape(WAIT_BUCKETS, n)  # row k: people who have waited k weeks, by provider
-    served, waited = np.empty(n), np.empty(n)
+    served, waited, arrivals, cap = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     yield env.timeout(WEEK_OFFSET)
     side.n_events += 1
     while True:
-        lam = side.demand.ravel()
         z = side.rng.standard_normal(n)
-        arrivals = np.maximum(lam + np.sqrt(lam) * p.arrival_variability * z, 0.0)
-        cap = np.where(side.open, side.capacity, 0.0).ravel()
-        serve_week(b, side.list_depth, arrivals, cap, served, waited)
-        q["served"] += served.reshape(side.demand.shape)
-        q["wait"] += waited.reshape(side.demand.shape)
-        q["capacity"] += cap.reshape(side.demand.shape)
-        q["arrivals"] += arrivals.reshape(side.demand.shape)
+        queue_week(b, side.list_depth, side.demand.ravel(), z, p.arrival_variability, side.open.ravel(),
+                   side.capacity.ravel(), arrivals, cap, served, waited, q["served"].ravel(), q["wait"].ravel(),
+                   q["capacity"].ravel(), q["arrivals"].ravel())
         yield env.timeout(DAYS_PER_WEEK)
         side.n_events += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def queue_week(lists, depth, lam, z, variability, open_, capacity, arrivals, cap, served, waited,
+               served_sum, wait_sum, cap_sum, arrivals_sum):  # pragma: no cover (compiled)
+    """One week of the queues: this week's referrals (mean `lam`, normal draws `z`), each open provider's
+    capacity, `serve_week`, and the sums the month reads, added in place. The arithmetic of the
+    whole-array steps it replaced, operation for operation (sqrt is exactly rounded in both)."""
+    n = len(lam)
+    for j in range(n):
+        a = lam[j] + np.sqrt(lam[j]) * variability * z[j]
+        arrivals[j] = a if (a >= 0.0 or np.isnan(a)) else 0.0  # np.maximum(a, 0.0)
+        cap[j] = capacity[j] if open_[j] else 0.0
+    serve_week(lists, depth, arrivals, cap, served, waited)
+    for j in range(n):
+        served_sum[j] += served[j]
+        wait_sum[j] += waited[j]
+        cap_sum[j] += cap[j]
+        arrivals_sum[j] += arrivals[j]
 
 
 def move_list(side, s: int, j: int, dest: int) -> None:
