@@ -8,6 +8,7 @@ queues and the monthly ledger stay vectorised over all providers while `step` re
 from __future__ import annotations
 
 import mesa
+import numba
 import numpy as np
 
 
@@ -52,16 +53,81 @@ def step_providers(side, acting: np.ndarray) -> None:
     then closures run in order, each choosing where its waiting list goes while the providers after it
     in that order still have the capacity they had before their own step."""
     p = side.m.p
-    cap, before = side.capacity, side.capacity.copy()
+    before = side.capacity.copy()
+    closing = np.zeros(side.capacity.shape, bool)
     act = acting & side.open
-    shrink = act & (side.deficit_months >= p.viability_months)
-    grown = cap * (1.0 + p.capacity_growth_rate)
-    size = np.divide(grown, side.capacity0, out=np.zeros_like(cap), where=side.capacity0 > 0)
-    grow = act & ~shrink & (side.demand > cap) & (side.income >= side.fixed0 * size + side.var_unit * side.served_users)
-    cap[shrink] *= 1.0 - p.shrink_step
-    cap[grow] *= 1.0 + p.capacity_growth_rate
-    for s, j in zip(*np.nonzero(shrink & (cap < p.closure_threshold * side.capacity0))):
+    viability_rule(act, side.capacity, side.capacity0, side.fixed0, side.var_unit, side.served_users, side.demand,
+                   side.income, side.deficit_months, p.viability_months, p.capacity_growth_rate, p.shrink_step,
+                   p.closure_threshold, closing)
+    close_in_order(side, closing, before)
+
+
+def month_viability(side) -> None:
+    """The month's provider accounts and viability rule, after the ledger: each provider's costs, its run of
+    months with income below costs, and `step_providers` for the providers whose rule can fire (the rest
+    would return at once), in one compiled pass (numba) instead of ~25 whole-array steps."""
+    p = side.m.p
+    before = side.capacity.copy()
+    closing = np.zeros(side.capacity.shape, bool)
+    provider_month(side.open, side.capacity, side.capacity0, side.fixed0, side.var_unit, side.served_users,
+                   side.demand, side.income, side.deficit_months, side.cost, p.viability_months,
+                   p.capacity_growth_rate, p.shrink_step, p.closure_threshold, closing)
+    close_in_order(side, closing, before)
+
+
+def close_in_order(side, closing: np.ndarray, before: np.ndarray) -> None:
+    """Closures in (service, slot) order, each seeing the later providers' capacity as before their step."""
+    cap = side.capacity
+    for s, j in zip(*np.nonzero(closing)):
         now = cap[s, j + 1:].copy()
         cap[s, j + 1:] = before[s, j + 1:]
         side.close(s, j)
         cap[s, j + 1:] = now
+
+
+@numba.njit(cache=True, nogil=True)
+def _rule(s, j, cap, capacity0, fixed0, var_unit, served, demand, income, deficit, viability_months, growth,
+          shrink_step, closure_threshold, closing):  # pragma: no cover (compiled)
+    """`Provider.step` for an acting open provider, as the whole-array steps computed it: shrink after
+    `viability_months` in deficit (closing below the threshold), else grow if demand exceeds capacity and
+    income pays for the extra."""
+    c = cap[s, j]
+    if deficit[s, j] >= viability_months:
+        cap[s, j] = c * (1.0 - shrink_step)
+        closing[s, j] = cap[s, j] < closure_threshold * capacity0[s, j]
+        return
+    grown = c * (1.0 + growth)
+    size = grown / capacity0[s, j] if capacity0[s, j] > 0 else 0.0
+    if demand[s, j] > c and float(income[s, j]) >= fixed0[s, j] * size + var_unit[s, j] * served[s, j]:
+        cap[s, j] = c * (1.0 + growth)
+
+
+@numba.njit(cache=True, nogil=True)
+def viability_rule(act, cap, capacity0, fixed0, var_unit, served, demand, income, deficit, viability_months,
+                   growth, shrink_step, closure_threshold, closing):  # pragma: no cover (compiled)
+    """`_rule` for every acting provider (`act`: acting and open); `closing` marks those that close."""
+    ns, nj = cap.shape
+    for s in range(ns):
+        for j in range(nj):
+            if act[s, j]:
+                _rule(s, j, cap, capacity0, fixed0, var_unit, served, demand, income, deficit, viability_months,
+                      growth, shrink_step, closure_threshold, closing)
+
+
+@numba.njit(cache=True, nogil=True)
+def provider_month(open_, cap, capacity0, fixed0, var_unit, served, demand, income, deficit, cost,
+                   viability_months, growth, shrink_step, closure_threshold, closing):  # pragma: no cover
+    """Each provider's cost this month (`cost`, in place), its months in deficit (`deficit`, in place), and
+    `_rule` for those that act: open, and in deficit long enough or able to grow."""
+    ns, nj = cap.shape
+    for s in range(ns):
+        for j in range(nj):
+            size = cap[s, j] / capacity0[s, j] if capacity0[s, j] > 0 else 0.0
+            cost[s, j] = fixed0[s, j] * size + var_unit[s, j] * served[s, j]
+            inc = float(income[s, j])
+            deficit[s, j] = deficit[s, j] + 1 if (open_[s, j] and inc < cost[s, j]) else 0
+            can_grow = demand[s, j] > cap[s, j] and \
+                inc >= fixed0[s, j] * size * (1.0 + growth) + var_unit[s, j] * served[s, j]
+            if open_[s, j] and (deficit[s, j] >= viability_months or can_grow):
+                _rule(s, j, cap, capacity0, fixed0, var_unit, served, demand, income, deficit, viability_months,
+                      growth, shrink_step, closure_threshold, closing)

@@ -9,6 +9,7 @@ side as an argument and none imports this module, so there are no import circles
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -18,7 +19,7 @@ from model.contracts import rebase
 from model.money import Ledger
 from model.outcomes import Outcomes, cohort_bed_days
 from model.people import HOLDING, State
-from model.provider import Provider, step_providers
+from model.provider import Provider, month_viability
 from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, weekly
 from model.service_tables import compare, summary_lines, tables  # noqa: F401  (what callers import from here)
 from model.units import MONTHS_PER_YEAR, PENCE, WEEKS_PER_YEAR
@@ -29,6 +30,19 @@ def counterfactual_scenario(scenario):
     """The same scenario with no PHBs: nobody offered, no pilot-legacy holders, every random stream the same."""
     zero = {f"offer_rate_{c}": 0.0 for c in reg.COHORTS}
     return scenario.with_parameters(initial_holders=0, redesignation_rate=0.0, pwb_right_offer_share=0.0, **zero)
+
+
+@numba.njit(cache=True, nogil=True)
+def serve_routed(open_, route, ccg_users, phb_users, served):  # pragma: no cover (compiled)
+    """Each provider's users (`served`, in place): its own if open, plus those of the closed providers
+    routed to it, added in slot order (as np.add.at added them)."""
+    ns, nj = open_.shape
+    for s in range(ns):
+        for j in range(nj):
+            served[s, j] = ccg_users[s, j] + phb_users[s, j] if open_[s, j] else 0.0
+        for j in range(nj):
+            if not open_[s, j] and route[s, j] >= 0:
+                served[s, route[s, j]] += ccg_users[s, j] + phb_users[s, j]
 
 
 class ServiceSide:
@@ -178,25 +192,16 @@ class ServiceSide:
         users = self._users(people)
         self.displaced_now = users["holders_displaced"]
         rebase(self, t, users)
-        own = users["ccg_users"] + users["phb_users"]
-        served = np.where(self.open, own, 0.0)
-        for s in range(self.n_services):
-            moved = ~self.open[s] & (self.route[s] >= 0)
-            np.add.at(served[s], self.route[s][moved], own[s][moved])
-        self.served_users = served
+        served = self.served_users  # in place: the month's users of each open provider, closed ones' routed
+        serve_routed(self.open, self.route, users["ccg_users"], users["phb_users"], served)
         self.demand = p.referrals_per_user_year / WEEKS_PER_YEAR * served
         drive = m._org_vector("decommission_drive")
         record(self, t)
         before = self.decommissioned.copy()
         self.ledger.month(self, t, self._phb_by_org(), self.outcomes.org_notional, users, drive)
-        size = np.divide(self.capacity, self.capacity0, out=np.zeros_like(self.capacity), where=self.capacity0 > 0)
-        self.cost = self.fixed0 * size + self.var_unit * served
-        self.deficit_months = np.where(self.open & (self.income < self.cost), self.deficit_months + 1, 0)
-        # only providers whose rule can fire act (the rest would return at once): keeps 1,266 agents cheap
-        can_grow = (self.demand > self.capacity) & (
-            self.income >= self.fixed0 * size * (1.0 + p.capacity_growth_rate) + self.var_unit * served)
-        acting = self.open & ((self.deficit_months >= p.viability_months) | can_grow)
-        step_providers(self, acting)  # each acting provider's `Provider.step`, over the arrays at once
+        # costs, months in deficit, and each acting provider's `Provider.step`, over the arrays at once (only
+        # providers whose rule can fire act; the rest would return at once): keeps 1,266 agents cheap
+        month_viability(self)
         r = self.rec
         r["capacity"][t], r["cost"][t], r["users"][t] = self.capacity, self.cost, served
         r["waiting"][t] = self.waiting_list.sum(axis=0)  # (summed week by week: cheaper than `waiting()`)
