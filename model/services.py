@@ -45,6 +45,11 @@ def serve_routed(open_, route, ccg_users, phb_users, served):  # pragma: no cove
                 served[s, route[s, j]] += ccg_users[s, j] + phb_users[s, j]
 
 
+USER_KEYS = ("ccg_users", "phb_users", "phb_pence", "holders_displaced")  # what `ServiceSide._users` returns
+HOLD_FIRST, HOLD_LAST = min(HOLDING), max(HOLDING)  # the holding states are contiguous
+assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
+
+
 class ServiceSide:
     """Provider state as (service, slot) arrays; one slot per CCG open in April 2014."""
 
@@ -55,6 +60,7 @@ class ServiceSide:
         self.start_orgs = np.array(sorted(m.ccg_by_index))
         ns, nj = len(SERVICES), len(self.start_orgs)
         self.n_services, self.n_slots = ns, nj
+        self.s_idx = np.arange(ns)[:, None]
         self.home = np.tile(self.start_orgs, (ns, 1))
         self.map = np.zeros((len(reg.COHORTS), ns))
         self.map[np.arange(len(reg.COHORTS)), COHORT_SERVICE] = 1.0
@@ -65,7 +71,7 @@ class ServiceSide:
         self.bed_share = cohort_bed_days(p) / p.inpatient_bed_days_per_year  # inpatient users per person
         people = self._people()
         base = people["all"]  # (orgs, cohorts): everyone, as if nobody held a PHB: contracts predate PHBs
-        u0 = self._per_service(base @ self.map[:, :INPATIENT], base @ self.bed_share)[:, self.start_orgs]
+        u0 = np.column_stack([base @ self.map[:, :INPATIENT], base @ self.bed_share]).T[:, self.start_orgs]
         self.weight = np.ones((ns, nj))
         self.u0 = u0
         self.others = p.other_users_ratio * u0
@@ -134,15 +140,14 @@ class ServiceSide:
 
     # ---- who uses what ---------------------------------------------------------------------------
     def _people(self) -> dict[str, np.ndarray]:
+        """This month's people by (CCG, cohort): holders, notional holders, the rest alive, and everyone.
+        Counts are summed before scaling (integers: the same numbers as scaling each state first)."""
         m = self.m
-        c = m.people.counts.reshape(-1, m.n_orgs, len(reg.COHORTS)) * m.agent_scale
-        holders = c[list(HOLDING)].sum(axis=0).astype(float)
-        rest = c[list(LIVING_NOT_HOLDING)].sum(axis=0).astype(float)
-        return {"holders": holders, "rest": rest, "all": holders + rest}
-
-    def _per_service(self, community: np.ndarray, inpatient: np.ndarray) -> np.ndarray:
-        """(orgs, services) → (services, orgs), stacking the inpatient column."""
-        return np.column_stack([community, inpatient]).T
+        k, a, shape = m.people.counts, m.agent_scale, (m.n_orgs, len(reg.COHORTS))
+        holders = (k[HOLD_FIRST:HOLD_LAST + 1].sum(axis=0) * a).astype(float).reshape(shape)
+        rest = (k[list(LIVING_NOT_HOLDING)].sum(axis=0) * a).astype(float).reshape(shape)
+        notional = (k[State.NOTIONAL] * a).astype(float).reshape(shape)
+        return {"holders": holders, "rest": rest, "all": holders + rest, "notional": notional}
 
     def _phb_by_org(self) -> np.ndarray:
         m = self.m
@@ -157,25 +162,25 @@ class ServiceSide:
 
     def _users(self, ppl: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """This month's users of each provider (`ppl`: this month's `_people()`): the CCG pays for
-        non-holders; holders pay from their PHB."""
+        non-holders; holders pay from their PHB. Each is worked out by (CCG, service), then looked up for
+        every provider through the CCG now holding its contract. The community services are sums of whole
+        people (or pence) over cohorts, exact in any order, so they are worked out together in one product."""
         p, m = self.p, self.m
-        rest, held = ppl["rest"], ppl["holders"]
-        c = m.people.counts.reshape(-1, m.n_orgs, len(reg.COHORTS)) * m.agent_scale
-        notional = c[State.NOTIONAL].astype(float)
+        rest, held, notional = ppl["rest"], ppl["holders"], ppl["notional"]
         cash = held - notional  # third-party and direct payments: money that leaves the contracts
-        zero = np.zeros(m.n_orgs)
-        in_beds = (rest @ self.bed_share) + self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year
+        holder_beds = self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year
+        in_beds = (rest @ self.bed_share) + holder_beds
         held_beds = held @ self.bed_share
-        by_org = {
-            # a notional budget is NHS provision: its holder is served under the contract
-            "ccg_users": self._per_service((rest + notional) @ self.map[:, :INPATIENT], in_beds),
-            "phb_users": self._per_service(cash @ self.map[:, :INPATIENT] * p.phb_nhs_spend_share, zero),
-            "phb_pence": self._per_service(self._cash_spend() @ self.map[:, :INPATIENT], zero),
-            "holders_displaced": self._per_service(cash @ self.map[:, :INPATIENT], np.maximum(held_beds - (
-                self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year), 0.0)),
-        }
-        s_idx = np.arange(self.n_services)[:, None]
-        out = {k: v[s_idx, self.home] * self.weight for k, v in by_org.items()}
+        # (ccg_users, phb_users, phb_pence, holders_displaced) × (service, CCG)
+        by_org = np.zeros((len(USER_KEYS), self.n_services, m.n_orgs))
+        # a notional budget is NHS provision: its holder is served under the contract
+        community = np.stack([rest + notional, cash, self._cash_spend()]) @ self.map[:, :INPATIENT]
+        by_org[0, :INPATIENT], by_org[0, INPATIENT] = community[0].T, in_beds
+        by_org[1, :INPATIENT] = community[1].T * p.phb_nhs_spend_share
+        by_org[2, :INPATIENT] = community[2].T
+        by_org[3, :INPATIENT], by_org[3, INPATIENT] = community[1].T, np.maximum(held_beds - holder_beds, 0.0)
+        per_provider = by_org[:, self.s_idx, self.home] * self.weight
+        out = dict(zip(USER_KEYS, per_provider))
         out["ccg_users"] = out["ccg_users"] + self.others
         return out
 
