@@ -103,6 +103,17 @@ def queue_week(lists, depth, lam, z, variability, open_, capacity, arrivals, cap
         arrivals_sum[j] += arrivals[j]
 
 
+@numba.njit(cache=True, nogil=True)
+def waiting_now(lists, depth, out):  # pragma: no cover (compiled)
+    """People waiting at each provider (`out`), summed week by week over the weeks each list uses: the
+    weeks beyond hold nobody, so this is the whole-array sum over weeks (lists.sum(axis=0)) number for number."""
+    for j in range(lists.shape[1]):
+        total = 0.0
+        for k in range(depth[j]):
+            total += lists[k, j]
+        out[j] = total
+
+
 def move_list(side, s: int, j: int, dest: int) -> None:
     """A closing provider's waiting list joins another's (same service), keeping the rows in use in step."""
     side.backlog[s, dest] += side.backlog[s, j]

@@ -20,7 +20,7 @@ from model.money import Ledger
 from model.outcomes import Outcomes, cohort_bed_days
 from model.people import HOLDING, State
 from model.provider import Provider, month_viability
-from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, weekly
+from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, waiting_now, weekly
 from model.service_tables import compare, summary_lines, tables  # noqa: F401  (what callers import from here)
 from model.units import MONTHS_PER_YEAR, PENCE, WEEKS_PER_YEAR
 
@@ -209,7 +209,8 @@ class ServiceSide:
         month_viability(self)
         r = self.rec
         r["capacity"][t], r["cost"][t], r["users"][t] = self.capacity, self.cost, served
-        r["waiting"][t] = self.waiting_list.sum(axis=0)  # (summed week by week: cheaper than `waiting()`)
+        # summed week by week over the weeks in use (cheaper than `waiting()`, which sums a transposed copy)
+        waiting_now(self.waiting_list.reshape(WAIT_BUCKETS, -1), self.list_depth, r["waiting"][t].reshape(-1))
         r["income"][t], r["block"][t] = self.income, np.where(self.open, self.block, 0)
         r["double_running"][t], r["decommissioned"][t] = self.double_running, self.decommissioned - before
         r["open"][t], r["home"][t] = self.open, self.home
