@@ -50,6 +50,35 @@ HOLD_FIRST, HOLD_LAST = min(HOLDING), max(HOLDING)  # the holding states are con
 assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
 
 
+@numba.njit(cache=True, nogil=True)
+def users_by_provider(rest, notional, held, cash_spend, cohort_service, in_beds, displaced_beds, home, weight,
+                      others, nhs_share, inpatient, out):  # pragma: no cover (compiled)
+    """Each provider's users this month, `out` (USER_KEYS, service, slot): its CCG's people of the cohorts
+    the service serves (CCG-paid: the rest and notional holders; third-party and direct-payment holders;
+    their money in pence), or inpatient use, times the provider's share of its CCG (`weight`); CCG-paid
+    users add the others. Sums over cohorts are of whole people or pence, exact in any order: the
+    numbers of the (CCG, cohort) @ (cohort, service) products they replace."""
+    ns, nj = home.shape
+    for s in range(ns):
+        for j in range(nj):
+            o, w = home[s, j], weight[s, j]
+            if s == inpatient:
+                ccg, cash, pence, displaced = in_beds[o], 0.0, 0.0, displaced_beds[o]
+                phb = 0.0
+            else:
+                ccg, cash, pence = 0.0, 0.0, 0.0
+                for c in range(len(cohort_service)):
+                    if cohort_service[c] == s:
+                        ccg += rest[o, c] + notional[o, c]  # a notional budget is NHS provision
+                        cash += held[o, c] - notional[o, c]  # third-party and direct payments
+                        pence += cash_spend[o, c]
+                phb, displaced = cash * nhs_share, cash
+            out[0, s, j] = ccg * w + others[s, j]
+            out[1, s, j] = phb * w
+            out[2, s, j] = pence * w
+            out[3, s, j] = displaced * w
+
+
 class ServiceSide:
     """Provider state as (service, slot) arrays; one slot per CCG open in April 2014."""
 
@@ -60,7 +89,7 @@ class ServiceSide:
         self.start_orgs = np.array(sorted(m.ccg_by_index))
         ns, nj = len(SERVICES), len(self.start_orgs)
         self.n_services, self.n_slots = ns, nj
-        self.s_idx = np.arange(ns)[:, None]
+        self.cohort_service = np.array(COHORT_SERVICE, np.int64)
         self.home = np.tile(self.start_orgs, (ns, 1))
         self.map = np.zeros((len(reg.COHORTS), ns))
         self.map[np.arange(len(reg.COHORTS)), COHORT_SERVICE] = 1.0
@@ -162,27 +191,17 @@ class ServiceSide:
 
     def _users(self, ppl: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """This month's users of each provider (`ppl`: this month's `_people()`): the CCG pays for
-        non-holders; holders pay from their PHB. Each is worked out by (CCG, service), then looked up for
-        every provider through the CCG now holding its contract. The community services are sums of whole
-        people (or pence) over cohorts, exact in any order, so they are worked out together in one product."""
-        p, m = self.p, self.m
+        non-holders; holders pay from their PHB. Worked out by (CCG, service) and looked up for every
+        provider through the CCG now holding its contract (`users_by_provider`, compiled)."""
+        p = self.p
         rest, held, notional = ppl["rest"], ppl["holders"], ppl["notional"]
-        cash = held - notional  # third-party and direct payments: money that leaves the contracts
         holder_beds = self.outcomes.org_bed_days_holders / p.inpatient_bed_days_per_year
         in_beds = (rest @ self.bed_share) + holder_beds
-        held_beds = held @ self.bed_share
-        # (ccg_users, phb_users, phb_pence, holders_displaced) × (service, CCG)
-        by_org = np.zeros((len(USER_KEYS), self.n_services, m.n_orgs))
-        # a notional budget is NHS provision: its holder is served under the contract
-        community = np.stack([rest + notional, cash, self._cash_spend()]) @ self.map[:, :INPATIENT]
-        by_org[0, :INPATIENT], by_org[0, INPATIENT] = community[0].T, in_beds
-        by_org[1, :INPATIENT] = community[1].T * p.phb_nhs_spend_share
-        by_org[2, :INPATIENT] = community[2].T
-        by_org[3, :INPATIENT], by_org[3, INPATIENT] = community[1].T, np.maximum(held_beds - holder_beds, 0.0)
-        per_provider = by_org[:, self.s_idx, self.home] * self.weight
-        out = dict(zip(USER_KEYS, per_provider))
-        out["ccg_users"] = out["ccg_users"] + self.others
-        return out
+        displaced_beds = np.maximum(held @ self.bed_share - holder_beds, 0.0)
+        out = np.empty((len(USER_KEYS), self.n_services, self.n_slots))
+        users_by_provider(rest, notional, held, self._cash_spend(), self.cohort_service, in_beds, displaced_beds,
+                          self.home, self.weight, self.others, p.phb_nhs_spend_share, INPATIENT, out)
+        return dict(zip(USER_KEYS, out))
 
     # ---- the month -------------------------------------------------------------------------------
     def cost_at(self, k: tuple[int, int], capacity_factor: float = 1.0) -> float:
