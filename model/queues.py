@@ -126,12 +126,18 @@ def move_list(side, s: int, j: int, dest: int) -> None:
 def record(side, t: int) -> None:
     """Queue statistics of the weeks since the last monthly step (none in the first month)."""
     q, r = side._q, side.rec
-    r["mean_wait"][t] = np.divide(q["wait"], q["served"], out=np.full(q["wait"].shape, np.nan),
-                                  where=q["served"] > 0)
-    r["utilisation"][t] = np.divide(q["served"], q["capacity"], out=np.full(q["wait"].shape, np.nan),
-                                    where=q["capacity"] > 0)
-    for v in q.values():
-        v[:] = 0.0
+    queue_stats(q["wait"].reshape(-1), q["served"].reshape(-1), q["capacity"].reshape(-1), q["arrivals"].reshape(-1),
+                r["mean_wait"][t].reshape(-1), r["utilisation"][t].reshape(-1))
+
+
+@numba.njit(cache=True, nogil=True)
+def queue_stats(wait, served, capacity, arrivals, mean_wait, utilisation):  # pragma: no cover (compiled)
+    """Mean weeks waited by those served and utilisation (NaN where none served / no capacity), then the
+    weekly sums start again from zero."""
+    for j in range(len(wait)):
+        mean_wait[j] = wait[j] / served[j] if served[j] > 0 else np.nan
+        utilisation[j] = served[j] / capacity[j] if capacity[j] > 0 else np.nan
+        wait[j] = served[j] = capacity[j] = arrivals[j] = 0.0
 
 
 def steady_backlog(demand: np.ndarray, capacity: np.ndarray, variability: float) -> np.ndarray:
