@@ -106,7 +106,9 @@ class Outcomes:
         self.bed_days = cohort_bed_days(p)
         self.type_control = type_control(p)
         T = len(m.months)
-        self.rec = {k: np.zeros((T, n_c, len(HOLD_TYPES))) for k in OUTCOME_KEYS}
+        # one block (sum, month, cohort, way held), rows in BLOCK_ORDER; `rec` names them (views)
+        self.block = np.zeros((len(BLOCK_ORDER), T, n_c, len(HOLD_TYPES)))
+        self.rec = {k: self.block[BLOCK_ORDER.index(k)] for k in OUTCOME_KEYS}
         self.org_bed_days_holders = np.zeros(m.n_orgs)  # bed-days a year of this month's holders, by CCG
         self.org_ascot = np.zeros(m.n_orgs)
         self.org_notional = np.zeros(m.n_orgs, np.int64)
@@ -135,11 +137,14 @@ class Outcomes:
     def _inputs(self, idx, org, cohort, kind) -> tuple:
         """What the matching rule reads for holders `idx`: budget / need, the share of their money that finds
         supply, and their CCGs' restrictions, budgets known up front, and support available (per CCG)."""
-        m = self.m
         spendable = np.where(kind > 0, 1.0 - self.unspent_share[org], 1.0)  # money with no supply buys nothing
+        return (self.m.people.budget[idx] / self.need[cohort], spendable, *self._ccg_inputs())
+
+    def _ccg_inputs(self) -> tuple:
+        """The CCG inputs of the matching rule: restrictions, budgets known up front, support available."""
+        m = self.m
         known = np.clip(m._org_vector("readiness"), 0.0, 1.0)  # CCGs with processes tell budgets up front
-        return (m.people.budget[idx] / self.need[cohort], spendable, m._org_vector("restrictiveness"), known,
-                self.support_available())
+        return m._org_vector("restrictiveness"), known, self.support_available()
 
     def _helped(self, idx) -> np.ndarray:
         """Holders with a carer or the capacity to manage their budget."""
@@ -156,24 +161,24 @@ class Outcomes:
             self.org_support[:] = 0
             self.cash_by_group = np.zeros(m.n_groups)
             return
-        group = ppl.group[idx]
-        org, cohort = group // ppl.n_cohorts, group % ppl.n_cohorts
-        kind = ppl.state[idx].astype(np.int64) - NOTIONAL  # the HOLDING states are contiguous: 0, 1, 2
-        ratio, spendable, restrict, known, support = self._inputs(idx, org, cohort, kind)
+        # each holder's budget / need and spendable share (compiled), then the matching rule's size term
+        # (numpy: its pow and exp must be numpy's) and its CCG terms
+        ratio, spendable = np.empty(len(idx)), np.empty(len(idx))
+        holder_terms(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), self.need,
+                     self.unspent_share, ratio, spendable)
         size = size_term(p, ratio, spendable)  # the matching rule's terms; holder_sums multiplies them out
-        control, support = ccg_terms(p, restrict, known, support)
+        control, support = ccg_terms(p, *self._ccg_inputs())
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
         by_key, by_org = np.zeros((len(KEY_SUMS), n_keys)), np.zeros((len(ORG_SUMS), m.n_orgs))
         self.cash_by_group = np.zeros(m.n_groups)
-        holder_sums(cohort * len(HOLD_TYPES) + kind, org, group, kind, cohort, ppl.budget[idx], size, control,
-                    support, self.type_control, self._helped(idx), p.unsupported_match,
+        holder_sums(idx, ppl.group, ppl.state, ppl.budget, ppl.flags, ppl.n_cohorts, int(NOTIONAL),
+                    int(CARER | CAPACITY), size, control, support, self.type_control, p.unsupported_match,
                     p.ascot_gain_per_match, p.inpatient_reduction_per_match, self.bed_days,
                     float(planner_pence(p)), WHEELCHAIR_COHORT,
                     p.third_party_fee_share, self.unspent_share, by_key, by_org, self.cash_by_group)
         w = float(m.agent_scale)
         shape = (len(reg.COHORTS), len(HOLD_TYPES))
-        for name, sums in zip(KEY_SUMS, by_key):
-            self.rec[name][t] = sums.reshape(shape) * w
+        self.block[:len(KEY_SUMS), t] = by_key.reshape(len(KEY_SUMS), *shape) * w
         budget_sum = self.rec["budget_pence"][t]
         # each (cohort, way held) cell sums one way of holding, so the cash and notional sums are its columns
         self.rec["cash_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) > 0, budget_sum, 0.0)
@@ -190,25 +195,44 @@ KEY_SUMS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_
 ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summed by CCG, for the service side
 
 
-@numba.njit(cache=True)
-def holder_sums(key, org, group, kind, cohort, budget, size, control, support, type_control, helped, unsupported,
-                gain_per_match, fall_per_match, bed_days, planner_pence, wheelchair, fee_share, unspent,
-                by_key, by_org, cash_by_group):  # pragma: no cover (compiled)
+BLOCK_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.block`
+assert sorted(BLOCK_ORDER) == sorted(OUTCOME_KEYS)
+
+
+@numba.njit(cache=True, nogil=True)
+def holder_terms(idx, group, state, budget, n_cohorts, notional, need, unspent, ratio, spendable):  # pragma: no cover
+    """Per holder `idx`: budget / need (`ratio`) and the share of the money that finds supply (`spendable`;
+    a notional budget is NHS provision, always spendable), as the whole-array steps computed them."""
+    for i in range(len(idx)):
+        g = group[idx[i]]
+        ratio[i] = budget[idx[i]] / need[g % n_cohorts]
+        spendable[i] = 1.0 - unspent[g // n_cohorts] if state[idx[i]] - notional > 0 else 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def holder_sums(idx, group_of, state, budget_of, flags, n_cohorts, notional, help_flags, size, control, support,
+                type_control, unsupported, gain_per_match, fall_per_match, bed_days, planner_pence, wheelchair,
+                fee_share, unspent, by_key, by_org, cash_by_group):  # pragma: no cover (compiled)
     """Each holder's match (`matching_rule`: size × control × support × help) and what follows from it
-    (ASCOT gain, inpatient use, support cost, money reclaimed), summed in one pass over holders in index
+    (ASCOT gain, inpatient use, support cost, money reclaimed), summed in one pass over holders `idx` in index
     order: by (cohort, way held) into `by_key` (rows: KEY_SUMS), by CCG into `by_org` (rows: ORG_SUMS) and
     cash by group. The same arithmetic, in the same order, as the whole-array steps it replaced (tested);
     compiled (numba), because a national run has ~100,000 holders every month."""
-    for i in range(len(key)):
-        o, k = org[i], key[i]
-        help_ = 1.0 if helped[i] else unsupported
-        match = size[i] * (control[o] * type_control[kind[i]]) * support[o] * help_
+    n_kinds = len(type_control)
+    for i in range(len(idx)):
+        p = idx[i]
+        g = group_of[p]
+        o, c = g // n_cohorts, g % n_cohorts
+        kind = np.int64(state[p]) - notional  # the HOLDING states are contiguous: 0, 1, 2
+        k = c * n_kinds + kind
+        help_ = 1.0 if (flags[p] & help_flags) != 0 else unsupported
+        match = size[i] * (control[o] * type_control[kind]) * support[o] * help_
         gain = gain_per_match * match  # over a year, on top of the gain people make without a budget
         fall = min(max(fall_per_match * match, 0.0), 1.0)
-        beds = bed_days[cohort[i]]
-        pence = float(budget[i])
-        planner = 0.0 if cohort[i] == wheelchair else planner_pence
-        fee = np.floor(pence * fee_share) if kind[i] == 1 else 0.0
+        beds = bed_days[c]
+        pence = float(budget_of[p])
+        planner = 0.0 if c == wheelchair else planner_pence
+        fee = np.floor(pence * fee_share) if kind == 1 else 0.0
         support_pence = float(np.int64(planner + fee))
         by_key[0, k] += 1.0
         by_key[1, k] += match
@@ -216,12 +240,12 @@ def holder_sums(key, org, group, kind, cohort, budget, size, control, support, t
         by_key[3, k] += beds * fall / 12.0
         by_key[4, k] += pence
         by_key[5, k] += support_pence
-        by_key[6, k] += pence * unspent[o] if kind[i] > 0 else 0.0  # money no supply could absorb goes back
+        by_key[6, k] += pence * unspent[o] if kind > 0 else 0.0  # money no supply could absorb goes back
         by_org[0, o] += beds * (1.0 - fall)
         by_org[1, o] += gain
         by_org[3, o] += support_pence
-        if kind[i] > 0:
-            cash_by_group[group[i]] += pence
+        if kind > 0:
+            cash_by_group[g] += pence
         else:
             by_org[2, o] += pence
 
