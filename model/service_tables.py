@@ -30,10 +30,11 @@ def tables(side) -> "ServiceTables":
     nat["provider_cost_gbp"] = r["cost"].sum(axis=(1, 2)) / PENCE
     nat["users"] = r["users"].sum(axis=(1, 2))
     nat["waiting"] = r["waiting"].sum(axis=(1, 2))
-    w, u = _served_weighted(r)
+    weighted = _Weighted(r)
+    w, u = weighted(None)
     nat["mean_wait_weeks"], nat["utilisation"] = w, u
     for s, name in enumerate(SERVICES):
-        ws, _ = _served_weighted(r, s)
+        ws, _ = weighted(s)
         nat[f"wait_weeks_{name}"] = ws
     nat["inpatient_bed_days"] = side.org_rec["inpatient_bed_days"].sum(axis=1)
     for k in LEDGER_ITEMS:
@@ -174,14 +175,22 @@ def outcome_table(side, months: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _served_weighted(r: dict, s: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """National mean wait (weeks) and utilisation, weighting providers by people served."""
-    mw, ut, cap = r["mean_wait"], r["utilisation"], r["capacity"]
-    if s is not None:
-        mw, ut, cap = mw[:, s:s + 1], ut[:, s:s + 1], cap[:, s:s + 1]
-    served = np.nan_to_num(ut) * cap
-    wait = _ratio((np.nan_to_num(mw) * served).sum(axis=(1, 2)), served.sum(axis=(1, 2)))
-    return wait, _ratio(served.sum(axis=(1, 2)), cap.sum(axis=(1, 2)))
+class _Weighted:
+    """National mean wait (weeks) and utilisation, weighting providers by people served, for the nation
+    (`s` None) or one service: people served and their weeks waited worked out once for all providers
+    (each sum is over the same numbers, in the same order, as when worked out per call)."""
+
+    def __init__(self, r: dict):
+        self.cap = r["capacity"]
+        self.served = np.nan_to_num(r["utilisation"]) * self.cap
+        self.waited = np.nan_to_num(r["mean_wait"]) * self.served
+
+    def __call__(self, s: int | None) -> tuple[np.ndarray, np.ndarray]:
+        cut = slice(None) if s is None else slice(s, s + 1)
+        served, waited, cap = self.served[:, cut], self.waited[:, cut], self.cap[:, cut]
+        total = served.sum(axis=(1, 2))
+        wait = _ratio(waited.sum(axis=(1, 2)), total)
+        return wait, _ratio(total, cap.sum(axis=(1, 2)))
 
 
 def _ratio(a, b):
