@@ -143,7 +143,7 @@ class ServiceSide:
         self.rebased = np.zeros((len(m.months), ns, nj), bool)
         self._q = {k: np.zeros((ns, nj)) for k in ("served", "wait", "capacity", "arrivals")}
         codes = m.org_codes
-        self.providers = [[Provider(m, self, s, j, codes[self.start_orgs[j]]) for j in range(nj)] for s in range(ns)]
+        self.providers = Provider.create_all(m, self, [codes[o] for o in self.start_orgs])
 
         T, n_orgs = len(m.months), m.n_orgs
         self.ledger = Ledger(T, n_orgs)

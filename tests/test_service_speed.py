@@ -312,3 +312,34 @@ def test_compiled_queue_statistics_are_the_whole_array_ratios():
     queue_stats(wait, served, capacity, arrivals, out_w, out_u)
     assert np.array_equal(out_w, mean_wait, equal_nan=True) and np.array_equal(out_u, utilisation, equal_nan=True)
     assert not (wait.any() or served.any() or capacity.any() or arrivals.any())  # the sums start again
+
+
+# ---- the provider agents ---------------------------------------------------------------------------------
+def test_providers_created_at_once_are_registered_as_one_by_one():
+    """`Provider.create_all` leaves Mesa's registries as creating each agent with `Provider(...)` does:
+    the same unique ids, attributes and order in the model's agents, agents by type and all agents."""
+    import mesa
+
+    from model.provider import Provider
+
+    def registries(model):
+        def sig(agents):
+            return [(type(a).__name__, a.unique_id, getattr(a, "service", None), getattr(a, "slot", None),
+                     getattr(a, "origin_code", None), a.pos, a.model is model) for a in agents]
+        return sig(model.agents), {k.__name__: sig(v) for k, v in model.agents_by_type.items()}, \
+            sig(model._all_agents)
+
+    side = SimpleNamespace(n_services=3, n_slots=4)
+    codes = ["A", "B", "C", "D"]
+    for provider_first in (False, True):  # a provider already registered or not: registries carry on after it
+        bulk, single = mesa.Model(rng=1), mesa.Model(rng=1)
+        for model in (bulk, single):
+            mesa.Agent(model)  # another kind of agent first, as the CCGs are
+            if provider_first:
+                Provider(model, side, 9, 9, "Z")
+        grid = Provider.create_all(bulk, side, codes)
+        for s in range(3):
+            for j in range(4):
+                Provider(single, side, s, j, codes[j])
+        assert registries(bulk) == registries(single)
+        assert grid[2][3].unique_id == 13 + provider_first and grid[1][2].key == (1, 2) and grid[0][1].side is side
