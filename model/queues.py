@@ -116,8 +116,9 @@ def waiting_now(lists, depth, out):  # pragma: no cover (compiled)
 
 def move_list(side, s: int, j: int, dest: int) -> None:
     """A closing provider's waiting list joins another's (same service), keeping the rows in use in step."""
-    side.backlog[s, dest] += side.backlog[s, j]
-    side.backlog[s, j] = 0.0
+    lists = side.waiting_list  # (weeks waited, service, slot)
+    lists[:, s, dest] += lists[:, s, j]
+    lists[:, s, j] = 0.0
     col, to = s * side.n_slots + j, s * side.n_slots + dest
     side.list_depth[to] = max(side.list_depth[to], side.list_depth[col])
     side.list_depth[col] = 0

@@ -259,7 +259,7 @@ class ServiceSide:
         local = cand[m.org_region[self.home[s, cand]] == region]
         pool = local if len(local) else cand
         dest = -1
-        waiting = float(self.backlog[s, j].sum())
+        waiting = float(self.waiting_list[:, s, j].sum())  # (the list's weeks, as `backlog[s, j]`, without moveaxis)
         if len(pool):
             dest = int(pool[np.argmax(self.capacity[s, pool] - self.demand[s, pool])])
             move_list(self, s, j, dest)
