@@ -45,6 +45,23 @@ def serve_routed(open_, route, ccg_users, phb_users, served):  # pragma: no cove
                 served[s, route[s, j]] += ccg_users[s, j] + phb_users[s, j]
 
 
+@numba.njit(cache=True, nogil=True)
+def people_by_group(counts, scale, hold_first, hold_last, not_holding, notional_state, holders, rest,
+                    notional):  # pragma: no cover (compiled)
+    """People by group (CCG × cohort), scaled to the population: holders, the rest alive, notional holders.
+    Integer sums (exact), converted to float once."""
+    for g in range(counts.shape[1]):
+        h = 0
+        for s in range(hold_first, hold_last + 1):
+            h += counts[s, g]
+        r = 0
+        for s in not_holding:
+            r += counts[s, g]
+        holders[g] = float(h * scale)
+        rest[g] = float(r * scale)
+        notional[g] = float(counts[notional_state, g] * scale)
+
+
 USER_KEYS = ("ccg_users", "phb_users", "phb_pence", "holders_displaced")  # what `ServiceSide._users` returns
 HOLD_FIRST, HOLD_LAST = min(HOLDING), max(HOLDING)  # the holding states are contiguous
 assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
@@ -90,6 +107,7 @@ class ServiceSide:
         ns, nj = len(SERVICES), len(self.start_orgs)
         self.n_services, self.n_slots = ns, nj
         self.cohort_service = np.array(COHORT_SERVICE, np.int64)
+        self.not_holding = np.array(LIVING_NOT_HOLDING, np.int64)
         self.home = np.tile(self.start_orgs, (ns, 1))
         self.map = np.zeros((len(reg.COHORTS), ns))
         self.map[np.arange(len(reg.COHORTS)), COHORT_SERVICE] = 1.0
@@ -170,12 +188,12 @@ class ServiceSide:
     # ---- who uses what ---------------------------------------------------------------------------
     def _people(self) -> dict[str, np.ndarray]:
         """This month's people by (CCG, cohort): holders, notional holders, the rest alive, and everyone.
-        Counts are summed before scaling (integers: the same numbers as scaling each state first)."""
+        Whole people, summed over states before scaling (`people_by_group`): the numbers of scaling first."""
         m = self.m
-        k, a, shape = m.people.counts, m.agent_scale, (m.n_orgs, len(reg.COHORTS))
-        holders = (k[HOLD_FIRST:HOLD_LAST + 1].sum(axis=0) * a).astype(float).reshape(shape)
-        rest = (k[list(LIVING_NOT_HOLDING)].sum(axis=0) * a).astype(float).reshape(shape)
-        notional = (k[State.NOTIONAL] * a).astype(float).reshape(shape)
+        shape = (m.n_orgs, len(reg.COHORTS))
+        holders, rest, notional = np.empty(shape), np.empty(shape), np.empty(shape)
+        people_by_group(m.people.counts, m.agent_scale, HOLD_FIRST, HOLD_LAST, self.not_holding, int(State.NOTIONAL),
+                        holders.reshape(-1), rest.reshape(-1), notional.reshape(-1))
         return {"holders": holders, "rest": rest, "all": holders + rest, "notional": notional}
 
     def _phb_by_org(self) -> np.ndarray:

@@ -193,6 +193,7 @@ def test_compiled_users_are_the_whole_array_products(side):
     c = side.m.people.counts.reshape(-1, side.m.n_orgs, len(reg.COHORTS)) * side.m.agent_scale
     assert np.array_equal(ppl["holders"], c[[4, 5, 6]].sum(axis=0).astype(float))
     assert np.array_equal(ppl["rest"], c[[0, 1, 2, 3, 7]].sum(axis=0).astype(float))
+    assert np.array_equal(ppl["notional"], c[State.NOTIONAL].astype(float)) and ppl["notional"].sum() > 0
 
 
 def test_routed_users_are_np_add_at(side):
