@@ -161,12 +161,17 @@ class Outcomes:
             self.org_support[:] = 0
             self.cash_by_group = np.zeros(m.n_groups)
             return
-        # each holder's budget / need and spendable share (compiled), then the matching rule's size term
-        # (numpy: its pow and exp must be numpy's) and its CCG terms
+        # the matching rule's size term (`size_term`) step by step: each holder's budget / need (at least 0)
+        # and spendable share (compiled), the power and exponential in numpy (numba's differ in the last
+        # bit), the rest compiled; then the rule's CCG terms
         ratio, spendable = np.empty(len(idx)), np.empty(len(idx))
         holder_terms(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), self.need,
                      self.unspent_share, ratio, spendable)
-        size = size_term(p, ratio, spendable)  # the matching rule's terms; holder_sums multiplies them out
+        scale = max(p.adequacy_saturation, 1e-9)
+        covered = ratio ** p.need_tracking_exponent
+        scaled_cover(covered, spendable, scale)
+        size = np.exp(covered)
+        size_from_exp(size, 1.0 - np.exp(-1.0 / scale))  # size, in place
         control, support = ccg_terms(p, *self._ccg_inputs())
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
         by_key, by_org = np.zeros((len(KEY_SUMS), n_keys)), np.zeros((len(ORG_SUMS), m.n_orgs))
@@ -201,12 +206,28 @@ assert sorted(BLOCK_ORDER) == sorted(OUTCOME_KEYS)
 
 @numba.njit(cache=True, nogil=True)
 def holder_terms(idx, group, state, budget, n_cohorts, notional, need, unspent, ratio, spendable):  # pragma: no cover
-    """Per holder `idx`: budget / need (`ratio`) and the share of the money that finds supply (`spendable`;
+    """Per holder `idx`: budget / need, at least 0 (`ratio`), and the share of the money that finds supply (`spendable`;
     a notional budget is NHS provision, always spendable), as the whole-array steps computed them."""
     for i in range(len(idx)):
         g = group[idx[i]]
-        ratio[i] = budget[idx[i]] / need[g % n_cohorts]
+        r = budget[idx[i]] / need[g % n_cohorts]
+        ratio[i] = r if (r >= 0.0 or np.isnan(r)) else 0.0  # np.maximum(r, 0.0)
         spendable[i] = 1.0 - unspent[g // n_cohorts] if state[idx[i]] - notional > 0 else 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def scaled_cover(covered, spendable, scale):  # pragma: no cover (compiled)
+    """In place, `adequacy`'s exponent: −max(covered × spendable, 0) / scale (the same operations)."""
+    for i in range(len(covered)):
+        x = covered[i] * spendable[i]
+        covered[i] = -(x if (x >= 0.0 or np.isnan(x)) else 0.0) / scale
+
+
+@numba.njit(cache=True, nogil=True)
+def size_from_exp(e, denominator):  # pragma: no cover (compiled)
+    """In place, `adequacy` from its exponential: (1 − e) / (1 − exp(−1 / scale))."""
+    for i in range(len(e)):
+        e[i] = (1.0 - e[i]) / denominator
 
 
 @numba.njit(cache=True, nogil=True)
