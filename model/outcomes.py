@@ -204,7 +204,8 @@ BLOCK_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.b
 assert sorted(BLOCK_ORDER) == sorted(OUTCOME_KEYS)
 
 
-HOLD_FIRST, HOLD_LAST = min(HOLDING), max(HOLDING)  # the holding states are contiguous
+HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
+# types an IntEnum argument slowly, every call)
 assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
 
 

@@ -63,7 +63,8 @@ def people_by_group(counts, scale, hold_first, hold_last, not_holding, notional_
 
 
 USER_KEYS = ("ccg_users", "phb_users", "phb_pence", "holders_displaced")  # what `ServiceSide._users` returns
-HOLD_FIRST, HOLD_LAST = min(HOLDING), max(HOLDING)  # the holding states are contiguous
+HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
+# types an IntEnum argument slowly, every call)
 assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
 
 
