@@ -153,7 +153,7 @@ class Outcomes:
     def month(self, t: int) -> None:
         """Sums for this month's holders; also the per-CCG inpatient use and money the service side reads."""
         p, m, ppl = self.p, self.m, self.m.people
-        idx = holders_of(ppl.state[:ppl.n], HOLD_FIRST, HOLD_LAST)  # = ppl.where(*HOLDING), in one pass
+        idx = ppl.where(*HOLDING)
         if len(idx) == 0:
             self.org_bed_days_holders[:] = 0.0
             self.org_ascot[:] = 0.0
@@ -202,26 +202,6 @@ ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summ
 
 BLOCK_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.block`
 assert sorted(BLOCK_ORDER) == sorted(OUTCOME_KEYS)
-
-
-HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
-# types an IntEnum argument slowly, every call)
-assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
-
-
-@numba.njit(cache=True, nogil=True)
-def holders_of(state, first, last):  # pragma: no cover (compiled)
-    """Index of everyone in a state from `first` to `last`, in index order (np.flatnonzero of the test)."""
-    n = 0
-    for i in range(len(state)):
-        n += first <= state[i] <= last
-    out = np.empty(n, np.int64)
-    n = 0
-    for i in range(len(state)):
-        if first <= state[i] <= last:
-            out[n] = i
-            n += 1
-    return out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -345,13 +345,3 @@ def test_providers_created_at_once_are_registered_as_one_by_one():
         assert registries(bulk) == registries(single)
         assert grid[2][3].unique_id == 13 + provider_first and grid[1][2].key == (1, 2) and grid[0][1].side is side
 
-
-def test_holders_found_in_one_pass_are_people_where():
-    from model.outcomes import HOLD_FIRST, HOLD_LAST, holders_of
-    from model.people import HOLDING
-
-    state = np.random.default_rng(2).integers(0, 11, 5_000).astype(np.int8)
-    plain = np.flatnonzero(np.isin(state, [int(s) for s in HOLDING]))
-    fast = holders_of(state, HOLD_FIRST, HOLD_LAST)
-    assert fast.dtype == plain.dtype and np.array_equal(fast, plain) and 0 < len(fast) < len(state)
-    assert len(holders_of(state[:0], HOLD_FIRST, HOLD_LAST)) == 0
