@@ -50,15 +50,17 @@ def people_by_group(counts, scale, hold_first, hold_last, not_holding, notional_
                     notional):  # pragma: no cover (compiled)
     """People by group (CCG × cohort), scaled to the population: holders, the rest alive, notional holders.
     Integer sums (exact), converted to float once."""
-    for g in range(counts.shape[1]):
-        h = 0
-        for s in range(hold_first, hold_last + 1):
-            h += counts[s, g]
-        r = 0
-        for s in not_holding:
-            r += counts[s, g]
-        holders[g] = float(h * scale)
-        rest[g] = float(r * scale)
+    n = counts.shape[1]
+    h, r = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for s in range(hold_first, hold_last + 1):  # state by state: each a contiguous row
+        for g in range(n):
+            h[g] += counts[s, g]
+    for s in not_holding:
+        for g in range(n):
+            r[g] += counts[s, g]
+    for g in range(n):
+        holders[g] = float(h[g] * scale)
+        rest[g] = float(r[g] * scale)
         notional[g] = float(counts[notional_state, g] * scale)
 
 
