@@ -28,9 +28,9 @@ class Ledger:
     """Monthly money flows by CCG (T × orgs), and the pence each provider received this month."""
 
     def __init__(self, n_months: int, n_orgs: int):
-        # one block (item, month, CCG); `items` names its rows (views, so writes go to the block)
-        self.block = np.zeros((len(LEDGER_ITEMS), n_months, n_orgs), np.int64)
-        self.items = {k: self.block[i] for i, k in enumerate(LEDGER_ITEMS)}
+        # one array (item, month, CCG); `items` names its rows (views, so writes go to `flows`)
+        self.flows = np.zeros((len(LEDGER_ITEMS), n_months, n_orgs), np.int64)
+        self.items = {k: self.flows[i] for i, k in enumerate(LEDGER_ITEMS)}
         self.market_supply = np.zeros(n_orgs)  # non-NHS supply, pence a month it can absorb
 
     def month(self, side, t: int, phb_by_org: np.ndarray, notional_by_org: np.ndarray,
@@ -43,7 +43,7 @@ class Ledger:
         monthly_cap = 1.0 - (1.0 - p.decommission_max_share) ** (1.0 / MONTHS_PER_YEAR)  # pow stays in numpy
         side.outcomes.unspent_share = np.zeros(len(phb_by_org))
         ledger_month(
-            self.block, t, side.open, side.block, side.route, side.price, users["ccg_users"], users["phb_pence"],
+            self.flows, t, side.open, side.block, side.route, side.price, users["ccg_users"], users["phb_pence"],
             users["holders_displaced"], side.displaced_base, side.home, side.cuttable, side.inpatient,
             side.income, side.double_running, side.decommissioned, phb_by_org, np.asarray(notional_by_org, np.int64),
             np.asarray(side.outcomes.org_support, np.int64), np.asarray(drive, float), self.market_supply,

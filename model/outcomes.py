@@ -106,9 +106,9 @@ class Outcomes:
         self.bed_days = cohort_bed_days(p)
         self.type_control = type_control(p)
         T = len(m.months)
-        # one block (sum, month, cohort, way held), rows in BLOCK_ORDER; `rec` names them (views)
-        self.block = np.zeros((len(BLOCK_ORDER), T, n_c, len(HOLD_TYPES)))
-        self.rec = {k: self.block[BLOCK_ORDER.index(k)] for k in OUTCOME_KEYS}
+        # one array (sum, month, cohort, way held), rows in SUMS_ORDER; `rec` names them (views)
+        self.sums = np.zeros((len(SUMS_ORDER), T, n_c, len(HOLD_TYPES)))
+        self.rec = {k: self.sums[SUMS_ORDER.index(k)] for k in OUTCOME_KEYS}
         self.org_bed_days_holders = np.zeros(m.n_orgs)  # bed-days a year of this month's holders, by CCG
         self.org_ascot = np.zeros(m.n_orgs)
         self.org_notional = np.zeros(m.n_orgs, np.int64)
@@ -183,7 +183,7 @@ class Outcomes:
                     p.third_party_fee_share, self.unspent_share, by_key, by_org, self.cash_by_group)
         w = float(m.agent_scale)
         shape = (len(reg.COHORTS), len(HOLD_TYPES))
-        self.block[:len(KEY_SUMS), t] = by_key.reshape(len(KEY_SUMS), *shape) * w
+        self.sums[:len(KEY_SUMS), t] = by_key.reshape(len(KEY_SUMS), *shape) * w
         budget_sum = self.rec["budget_pence"][t]
         # each (cohort, way held) cell sums one way of holding, so the cash and notional sums are its columns
         self.rec["cash_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) > 0, budget_sum, 0.0)
@@ -200,8 +200,8 @@ KEY_SUMS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_
 ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summed by CCG, for the service side
 
 
-BLOCK_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.block`
-assert sorted(BLOCK_ORDER) == sorted(OUTCOME_KEYS)
+SUMS_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.sums`
+assert sorted(SUMS_ORDER) == sorted(OUTCOME_KEYS)
 
 
 @numba.njit(cache=True, nogil=True)
