@@ -24,6 +24,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model.draws import EnsembleError
@@ -36,33 +37,49 @@ SMALL_TABLE_ROWS = 5_000  # extra (service-side) tables up to this size are kept
 
 # ---- one run (what a worker executes: module-level, importable under "spawn" and by Dask) ----------------
 def run_one(payload: dict) -> dict:
-    """Run one member of an ensemble; return its small tables (national, by_cohort, small extras)."""
-    from model.sim import Sim
+    """Run one member of an ensemble; return its small tables (national, by_cohort, small extras).
 
-    data = dict(payload["scenario"])
-    data["seed"] = payload["seed"]
-    data["parameters"] = {**data.get("parameters", {}), **payload["parameters"]}
-    scenario = Scenario.model_validate(data)
+    Only what an ensemble keeps is built (model/results.py `kept_tables`: the two tables, months already as
+    Parquet reads them back), not the run's events, detail tables and scenario text: the same tables as
+    `Sim(...).run()` then `canonical`, cell for cell (tests/test_member_overhead.py)."""
+    from model.results import kept_tables
+    from model.rollout import RolloutModel
+
+    scenario = member_scenario(payload)
     t0 = time.perf_counter()
-    sim = Sim(scenario)
+    model = RolloutModel(scenario, services=payload.get("services", True))
     try:
-        res = sim.run(services=payload.get("services", True))
+        model.run()
+        tables = kept_tables(model)
+        extra = model.services.tables() if model.services is not None else {}
     finally:
-        _release(sim)
-    tables = {name: getattr(res, name) for name in KEEP_TABLES}
-    extra = res.extra
+        model.release()  # workers keep no runs (Mesa's id counter would hold it)
     for name in sorted(extra):
         if getattr(extra, "is_large", lambda _: False)(name):
             continue  # a large service table, not built unless read (model/service_tables.py)
         table = extra[name]
         if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
-            tables[f"extra_{name}"] = table
-    tables = {name: canonical(df) for name, df in tables.items()}
+            tables[f"extra_{name}"] = canonical(table)
     return {"index": payload["index"], "tables": tables, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
 
 
+def member_scenario(payload: dict) -> Scenario:
+    """The run's scenario: the ensemble's, with the run's seed and drawn parameters, validated."""
+    data = dict(payload["scenario"])
+    data["seed"] = payload["seed"]
+    data["parameters"] = {**data.get("parameters", {}), **payload["parameters"]}
+    return Scenario.model_validate(data)
+
+
 def canonical(df: pd.DataFrame) -> pd.DataFrame:
-    """A table as it reads back from Parquet (dates in ms), so fresh and resumed runs are byte-identical."""
+    """A table as it reads back from Parquet (dates in ms, a plain 0..n-1 index), so fresh and resumed runs
+    are byte-identical. A table already so is returned as it is (not copied)."""
+    naive = [c for c, t in df.dtypes.items()
+             if isinstance(t, np.dtype) and t.kind == "M" and t != _MS]  # numpy datetimes carry no zone
+    index = df.index
+    if not naive and isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 \
+            and index.name is None and df.columns.is_unique:
+        return df
     df = df.reset_index(drop=True)
     for c in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[c]) and getattr(df[c].dt, "tz", None) is None:
@@ -70,9 +87,7 @@ def canonical(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _release(sim) -> None:
-    """Drop the finished model (Sim.run already unhooked it from Mesa's id counter): workers keep no runs."""
-    sim.model = None
+_MS = np.dtype("datetime64[ms]")
 
 
 # ---- where runs execute ----------------------------------------------------------------------------------

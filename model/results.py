@@ -7,6 +7,7 @@ file found on its own can be traced back to what made it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -129,21 +130,62 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
     commissioner) before it is scaled, and running totals are taken of the sums: the same numbers as
     scaling every cell first, at a fraction of the work. Spending is in pounds: summed in the same order as ever."""
     rec, scale = m.recorder, m.agent_scale
-    months = pd.to_datetime(pd.Series(m.months))
+    months = pd.to_datetime(pd.Series(m.months)).to_numpy()
     T, n_orgs = len(m.months), m.n_orgs
-    agents = rec.counts.reshape(T, -1, n_orgs, N_COHORTS)  # t, state, org, cohort
-    by_state = agents.sum(axis=(2, 3), dtype=np.int64) * scale
-    holding = agents[:, HOLDING_ROWS].sum(axis=1, dtype=np.int64) * scale  # t, org, cohort
-    in_scope = agents[:, IN_SCOPE].sum(axis=1, dtype=np.int64) * scale
-    planning = agents[:, PLANNING].astype(np.int64) * scale
+    national, by_cohort, spend = _headline(m, months)
+    detail = DetailTables(
+        months=months, fy=rec.fy, codes=np.array(m.org_codes), organisations=m.geo.organisations,
+        populations=rec.population * 1.0, scale=scale, agents=rec.counts.reshape(T, -1, n_orgs, N_COHORTS),
+        starts=rec.starts.reshape(T, n_orgs, N_COHORTS), offers=rec.offers.reshape(T, n_orgs, N_COHORTS),
+        received=rec.received.reshape(T, n_orgs, N_COHORTS), spend=spend)
+
+    events = pd.DataFrame(m.events, columns=["date", "event"])
+    events["date"] = pd.to_datetime(events["date"])
+    events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
+    return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
+                   national=national, by_cohort=by_cohort, events=events, detail=detail,
+                   timings=dict(timings or {}),
+                   extra=m.services.tables() if getattr(m, "services", None) is not None else {},
+                   vintage=vintage(m.p.knowledge_date))
+
+
+def kept_tables(m: RolloutState) -> dict[str, pd.DataFrame]:
+    """What an ensemble keeps of a run (model/pool.py KEEP_TABLES): `national` and `by_cohort` alone, with
+    months already as they read back from Parquet (datetime64[ms]), so they need no further conversion.
+    The same numbers, columns and dtypes as `build_results`' tables after `pool.canonical`
+    (tests/test_member_overhead.py), without the events, detail and scenario text no ensemble reads."""
+    national, by_cohort, _ = _headline(m, _months_ms(tuple(m.months)))
+    return {"national": national, "by_cohort": by_cohort}
+
+
+@functools.lru_cache(maxsize=8)
+def _months_ms(months: tuple[dt.date, ...]) -> np.ndarray:
+    """A run's months as datetime64[ms] (worked out once per horizon in a process; read-only)."""
+    out = np.array(months, dtype="datetime64[ms]")
+    out.flags.writeable = False
+    return out
+
+
+def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The national and by-cohort tables (months as given) and spending by (t, org, cohort) in pounds.
+    Whole-number counts are first summed over commissioners once, to (t, state, cohort), and every count
+    column comes from that small array (integers: any order of summing gives the same numbers)."""
+    rec, scale = m.recorder, m.agent_scale
+    T, n_orgs = len(months), m.n_orgs
+    per_cohort = _by_cohort(rec.counts.reshape(-1, n_orgs, N_COHORTS)).reshape(T, -1, N_COHORTS)  # t, state, cohort
+    by_state = per_cohort.sum(axis=2) * scale  # t, state
+    holding = per_cohort[:, HOLDING_ROWS].sum(axis=1) * scale  # t, cohort
+    in_scope = per_cohort[:, IN_SCOPE].sum(axis=1) * scale
+    planning = per_cohort[:, PLANNING] * scale
 
     def flow(arr: np.ndarray, per_person: int = scale) -> tuple[np.ndarray, np.ndarray]:
         """A flow of agents by (t, group) as people: national (t) and by cohort (t, cohort)."""
-        x = arr.reshape(T, n_orgs, N_COHORTS)
-        return tuple((s * per_person).astype(np.float64) for s in (x.sum(axis=(1, 2)), _by_cohort(x)))
+        by_c = _by_cohort(arr.reshape(T, n_orgs, N_COHORTS))
+        return (by_c.sum(axis=1) * per_person).astype(np.float64), (by_c * per_person).astype(np.float64)
 
-    def ytd(levels: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-        return tuple(year_to_date(x, rec.fy) for x in levels)
+    def ytd(levels: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        both = year_to_date(np.column_stack(levels), rec.fy)  # whole numbers: running sums are exact
+        return both[:, 0].copy(), both[:, 1:].copy()
 
     starts, offers, declines, received = flow(rec.starts), flow(rec.offers), flow(rec.declines), flow(rec.received)
     received_ytd, issued_ytd = ytd(received), ytd(starts)
@@ -151,13 +193,13 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
     waits, planned = flow(rec.wait_months, per_person=1), flow(rec.planned)  # months waited: a mean per person
     spend = rec.spend.reshape(T, n_orgs, N_COHORTS) / 100.0 * scale  # pounds
 
-    holders = holding.sum(axis=(1, 2))
-    wheelchair_holders = holding[:, :, WHEELCHAIR].sum(axis=1)
+    holders = holding.sum(axis=1)
+    wheelchair_holders = holding[:, WHEELCHAIR]
     cols = {"month": months, "holders": holders}  # columns first, one DataFrame after (speed only)
     for state, col in HOLDING_COLUMNS.items():
         cols[col] = by_state[:, state]
     cols.update({
-        "eligible_population": in_scope.sum(axis=(1, 2)),
+        "eligible_population": in_scope.sum(axis=1),
         "not_yet_eligible": by_state[:, NOT_ELIGIBLE],
         "offered_deciding": by_state[:, OFFERED],
         "waiting_for_support_plan": by_state[:, PLANNING],
@@ -184,28 +226,22 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
         return by_cohort.T.ravel()
 
     by_cohort = pd.DataFrame({
-        "month": np.tile(months.to_numpy(), N_COHORTS), "cohort": np.repeat(np.array(reg.COHORTS, object), T),
-        "holders": column(_by_cohort(holding)), "eligible_population": column(_by_cohort(in_scope)),
+        "month": np.tile(months, N_COHORTS), "cohort": _cohort_column(T),
+        "holders": column(holding), "eligible_population": column(in_scope),
         "new_holders": column(starts[1]), "offers": column(offers[1]), "declines": column(declines[1]),
-        "waiting_for_support_plan": column(_by_cohort(planning)), "received_ytd": column(received_ytd[1]),
+        "waiting_for_support_plan": column(planning), "received_ytd": column(received_ytd[1]),
         "issued_ytd": column(issued_ytd[1]), "redesignated": column(redesignated[1]),
         "spend_gbp": column(_by_cohort(spend)),
     })
+    return national, by_cohort, spend
 
-    detail = DetailTables(
-        months=months.to_numpy(), fy=rec.fy, codes=np.array(m.org_codes), organisations=m.geo.organisations,
-        populations=rec.population * 1.0, scale=scale, agents=agents,
-        starts=rec.starts.reshape(T, n_orgs, N_COHORTS), offers=rec.offers.reshape(T, n_orgs, N_COHORTS),
-        received=rec.received.reshape(T, n_orgs, N_COHORTS), spend=spend)
 
-    events = pd.DataFrame(m.events, columns=["date", "event"])
-    events["date"] = pd.to_datetime(events["date"])
-    events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
-    return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
-                   national=national, by_cohort=by_cohort, events=events, detail=detail,
-                   timings=dict(timings or {}),
-                   extra=m.services.tables() if getattr(m, "services", None) is not None else {},
-                   vintage=vintage(m.p.knowledge_date))
+@functools.lru_cache(maxsize=8)
+def _cohort_column(T: int) -> np.ndarray:
+    """The by-cohort table's cohort names, T rows each (read-only; pandas copies it into its own column)."""
+    out = np.repeat(np.array(reg.COHORTS, object), T)
+    out.flags.writeable = False
+    return out
 
 
 def vintage(knowledge_date: dt.date) -> str:
