@@ -25,6 +25,8 @@ MODES = ("both", "randomness", "parameters")
 UNCERTAIN_CHOICES = ("scenario", "all")
 MAX_DRAW_ATTEMPTS = 100
 CANDIDATES = tuple(p.name for p in reg.REGISTER if p.uncertain)  # draw order: the register's
+_POSITION = {name: i for i, name in enumerate(CANDIDATES)}  # each candidate's uniform in a run's draw
+_REGISTER_RANGE = Uncertainty()  # a register range read as an 80% interval (frozen: one serves every name)
 
 
 class EnsembleError(ScenarioError):
@@ -47,7 +49,7 @@ def uncertain_parameters(scenario: Scenario, which: str | None = None) -> dict[s
     if which == "scenario":
         return dict(scenario.uncertain)
     overridden = scenario.overrides()
-    out = {name: Uncertainty() for name in CANDIDATES if name not in overridden}
+    out = {name: _REGISTER_RANGE for name in CANDIDATES if name not in overridden}
     out.update(scenario.uncertain)
     return {name: out[name] for name in CANDIDATES if name in out}
 
@@ -93,12 +95,14 @@ def posterior_draws(scenario: Scenario, seed: int, index: int, prior: bool = Fal
 
 
 def draw_parameters(scenario: Scenario, index: int, which: str | None = None,
-                    seed: int | None = None, prior: bool = False) -> tuple[dict[str, Any], int]:
+                    seed: int | None = None, prior: bool = False,
+                    spec: dict[str, Uncertainty] | None = None) -> tuple[dict[str, Any], int]:
     """Run `index`'s drawn parameter values (a function of seed and index alone) and the attempts taken;
-    calibrated parameters come from the scenario's posterior unless `prior`."""
+    calibrated parameters come from the scenario's posterior unless `prior`. `spec`: the scenario's
+    `uncertain_parameters(scenario, which)` when the caller has it already (the same for every run)."""
     from model.rollout import cohort_flows
 
-    spec = uncertain_parameters(scenario, which)
+    spec = uncertain_parameters(scenario, which) if spec is None else spec
     seed = scenario.seed if seed is None else seed
     from_posterior = posterior_draws(scenario, seed, index, prior)
     if not spec and from_posterior is None:
@@ -107,7 +111,7 @@ def draw_parameters(scenario: Scenario, index: int, which: str | None = None,
     current = scenario.parameters
     for attempt in range(1, MAX_DRAW_ATTEMPTS + 1):
         u = rng.random(len(CANDIDATES))  # one uniform per candidate, so quantiles line up across scenarios
-        values = {name: _quantile(how, reg.BY_NAME[name], getattr(current, name), float(u[CANDIDATES.index(name)]))
+        values = {name: _quantile(how, reg.BY_NAME[name], getattr(current, name), float(u[_POSITION[name]]))
                   for name, how in spec.items()}
         if from_posterior is not None:
             values.update(from_posterior())
@@ -129,11 +133,21 @@ class RunSpec:
 
 
 def plan_run(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None,
-             prior: bool = False) -> RunSpec:
+             prior: bool = False, spec: dict[str, Uncertainty] | None = None) -> RunSpec:
     _check_mode(mode)
     seed = scenario.seed if mode == "parameters" else run_seed(scenario.seed, index)
-    values, attempts = draw_parameters(scenario, index, uncertain, prior=prior) if mode != "randomness" else ({}, 0)
+    values, attempts = draw_parameters(scenario, index, uncertain, prior=prior, spec=spec) \
+        if mode != "randomness" else ({}, 0)
     return RunSpec(index, seed, values, attempts)
+
+
+def plan_runs(scenario: Scenario, runs: int, mode: str = "both", uncertain: str | None = None,
+              prior: bool = False) -> list[RunSpec]:
+    """Every run's `plan_run`, with what is the same for all (which parameters are drawn, and how) worked
+    out once: the same specs."""
+    _check_mode(mode)
+    spec = uncertain_parameters(scenario, uncertain) if mode != "randomness" else None
+    return [plan_run(scenario, i, mode, uncertain, prior, spec) for i in range(runs)]
 
 
 def run_scenario(scenario: Scenario, index: int, mode: str = "both", uncertain: str | None = None,

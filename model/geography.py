@@ -31,10 +31,14 @@ class Geography:
     transitions: pd.DataFrame
 
     def open_on(self, day: dt.date) -> list[str]:
-        """Codes open on ``day`` (open_date <= day <= close_date, the last day), sorted."""
-        o = self.organisations
-        is_open = (o["open_date"] <= day) & o["close_date"].map(lambda c: c is None or day <= c)
-        return sorted(o.index[is_open])
+        """Codes open on ``day`` (open_date <= day <= close_date, the last day), sorted. Worked out once per
+        day in a process (every run of an ensemble asks for its start date): a fresh list each call."""
+        known = self.__dict__.setdefault("_open_on", {})  # frozen dataclass: cache beside its fields
+        if day not in known:
+            o = self.organisations
+            is_open = (o["open_date"] <= day) & o["close_date"].map(lambda c: c is None or day <= c)
+            known[day] = tuple(sorted(o.index[is_open]))
+        return list(known[day])
 
     @functools.cached_property
     def records(self) -> dict[str, dict]:
@@ -42,8 +46,12 @@ class Geography:
         return self.organisations.to_dict("index")
 
     def transition_dates(self) -> list[dt.date]:
-        """Sorted distinct dates on which organisations merge, split or become ICBs."""
-        return sorted(set(self.transitions["date"]))
+        """Sorted distinct dates on which organisations merge, split or become ICBs (a fresh list each call)."""
+        return list(self._transition_dates)
+
+    @functools.cached_property
+    def _transition_dates(self) -> tuple[dt.date, ...]:
+        return tuple(sorted(set(self.transitions["date"])))
 
     def transitions_on(self, day: dt.date) -> pd.DataFrame:
         """Rows (from_code, to_code, share) taking effect on ``day``.
