@@ -76,8 +76,11 @@ def memoised(kind: str, *key) -> bool:
 _SINGLE_DONE: set[str] = set()  # scenario YAMLs whose single run is in Streamlit's cache
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: the same data, ~10x faster
+
+
 def scenario_of(scenario_yaml: str) -> Scenario:
-    return scenario_from_dict(yaml.safe_load(scenario_yaml), source="dashboard")
+    return scenario_from_dict(yaml.load(scenario_yaml, Loader=_YAML_LOADER), source="dashboard")
 
 
 def _store_options() -> dict[str, Any]:

@@ -21,14 +21,14 @@ THRESHOLDS = (50_000, 100_000, 200_000)
 
 # ---- summaries ---------------------------------------------------------------------------------------------
 def _key_columns(df: pd.DataFrame) -> list[str]:
-    skip = {"run", "scenario", "model_version"}
-    return [c for c in df.columns if c not in skip and (c == "month" or not pd.api.types.is_numeric_dtype(df[c]))]
+    skip = {"run", "scenario", "model_version"}  # (read from the dtypes: a column each is costly to build)
+    return [c for c, t in df.dtypes.items() if c not in skip and (c == "month" or not pd.api.types.is_numeric_dtype(t))]
 
 
 def _value_columns(df: pd.DataFrame) -> list[str]:
     keys = set(_key_columns(df)) | {"run"}
-    return [c for c in df.columns if c not in keys and pd.api.types.is_numeric_dtype(df[c])
-            and not pd.api.types.is_bool_dtype(df[c])]
+    return [c for c, t in df.dtypes.items() if c not in keys and pd.api.types.is_numeric_dtype(t)
+            and not pd.api.types.is_bool_dtype(t)]
 
 
 def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -102,9 +102,33 @@ class Ensemble:
 
     def prob_reaching(self, threshold: float, measure: str = "holders") -> pd.DataFrame:
         """Probability that `measure` has reached `threshold` by each month (an S-curve)."""
+        grid = self._month_by_run(measure)
+        if grid is not None:  # every run has every month once: the share of runs, month by month
+            months, values = grid
+            hit = np.maximum.accumulate(values, axis=1) >= threshold
+            return pd.DataFrame({"month": months, "probability": hit.sum(axis=0) / hit.shape[0]})
         r = self.reached(threshold, measure)
         out = r.groupby("month", sort=True)["reached"].mean().reset_index(name="probability")
         return out
+
+    def _month_by_run(self, measure: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """`measure` as a (run, month) matrix in run and month order, with the months, when the national
+        table holds every run's every month exactly once and no value is missing (worked out once per measure;
+        None otherwise, and `reached` does the work row by row)."""
+        cache = self.__dict__.setdefault("_grids", {})
+        if measure not in cache:
+            df = self.runs_table("national")
+            run, month = df["run"].to_numpy(), df["month"].to_numpy()
+            values = df[measure].to_numpy()
+            runs, months = np.unique(run), np.unique(month)
+            grid = None
+            if len(df) == len(runs) * len(months) and values.dtype.kind in "iuf" and not np.isnan(values).any():
+                order = np.lexsort((month, run))
+                r, mo = run[order].reshape(len(runs), len(months)), month[order].reshape(len(runs), len(months))
+                if (r == runs[:, None]).all() and (mo == months[None, :]).all():
+                    grid = (months, values[order].reshape(len(runs), len(months)))
+            cache[measure] = grid
+        return cache[measure]
 
     def s_curves(self, thresholds=THRESHOLDS, measure: str = "holders") -> pd.DataFrame:
         frames = [self.prob_reaching(t, measure).assign(threshold=t) for t in thresholds]
