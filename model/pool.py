@@ -115,12 +115,18 @@ def warm() -> int:
     """What a worker does before its first run when the pool is started ahead of need: import the model
     (Mesa, SimPy, pandas, numba), then one short, coarse run with the service side, which reads the geography
     (cached per process) and loads the compiled queue and outcome steps (numba: ~0.3 s from its on-disk cache,
-    ~1.6 s to compile without one). The first real run then costs only itself. Nothing of the warm-up run
-    stays: results are the same on a warm worker as on a fresh one (tests/test_dashboard_waits.py)."""
+    ~1.6 s to compile without one), and work out every merger date's plan (cached with the geography; the
+    short run reaches none, and each worker's first full run paid ~0.1 s for them). The first real run then
+    costs only itself. Nothing of the warm-up stays that a run could read differently: results are the same
+    on a warm worker as on a fresh one (tests/test_dashboard_waits.py)."""
+    from model.mergers import merger_plan
     from model.scenario import load_scenario
     from model.sim import Sim
 
-    Sim(load_scenario("baseline").with_(agent_scale=WARM_SCALE, until=WARM_UNTIL)).run(services=True)
+    sim = Sim(load_scenario("baseline").with_(agent_scale=WARM_SCALE, until=WARM_UNTIL))
+    sim.run(services=True)
+    for date in sim.model.geo.transition_dates():
+        merger_plan(sim.model, date)
     return os.getpid()
 
 
