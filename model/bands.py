@@ -31,9 +31,13 @@ def _value_columns(df: pd.DataFrame) -> list[str]:
             and not pd.api.types.is_bool_dtype(t)]
 
 
-def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
-    """Median and 50/80/95% bands of one column over runs, by the table's keys (month, cohort, …)."""
+def bands_of(df: pd.DataFrame, measure: str, grid: "_Grid | None" = None) -> pd.DataFrame:
+    """Median and 50/80/95% bands of one column over runs, by the table's keys (month, cohort, …).
+    `grid`: the table's `_grid` when the caller has it (bands_long works it out once for every measure)."""
     keys = _key_columns(df)
+    fast = _grid_bands(df, measure, grid if grid is not None else _grid(df, keys)) if keys else None
+    if fast is not None:
+        return fast
     ordered = df.sort_values(keys + ["run"], kind="stable") if keys else df.sort_values("run", kind="stable")
     if keys:
         g = ordered.groupby(keys, sort=True, observed=True)[measure]
@@ -51,11 +55,76 @@ def bands_of(df: pd.DataFrame, measure: str) -> pd.DataFrame:
 def bands_long(df: pd.DataFrame) -> pd.DataFrame:
     """Bands for every numeric column of a per-run table, long format with a `measure` column."""
     frames = []
+    grid = _grid(df, _key_columns(df))
     for m in _value_columns(df):
-        b = bands_of(df, m)
+        b = bands_of(df, m, grid)
         b.insert(0, "measure", m)
         frames.append(b)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ---- the same bands from a (key, run) matrix ------------------------------------------------------------
+# A per-run table with every run once under every key (month, or month and cohort: what the model writes)
+# is a matrix, and its bands are worked out on the matrix at once instead of group by group. The arithmetic
+# is pandas' own, so the numbers are the same to the last bit (tests/test_member_overhead.py compares them
+# with the groupby path on the model's tables and on random ones): a quantile is the sorted values' element
+# at floor(q (n-1)) plus (next - it) × the fraction; the mean is pandas' group mean over the rows in run order.
+# Anything else (a run missing a key, a missing value, other key types) takes the groupby path.
+@dataclass(frozen=True)
+class _Grid:
+    order: np.ndarray  # rows in (key, run) order
+    groups: int
+    runs: int
+    keys: pd.DataFrame  # one row per group, in sorted key order, as the groupby path gives them
+
+
+def _grid(df: pd.DataFrame, keys: list[str]) -> _Grid | None:
+    if not keys or "run" not in df.columns or len(df) == 0:
+        return None
+    codes, uniques = [], []
+    for k in keys:
+        dtype = df[k].dtype
+        if not ((isinstance(dtype, np.dtype) and dtype.kind == "M") or isinstance(dtype, pd.StringDtype)):
+            return None
+        c, u = pd.factorize(df[k], sort=True)
+        if (c < 0).any():  # a missing key: the groupby path drops it
+            return None
+        codes.append(c)
+        uniques.append(u)
+    sizes = tuple(len(u) for u in uniques)
+    groups = int(np.prod(sizes))
+    if len(df) % groups:
+        return None
+    n = len(df) // groups
+    g = np.ravel_multi_index(codes, sizes)
+    run = df["run"].to_numpy()
+    order = np.lexsort((run, g))
+    g_sorted, run_sorted = g[order].reshape(groups, n), run[order].reshape(groups, n)
+    if not ((g_sorted == np.arange(groups)[:, None]).all() and (np.diff(run_sorted, axis=1) > 0).all()):
+        return None  # a key without every run, or a run twice under a key
+    idx = np.unravel_index(np.arange(groups), sizes)
+    key_frame = pd.DataFrame({k: u.take(i) for k, u, i in zip(keys, uniques, idx)})
+    return _Grid(order, groups, n, key_frame)
+
+
+def _grid_bands(df: pd.DataFrame, measure: str, grid: _Grid | None) -> pd.DataFrame | None:
+    if grid is None:
+        return None
+    v = df[measure].to_numpy()
+    if v.dtype.kind not in "iuf" or (v.dtype.kind == "f" and not np.isfinite(v).all()) or \
+            (v.dtype.kind in "iu" and len(v) and np.abs(v).max() >= 2**53):
+        return None
+    x = v[grid.order].reshape(grid.groups, grid.runs).astype(np.float64)
+    srt = np.sort(x, axis=1)
+    n = grid.runs
+    out = grid.keys.copy()
+    for name in BAND_COLUMNS:
+        at = QUANTILES[name] * (n - 1)
+        i, frac = int(at), at % 1
+        out[name] = srt[:, i] if frac == 0.0 else srt[:, i] + (srt[:, i + 1] - srt[:, i]) * frac
+    # the mean by pandas' own group mean, over the rows in the same order within each group
+    out["mean"] = pd.Series(v[grid.order]).groupby(np.repeat(np.arange(grid.groups), n), sort=True).mean().to_numpy()
+    return out
 
 
 def _month(at: dt.date | str | pd.Timestamp) -> pd.Timestamp:

@@ -170,3 +170,50 @@ def test_open_organisations_are_worked_out_once_and_handed_out_fresh():
     first.append("XXX")  # a caller's list is its own
     assert geo.open_on(day) == plain
     assert geo.transition_dates() == sorted(set(geo.transitions["date"]))
+
+
+def _plain_bands(df: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """bands_of as it was: sort, then pandas' group quantiles and mean."""
+    from model.bands import BAND_COLUMNS, QUANTILES
+
+    keys = _key_columns(df)
+    g = df.sort_values(keys + ["run"], kind="stable").groupby(keys, sort=True, observed=True)[measure]
+    out = g.quantile(list(QUANTILES.values())).unstack()
+    out.columns = list(QUANTILES)
+    out = out.reset_index()
+    out["mean"] = g.mean().to_numpy()
+    return out[keys + list(BAND_COLUMNS) + ["mean"]]
+
+
+def _per_run_table(runs: int, months: int, cohorts: int, rng) -> pd.DataFrame:
+    rows = [(r, m, c) for r in range(runs) for m in range(months) for c in range(cohorts)]
+    perm = rng.permutation(len(rows))
+    n = len(rows)
+    return pd.DataFrame({
+        "run": np.array([rows[i][0] for i in perm]) * 3 + 1,  # run numbers need not start at 0 nor be dense
+        "month": (np.datetime64("2015-04") + np.array([rows[i][1] for i in perm])).astype("datetime64[ms]"),
+        "cohort": pd.array([("chc", "children", "wheelchair")[rows[i][2]] for i in perm], dtype="str"),
+        "wild": rng.standard_normal(n) * 10.0 ** rng.integers(-3, 12, n),  # last bits show any other arithmetic
+        "count": rng.integers(-10**12, 10**12, n), "share": rng.random(n)})
+
+
+def test_bands_from_the_matrix_are_the_groupby_bands():
+    from model.bands import _grid, bands_long, bands_of
+
+    rng = np.random.default_rng(12)
+    for runs, months, cohorts in [(1, 3, 1), (2, 4, 3), (7, 5, 2), (50, 12, 3), (41, 2, 1)]:
+        df = _per_run_table(runs, months, cohorts, rng)
+        assert _grid(df, _key_columns(df)) is not None  # the matrix path is the one taken
+        for m in ("wild", "count", "share"):
+            _same(bands_of(df, m), _plain_bands(df, m))
+        long = bands_long(df)
+        assert list(long["measure"].unique()) == ["wild", "count", "share"]
+    ragged = _per_run_table(6, 4, 2, rng).iloc[3:]  # a run missing under a key
+    assert _grid(ragged, _key_columns(ragged)) is None
+    _same(bands_of(ragged, "wild"), _plain_bands(ragged, "wild"))
+    gaps = _per_run_table(5, 3, 1, rng)
+    gaps.loc[2, "share"] = np.nan  # a missing value: the groupby path, which skips it
+    _same(bands_of(gaps, "share"), _plain_bands(gaps, "share"))
+    twice = pd.concat([_per_run_table(3, 2, 1, rng)] * 2, ignore_index=True)  # a run twice under a key
+    assert _grid(twice, _key_columns(twice)) is None
+    _same(bands_of(twice, "wild"), _plain_bands(twice, "wild"))
