@@ -39,27 +39,28 @@ SMALL_TABLE_ROWS = 5_000  # extra (service-side) tables up to this size are kept
 def run_one(payload: dict) -> dict:
     """Run one member of an ensemble; return its small tables (national, by_cohort, small extras).
 
-    Only what an ensemble keeps is built (model/results.py `kept_tables`: the two tables, months already as
-    Parquet reads them back), not the run's events, detail tables and scenario text: the same tables as
-    `Sim(...).run()` then `canonical`, cell for cell (tests/test_member_overhead.py)."""
-    from model.results import kept_tables
-    from model.rollout import RolloutModel
+    Only what an ensemble keeps is built (`Sim.run(tables="kept")`, model/results.py `member_results`: the two
+    tables with months already as Parquet reads them back), not the run's events, detail tables and scenario
+    text: the same tables as a plain `Sim(...).run()` then `canonical`, cell for cell
+    (tests/test_member_overhead.py)."""
+    from model.sim import Sim
 
     scenario = member_scenario(payload)
     t0 = time.perf_counter()
-    model = RolloutModel(scenario, services=payload.get("services", True))
+    sim = Sim(scenario)
     try:
-        model.run()
-        tables = kept_tables(model)
-        extra = model.services.tables() if model.services is not None else {}
+        res = sim.run(services=payload.get("services", True), tables="kept")
     finally:
-        model.release()  # workers keep no runs (Mesa's id counter would hold it)
+        _release(sim)
+    tables = {name: getattr(res, name) for name in KEEP_TABLES}
+    extra = res.extra
     for name in sorted(extra):
         if getattr(extra, "is_large", lambda _: False)(name):
             continue  # a large service table, not built unless read (model/service_tables.py)
         table = extra[name]
         if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
-            tables[f"extra_{name}"] = canonical(table)
+            tables[f"extra_{name}"] = table
+    tables = {name: canonical(df) for name, df in tables.items()}  # (the kept two are so already)
     return {"index": payload["index"], "tables": tables, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
 
 
@@ -69,6 +70,11 @@ def member_scenario(payload: dict) -> Scenario:
     data["seed"] = payload["seed"]
     data["parameters"] = {**data.get("parameters", {}), **payload["parameters"]}
     return Scenario.model_validate(data)
+
+
+def _release(sim) -> None:
+    """Drop the finished model (Sim.run already unhooked it from Mesa's id counter): workers keep no runs."""
+    sim.model = None
 
 
 def canonical(df: pd.DataFrame) -> pd.DataFrame:

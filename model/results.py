@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -158,6 +159,18 @@ def kept_tables(m: RolloutState) -> dict[str, pd.DataFrame]:
     return {"national": national, "by_cohort": by_cohort}
 
 
+def member_results(m: RolloutState, timings: dict[str, float] | None = None) -> Results:
+    """An ensemble member's results: the kept tables and the service side's tables, no events (an empty
+    table) and no detail tables (`by_type`, `by_ccg`, `by_region` are not there to read)."""
+    kept = kept_tables(m)
+    return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
+                   national=kept["national"], by_cohort=kept["by_cohort"],
+                   events=pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event": pd.Series(dtype=str)}),
+                   timings=dict(timings or {}),
+                   extra=m.services.tables() if getattr(m, "services", None) is not None else {},
+                   vintage=vintage(m.p.knowledge_date))
+
+
 @functools.lru_cache(maxsize=8)
 def _months_ms(months: tuple[dt.date, ...]) -> np.ndarray:
     """A run's months as datetime64[ms] (worked out once per horizon in a process; read-only)."""
@@ -172,7 +185,7 @@ def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.Dat
     column comes from that small array (integers: any order of summing gives the same numbers)."""
     rec, scale = m.recorder, m.agent_scale
     T, n_orgs = len(months), m.n_orgs
-    per_cohort = _by_cohort(rec.counts.reshape(-1, n_orgs, N_COHORTS)).reshape(T, -1, N_COHORTS)  # t, state, cohort
+    per_cohort = _sum_over_orgs(rec.counts.reshape(-1, n_orgs, N_COHORTS)).reshape(T, -1, N_COHORTS)  # t, state, cohort
     by_state = per_cohort.sum(axis=2) * scale  # t, state
     holding = per_cohort[:, HOLDING_ROWS].sum(axis=1) * scale  # t, cohort
     in_scope = per_cohort[:, IN_SCOPE].sum(axis=1) * scale
@@ -180,7 +193,7 @@ def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.Dat
 
     def flow(arr: np.ndarray, per_person: int = scale) -> tuple[np.ndarray, np.ndarray]:
         """A flow of agents by (t, group) as people: national (t) and by cohort (t, cohort)."""
-        by_c = _by_cohort(arr.reshape(T, n_orgs, N_COHORTS))
+        by_c = _sum_over_orgs(arr.reshape(T, n_orgs, N_COHORTS))
         return (by_c.sum(axis=1) * per_person).astype(np.float64), (by_c * per_person).astype(np.float64)
 
     def ytd(levels: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -319,6 +332,20 @@ def _by_cohort(x: np.ndarray) -> np.ndarray:
     """(t, org, cohort) summed over commissioners, a cohort at a time: numpy sums over a middle axis with a
     short last one several times more slowly, and in another order (pounds would differ in the last bit)."""
     return np.stack([x[:, :, k].sum(axis=1) for k in range(x.shape[2])], axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sum_over_orgs(x):  # pragma: no cover (compiled)
+    """(rows, org, cohort) whole numbers summed over commissioners, as int64 (rows, cohort): one pass, where
+    numpy's sums over the middle axis were most of the cost of an ensemble member's tables. Integers: the
+    same numbers in any order (tests/test_member_overhead.py)."""
+    rows, orgs, cohorts = x.shape
+    out = np.zeros((rows, cohorts), np.int64)
+    for r in range(rows):
+        for o in range(orgs):
+            for c in range(cohorts):
+                out[r, c] += x[r, o, c]
+    return out
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from model.results import Results, build_results
+from model.results import Results, build_results, member_results
 from model.rollout import RolloutModel
 from model.scenario import Scenario, load_scenario
 
@@ -18,9 +18,10 @@ class Sim:
         self.results: Results | None = None
 
     def run(self, progress: Callable[[int, int], None] | None = None, trace_memory: bool = False,
-            counterfactual: bool = False, services: bool = True) -> Results:
+            counterfactual: bool = False, services: bool = True, tables: str = "all") -> Results:
         """`counterfactual=True` also runs the same scenario with no PHBs (same random numbers) and reports
-        the service side as differences from it; `services=False` runs the patient side alone."""
+        the service side as differences from it; `services=False` runs the patient side alone.
+        `tables="kept"`: only what an ensemble keeps of a run (model/results.py `member_results`)."""
         if trace_memory:
             tracemalloc.start()
         t0 = time.perf_counter()
@@ -32,7 +33,7 @@ class Sim:
         if trace_memory:
             timings["peak_bytes"] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        self.results = build_results(self.model, timings)
+        self.results = (member_results if tables == "kept" else build_results)(self.model, timings)
         self.results.timings["results"] = time.perf_counter() - t2
         if self.model.services is not None:
             self.results.timings["simpy_events"] = self.model.services.env_events

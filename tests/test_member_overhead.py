@@ -217,3 +217,13 @@ def test_bands_from_the_matrix_are_the_groupby_bands():
     twice = pd.concat([_per_run_table(3, 2, 1, rng)] * 2, ignore_index=True)  # a run twice under a key
     assert _grid(twice, _key_columns(twice)) is None
     _same(bands_of(twice, "wild"), _plain_bands(twice, "wild"))
+
+
+def test_sum_over_commissioners_is_numpys_for_either_integer_width():
+    from model.results import _sum_over_orgs
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.int32, np.int64):
+        x = rng.integers(0, 2**20, size=(17, 29, 6)).astype(dtype)
+        got = _sum_over_orgs(x)
+        assert got.dtype == np.int64 and np.array_equal(got, x.sum(axis=1, dtype=np.int64))
