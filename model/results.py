@@ -165,10 +165,13 @@ def member_results(m: RolloutState, timings: dict[str, float] | None = None) -> 
     kept = kept_tables(m)
     return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
                    national=kept["national"], by_cohort=kept["by_cohort"],
-                   events=pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event": pd.Series(dtype=str)}),
+                   events=_NO_EVENTS.copy(),
                    timings=dict(timings or {}),
                    extra=m.services.tables() if getattr(m, "services", None) is not None else {},
                    vintage=vintage(m.p.knowledge_date))
+
+
+_NO_EVENTS = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event": pd.Series(dtype=str)})
 
 
 @functools.lru_cache(maxsize=8)
