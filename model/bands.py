@@ -189,9 +189,10 @@ class Ensemble:
             df = self.runs_table("national")
             run, month = df["run"].to_numpy(), df["month"].to_numpy()
             values = df[measure].to_numpy()
-            runs, months = np.unique(run), np.unique(month)
+            runs, months = np.unique(run), np.unique(month) if month.dtype.kind == "M" else month
             grid = None
-            if len(df) == len(runs) * len(months) and values.dtype.kind in "iuf" and not np.isnan(values).any():
+            if len(df) == len(runs) * len(months) and month.dtype.kind == "M" and run.dtype.kind in "iu" \
+                    and values.dtype.kind in "iuf" and not np.isnan(values).any():
                 order = np.lexsort((month, run))
                 r, mo = run[order].reshape(len(runs), len(months)), month[order].reshape(len(runs), len(months))
                 if (r == runs[:, None]).all() and (mo == months[None, :]).all():
