@@ -80,17 +80,22 @@ def _release(sim) -> None:
 def canonical(df: pd.DataFrame) -> pd.DataFrame:
     """A table as it reads back from Parquet (dates in ms, a plain 0..n-1 index), so fresh and resumed runs
     are byte-identical. A table already so is returned as it is (not copied)."""
-    naive = [c for c, t in df.dtypes.items()
-             if isinstance(t, np.dtype) and t.kind == "M" and t != _MS]  # numpy datetimes carry no zone
+    convert = [c for c, t in df.dtypes.items() if _naive_datetime(df, c, t) and t != _MS]
     index = df.index
-    if not naive and isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 \
+    if not convert and isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 \
             and index.name is None and df.columns.is_unique:
         return df
     df = df.reset_index(drop=True)
-    for c in df.columns:
-        if pd.api.types.is_datetime64_any_dtype(df[c]) and getattr(df[c].dt, "tz", None) is None:
-            df[c] = df[c].astype("datetime64[ms]")
+    for c in convert:
+        df[c] = df[c].astype("datetime64[ms]")
     return df
+
+
+def _naive_datetime(df: pd.DataFrame, column, dtype) -> bool:
+    """Whether a column holds dates without a time zone (read from the dtype when it is numpy's)."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "M"
+    return pd.api.types.is_datetime64_any_dtype(dtype) and getattr(df[column].dt, "tz", None) is None
 
 
 _MS = np.dtype("datetime64[ms]")

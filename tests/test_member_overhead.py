@@ -227,3 +227,12 @@ def test_sum_over_commissioners_is_numpys_for_either_integer_width():
         x = rng.integers(0, 2**20, size=(17, 29, 6)).astype(dtype)
         got = _sum_over_orgs(x)
         assert got.dtype == np.int64 and np.array_equal(got, x.sum(axis=1, dtype=np.int64))
+
+
+def test_canonical_is_the_plain_one_on_mixed_tables():
+    at = pd.to_datetime(["2015-04-01", "2015-05-01", "2015-06-01"])
+    df = pd.DataFrame({"month": at.as_unit("ns"), "ms": at.as_unit("ms"), "zoned": at.tz_localize("UTC"),
+                       "s": at.as_unit("s"), "x": [1, 2, 3], "name": pd.array(["a", "b", "c"], dtype="str"),
+                       "obj": pd.Series([None, "b", "c"], dtype=object)}, index=pd.RangeIndex(3, name="r"))
+    for table in (df, df.reset_index(drop=True), df.iloc[::-1], df[["ms", "x"]]):
+        _same(canonical(table), _plain_canonical(table))
