@@ -74,14 +74,6 @@ def organisation_arrays(geo: Geography) -> tuple[tuple[str, ...], Mapping[str, i
     return cache["arrays"]
 
 
-def opening(geo: Geography, day: dt.date) -> list[str]:
-    """`geo.open_on(day)`, once per geography and day (speed only)."""
-    cache = geo.__dict__.setdefault("_opening", {})
-    if day not in cache:
-        cache[day] = tuple(geo.open_on(day))
-    return list(cache[day])
-
-
 class RolloutModel(mesa.Model):
     """One run of one scenario. `run()` advances the SimPy clock month by month to `until`."""
 
@@ -117,7 +109,7 @@ class RolloutModel(mesa.Model):
         self.ccgs = CCGTable(self.n_orgs)
         self.ccg_by_index: dict[int, CCG] = {}
 
-        ccg.create_ccgs(self, opening(self.geo, scenario.start))
+        ccg.create_ccgs(self, self.geo.open_on(scenario.start))
         self.recorder = Recorder(self.months, N_STATES, self.n_groups, self.people)
         population.seed(self)
         self.recorder.new_financial_year(0)
