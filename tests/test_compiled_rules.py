@@ -179,3 +179,21 @@ def test_compiled_successor_equals_the_plain_rule(policy):
         ccg.successor(m, index, [p for p in preds])
         for name in (*ccg.FLOAT_FIELDS, *ccg.BOOL_FIELDS, "ipc_from"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_compiled_steps_stay_in_bounds(tmp_path):
+    """numba does not check array bounds (a wrong index would read or write other memory, silently): a
+    coarse run to 2030 with the service side and its counterfactual, which goes through every compiled step
+    (mergers, re-designation, wheelchair reviews, compaction, closures), compiled afresh with bounds checks
+    on, raises no IndexError and passes the monthly debug checks."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import datetime as dt\nfrom model.scenario import load_scenario\nfrom model.sim import Sim\n"
+            "s = load_scenario('cuts_fund_phbs').with_(agent_scale=400, until=dt.date(2030, 3, 31))\n"
+            "r = Sim(s).run(counterfactual=True)\nprint('holders', int(r.national['holders'].iloc[-1]))\n")
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path), "PHB_CHECKS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split("holders")[1]) > 0
