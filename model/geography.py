@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -39,6 +42,16 @@ class Geography:
             is_open = (o["open_date"] <= day) & o["close_date"].map(lambda c: c is None or day <= c)
             known[day] = tuple(sorted(o.index[is_open]))
         return list(known[day])
+
+    @functools.cached_property
+    def indexed(self) -> tuple[tuple[str, ...], Mapping[str, int], np.ndarray, tuple[str, ...]]:
+        """Every organisation's code, its index, its region, and the regions, read-only: a model reads them
+        at set-up, so they are worked out once per process, not once per run."""
+        codes = tuple(self.organisations.index)
+        region = np.array(self.organisations["region"].astype(str))
+        region.flags.writeable = False
+        index = MappingProxyType({c: i for i, c in enumerate(codes)})
+        return codes, index, region, tuple(sorted(set(region)))
 
     @functools.cached_property
     def records(self) -> dict[str, dict]:

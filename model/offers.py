@@ -125,7 +125,9 @@ def _ccg_terms(counts, capacity, n_orgs, n_cohorts, saturation):  # pragma: no c
 @numba.njit(cache=True, nogil=True)
 def _expected_terms(idx, group, flags, budget, n_cohorts, wheelchair, supported_bits, direct_payments, need, ctl,
                     preference, unsupported_factor, third_party_share, pwb_third_party_share):  # pragma: no cover
-    """Each offered person's budget against their need, and the control of the way they would likely hold it."""
+    """Each offered person's budget against their need, and the control of the way they would likely hold it
+    (the odds of planning._budget_types, written out here too: numba's cache does not notice a change to a
+    compiled function in another file, so no compiled step calls across files)."""
     ratio = np.empty(len(idx))
     likely_control = np.empty(len(idx))
     for k in range(len(idx)):

@@ -130,7 +130,8 @@ def _budget_types(idx, flags, group, u_type, direct_payments, n_cohorts, wheelch
                   unsupported_factor, third_party_share, pwb_third_party_share):  # pragma: no cover (compiled)
     """How each person holds their budget, from their own uniform `u_type`: a direct payment with chance
     p_dp (where their CCG offers them; less without a carer or capacity), else through a third party with
-    the cohort's share of the rest, else notional. Compiled: one pass instead of a dozen numpy calls."""
+    the cohort's share of the rest, else notional. Compiled: one pass instead of a dozen numpy calls. The same
+    odds are in offers._expected_terms (what an offered person expects): change both together."""
     kind = np.empty(len(idx), np.int8)
     for k in range(len(idx)):
         i = idx[k]

@@ -9,8 +9,7 @@ Each submodel lives in its own module, named for its ODD section; this module on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 
 import mesa
 import numpy as np
@@ -60,20 +59,6 @@ def month_starts(start: dt.date, until: dt.date) -> list[dt.date]:
     return months
 
 
-def organisation_arrays(geo: Geography) -> tuple[tuple[str, ...], Mapping[str, int], np.ndarray, tuple[str, ...]]:
-    """Every organisation's code, index, region and the regions: worked out once per geography (it is loaded
-    once per process and read-only, and so are these), not once per run (speed only)."""
-    cache = geo.__dict__.setdefault("_organisation_arrays", {})  # beside the frozen dataclass's fields
-    if not cache:
-        orgs = geo.organisations
-        codes = tuple(orgs.index)
-        region = np.array(orgs["region"].astype(str))
-        region.flags.writeable = False
-        index = MappingProxyType({c: i for i, c in enumerate(codes)})
-        cache["arrays"] = (codes, index, region, tuple(sorted(set(region))))
-    return cache["arrays"]
-
-
 class RolloutModel(mesa.Model):
     """One run of one scenario. `run()` advances the SimPy clock month by month to `until`."""
 
@@ -93,7 +78,7 @@ class RolloutModel(mesa.Model):
         self.check = check  # a per-month consistency check (debug mode; on in tests)
         self.cache: dict[str, object] = {}  # what submodels work out once per run (or hand on within a month)
 
-        self.org_codes, self.org_index, self.org_region, self.regions = organisation_arrays(self.geo)
+        self.org_codes, self.org_index, self.org_region, self.regions = self.geo.indexed
         self.n_orgs = len(self.org_codes)
         self.n_groups = self.n_orgs * N_COHORTS
         self.people = People(self.n_groups, N_COHORTS, capacity=population.expected_people(self))
