@@ -17,11 +17,14 @@ import contextlib
 import datetime as dt
 import multiprocessing.context
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,16 +123,21 @@ def _worker_start(parent: int) -> None:
 
 
 WARM_SCALE, WARM_UNTIL = 1000, dt.date(2015, 6, 30)  # the warm-up run: coarse and short (~0.3 s CPU)
+WARM_MEETING_WAIT = 120.0  # s: the longest a warmed worker waits for the others (a worker that never starts)
 
 
-def warm() -> int:
+def warm(meeting: str | None = None, workers: int = 1) -> int:
     """What a worker does before its first run when the pool is started ahead of need: import the model
     (Mesa, SimPy, pandas, numba), then one short, coarse run with the service side, which reads the geography
     (cached per process) and loads the compiled queue and outcome steps (numba: ~0.3 s from its on-disk cache,
     ~1.6 s to compile without one), and work out every merger date's plan (cached with the geography; the
     short run reaches none, and each worker's first full run paid ~0.1 s for them). The first real run then
     costs only itself. Nothing of the warm-up stays that a run could read differently: results are the same
-    on a warm worker as on a fresh one (tests/test_dashboard_waits.py)."""
+    on a warm worker as on a fresh one (tests/test_dashboard_waits.py). With a `meeting` place, a worker
+    does not finish until `workers` workers have arrived there: one done early would otherwise take the
+    next warm-up task and leave another worker cold (seen in CI)."""
+    if meeting:
+        (Path(meeting) / str(os.getpid())).touch()
     from model.mergers import merger_plan
     from model.scenario import load_scenario
     from model.sim import Sim
@@ -138,6 +146,9 @@ def warm() -> int:
     sim.run(services=True)
     for date in sim.model.geo.transition_dates():
         merger_plan(sim.model, date)
+    deadline = time.monotonic() + WARM_MEETING_WAIT
+    while meeting and len(os.listdir(meeting)) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
     return os.getpid()
 
 
@@ -153,8 +164,18 @@ def start_local_pool(n: int | None = None):
             return next(iter(_POOL.values()))
     pool = _local_pool(n)
     with _POOL_LOCK:
-        # one warm-up task a worker: each finds no idle worker when submitted, so each starts a process
-        _WARMING[:] = [pool.submit(warm) for _ in range(n)]
+        # one warm-up task a worker: each finds no idle worker when submitted, so each starts a process, and
+        # each waits at the meeting place until all have arrived, so no worker takes two
+        meeting = tempfile.mkdtemp(prefix="phb-warm-")
+        warming = [pool.submit(warm, meeting, n) for _ in range(n)]
+        _WARMING[:] = warming
+
+        def _leave(_future) -> None:  # the meeting place goes once every warm-up is over (twice is harmless)
+            if all(f.done() for f in warming):
+                shutil.rmtree(meeting, ignore_errors=True)
+
+        for f in warming:
+            f.add_done_callback(_leave)
     return pool
 
 
