@@ -178,7 +178,7 @@ def main() -> None:
     out["meets"] = {"lever_change_fan_s": out["lever_change_fan_s"]["best"] <= TARGETS["lever_change_fan_s"],
                     "services_page_cold_s": out["services_page_cold_s"] <= TARGETS["services_page_cold_s"]}
     out["note"] = ("Services uses min(runs, 12) paired runs at one agent per max(scale, 50) people (both arms on the "
-                   "pool at once, the one run listing closures alongside in a server thread); the fan runs the "
+                   "pool at once; the closures listed are the first paired run's, no extra run); the fan runs the "
                    "patient side only, the page's single run alongside. The worker pool starts with the app and "
                    "warms up in the background (the first open includes that). Figures depend on the model's "
                    "per-run cost (issue 12) and on the load: server CPU is the floor's measure (runs × CPU a run "

@@ -184,6 +184,45 @@ def difference_chart(df: pd.DataFrame, title: str, y_title: str, height: int = 4
     return fig
 
 
+def difference_grid(panels: list[tuple[pd.DataFrame, str]], title: str, columns: int = 3,
+                    panel_height: int = 250) -> go.Figure:
+    """Small multiples: one panel per measure, each a difference from a counterfactual over time (median
+    line and interval, as `difference_chart`; `panels` holds (table, panel title with its unit)). One
+    figure, not one each: a browser draws a dozen panels of one figure in a fraction of a dozen figures'
+    time. The axes are laid out here rather than by `make_subplots`, which took 0.3 s for a dozen panels."""
+    rows = max(1, math.ceil(len(panels) / columns))
+    height = 90 + rows * panel_height
+    gap_x, gap_y = 0.06, 70 / height  # room for each panel's title
+    width, tall = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
+    traces, layout, shapes, notes = [], {}, [], []
+    for k, (df, name) in enumerate(panels):
+        row, col = divmod(k, columns)
+        n = "" if k == 0 else str(k + 1)
+        x0, y1 = col * (width + gap_x), 1 - row * (tall + gap_y)
+        layout[f"xaxis{n}"] = dict(domain=[max(0.0, x0), min(1.0, x0 + width)], anchor=f"y{n}",
+                                   matches=None if k == 0 else "x")
+        layout[f"yaxis{n}"] = dict(domain=[max(0.0, y1 - tall), min(1.0, y1)], anchor=f"x{n}",
+                                   separatethousands=True)
+        x = pd.to_datetime(df["month"])
+        axes = dict(xaxis=f"x{n}", yaxis=f"y{n}")
+        traces += [go.Scatter(x=x, y=df["high"], line=dict(width=0), showlegend=False, hoverinfo="skip", **axes),
+                   go.Scatter(x=x, y=df["low"], fill="tonexty", fillcolor=BAND_FILLS[80], line=dict(width=0),
+                              name="Interval (80% of paired runs)", legendgroup="i", showlegend=k == 0, **axes),
+                   go.Scatter(x=x, y=df["median"], name="Difference (median)", legendgroup="m", showlegend=k == 0,
+                              line=dict(color=NHS_BLUE, width=2), **axes)]
+        shapes.append(dict(type="line", xref=f"x{n} domain", yref=f"y{n}", x0=0, x1=1, y0=0, y1=0,
+                           line=dict(color=NHS_DARK_GREY, width=1)))
+        notes.append(dict(text=name, xref="paper", yref="paper", x=x0 + width / 2, y=y1, xanchor="center",
+                          yanchor="bottom", showarrow=False, font=dict(size=13, color=NHS_DARK_BLUE)))
+    fig = _figure(*traces)
+    fig.update_layout(
+        **layout, shapes=shapes, annotations=notes, height=height,
+        title=dict(text=title, font=dict(size=18, color=NHS_DARK_BLUE)),
+        font=dict(family="Arial, sans-serif", size=12, color="#212B32"), hovermode="x unified",
+        legend=dict(orientation="h", yanchor="bottom", y=1 + 25 / height, x=0), margin=dict(l=50, r=20, t=100, b=30))
+    return fig
+
+
 def compare_chart(table: pd.DataFrame, title: str, y_title: str, height: int = 420) -> go.Figure:
     """Median with 80% interval per scenario (columns scenario, median, p10, p90)."""
     fig = _figure(go.Bar(

@@ -182,23 +182,18 @@ def _single(scenario_yaml: str) -> Results:
     return Sim(scenario_of(scenario_yaml)).run(services=False)
 
 
-def _service(scenario_yaml: str) -> Results:
-    return Sim(scenario_of(scenario_yaml)).run(counterfactual=True)
-
-
-_AHEAD_KINDS: dict[str, Callable[[str], Results]] = {"single": _single, "service": _service}
+_AHEAD_KINDS: dict[str, Callable[[str], Results]] = {"single": _single}
 _AHEAD: OrderedDict[tuple[str, str], Future] = OrderedDict()  # (kind, scenario YAML) -> the run under way
 _AHEAD_LOCK = threading.Lock()
 _AHEAD_KEEP = 8  # runs started ahead and never collected (the viewer left) are dropped beyond this many
 _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="phb-ahead")
-_SERVICE_DONE: set[str] = set()  # scenario YAMLs whose run with counterfactual is in Streamlit's cache
 
 
 def run_ahead(kind: str, scenario_yaml: str) -> None:
-    """Start the single run a page will show (`single_run` or `service_run`) in a background thread now, so
+    """Start the single run a page will show (`single_run`) in a background thread now, so
     it runs while the page's ensemble runs in the pool rather than after it. The page then asks for it as
     usual and gets this run's result (the same run: same scenario, same seed)."""
-    done = _SINGLE_DONE if kind == "single" else _SERVICE_DONE
+    done = {"single": _SINGLE_DONE}[kind]
     key = (kind, scenario_yaml)
     with _AHEAD_LOCK:
         if scenario_yaml in done or key in _AHEAD:
@@ -326,15 +321,6 @@ def service_headline(scenario: Scenario, view: dict) -> pd.DataFrame | None:
     return d.assign(**{c: d[c] * 12 / 1e6 for c in ("median", "low", "high")})
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def service_run(scenario_yaml: str) -> Results:
-    """One run with the no-PHB counterfactual beside it (same random numbers): service tables with
-    `x`, `x_cf` and `x_diff` columns, and the closures with dates and places."""
-    out = _collect("service", scenario_yaml)
-    _SERVICE_DONE.add(scenario_yaml)
-    return out
-
-
 def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tuple[str, ...] = (),
                         _progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run minus no-PHB counterfactual for every service measure and month, with 80% intervals over paired
@@ -363,7 +349,12 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
         diffs[m] = d
     qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table) if "ascot_gain_vs_without" in with_ else None
     outcomes = c.ensembles[1].tables.get("extra_services_outcomes")  # per run, for cost per outcome by cohort
-    return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale, "outcomes": outcomes}
+    # the first PHB run's closures with dates and places: one of the runs above, so no extra run is needed
+    closures = c.ensembles[1].tables.get("extra_services_closures")
+    if closures is not None:
+        closures = closures[closures["run"] == closures["run"].min()].drop(columns="run").reset_index(drop=True)
+    return {"differences": diffs, "quality_of_life": qol, "runs": runs, "scale": scale, "outcomes": outcomes,
+            "closures": closures}
 
 
 def chances_by_due(prob: dict[int, pd.DataFrame], due: list) -> list[tuple[float | None, dt.date, str]]:

@@ -216,9 +216,17 @@ def test_services_page_shows_differences_from_no_phbs():
         return
     table = at.dataframe[0].value
     assert "Net cost to the NHS (CCG spending)" in list(table["Measure"])
-    assert len(at.get("plotly_chart")) >= 9
     fig = figure(at)
     assert "difference from no PHBs" in fig["layout"]["title"]["text"]
+    # every other measure over time, one panel each of one figure: a median line, its interval, zero marked
+    grid = next(f for f in map(lambda i: figure(at, i), range(len(at.get("plotly_chart"))))
+                if f["layout"]["title"]["text"].startswith("Every measure over time"))
+    titles = [a["text"] for a in grid["layout"]["annotations"]]
+    assert len(titles) == len(table) - 1 >= 8  # all but the net cost, which has the chart above
+    assert {t["xaxis"] for t in grid["data"]} == {f"x{'' if k == 0 else k + 1}" for k in range(len(titles))}
+    assert len(grid["data"]) == 3 * len(titles) and len(grid["layout"]["shapes"]) == len(titles)
+    medians = [t for t in grid["data"] if t.get("name") == "Difference (median)"]
+    assert all(np.isfinite(decode(t["y"]).astype(float)).all() for t in medians)
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="PNG export needs /usr/bin/chromium")

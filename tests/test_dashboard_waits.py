@@ -145,10 +145,10 @@ def test_a_failure_ahead_reaches_the_page(monkeypatch):
     def broken(y):
         raise ValueError("no such scenario")
 
-    monkeypatch.setitem(model_calls._AHEAD_KINDS, "service", broken)
-    model_calls.run_ahead("service", "x: 1")
+    monkeypatch.setitem(model_calls._AHEAD_KINDS, "single", broken)
+    model_calls.run_ahead("single", "x: 1")
     with pytest.raises(ValueError, match="no such scenario"):
-        model_calls._collect("service", "x: 1")
+        model_calls._collect("single", "x: 1")
 
 
 def test_without_resume_no_run_files_but_the_entry_is_stored(monkeypatch, tmp_path):
@@ -248,3 +248,18 @@ def test_a_spawned_process_rerunning_the_page_script_starts_no_pool(tmp_path):
     finally:
         sys.modules["__main__"] = main
     assert p.exitcode == 0
+
+
+def test_closures_listed_on_the_services_page_are_the_first_paired_runs(monkeypatch):
+    """The page lists one run's closures with dates and places: the first PHB run of its paired runs (no
+    extra run), the same table that run gives when run alone."""
+    from model.draws import run_seed
+    from model.sim import Sim
+
+    monkeypatch.setattr(model_calls, "_store_options", lambda: {"store": None})
+    monkeypatch.setattr(model_calls, "_workers", lambda runs: 1)
+    s = load_scenario("baseline").with_(until=dt.date(2021, 3, 31))
+    out = model_calls._service_differences(s.to_yaml(), 2, 200, None)
+    alone = Sim(s.with_(agent_scale=200, seed=run_seed(s.seed, 0))).run().extra["services_closures"]
+    assert len(alone) > 0
+    pd.testing.assert_frame_equal(out["closures"], pool.canonical(alone), check_dtype=False)

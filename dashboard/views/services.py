@@ -34,8 +34,6 @@ runs = min(int(choice.view["runs"]), model_calls.SERVICE_RUNS)
 scale = max(int(choice.view["scale"]), model_calls.SERVICE_SCALE)
 label = f"Running {runs} paired runs with and without PHBs (one agent per {scale} people)"
 bar = st.progress(0.0, text=label)
-# the one run whose closures are listed at the foot of the page: in the background while the pairs run
-model_calls.run_ahead("service", scenario.with_(agent_scale=scale).to_yaml())
 out = model_calls.service_differences(scenario.to_yaml(), runs, scale,
                                       _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0),
                                                                           text=f"{label}: {d} of {t}"))
@@ -169,11 +167,16 @@ if out.get("outcomes") is not None and not out["outcomes"].empty:
                "shown in the split above, not per holder.")
 
 
+panels = []
 for name, (lab, unit) in measures.items():
     if name not in diffs or name == "total_gbp":
         continue
     d, shown = in_units(diffs[name].rename(columns={"median_diff": "median", "lo": "low", "hi": "high"}), unit)
-    ui.show_chart(charts.difference_chart(d, f"{lab}: difference from no PHBs ({shown})", shown), f"svc_{name}")
+    panels.append((d, f"{lab} ({shown})"))
+if panels:
+    ui.show_chart(charts.difference_grid(panels, "Every measure over time: difference from no PHBs"), "svc_measures")
+    st.caption(f"Each panel: median of {runs} paired runs (PHB run minus the same run with no PHBs) and 80% of "
+               "pairs, with zero marked.")
 
 if out["quality_of_life"] is not None:
     qol_label, qol_unit = labels["quality_of_life"]
@@ -189,10 +192,9 @@ def _place(code_service, names: dict) -> str:
     return f"{names.get(code, code)} ({SERVICE_LABELS.get(service, service)})"
 
 
-st.subheader("Provider closures (one run, with dates and places)")
-run = model_calls.service_run(scenario.with_(agent_scale=scale).to_yaml())
-clos = run.extra.get("services_closures", pd.DataFrame())
-if clos.empty:
+st.subheader("Provider closures (the first of the paired runs, with dates and places)")
+clos = out.get("closures")
+if clos is None or clos.empty:
     st.write("No traditional provider closed in this run.")
 else:
     names = load_geography().organisations["name"].to_dict()
