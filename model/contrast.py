@@ -138,9 +138,10 @@ def cost_per_outcome(outcomes: pd.DataFrame, by: str | list = "cohort") -> pd.Da
     split (net_*) and gbp_per_ascot_point; `verdict` from the means."""
     from model.outcomes import cost_effectiveness
 
-    per = [cost_effectiveness(o, by=by).assign(run=r) for r, o in outcomes.groupby("run", sort=True)]
-    df = pd.concat(per).drop(columns=["verdict"])
     keys = [by] if isinstance(by, str) else list(by)
+    # every run at once, grouped by run too: the runs of an ensemble share their months, so each run's last
+    # `months` are the ensemble's (one call, not one a run: a tenth of the time, the same sums)
+    df = cost_effectiveness(outcomes.sort_values("run", kind="stable"), by=["run", *keys]).drop(columns=["verdict"])
     g = df.reset_index().groupby(keys, sort=False)
     cols = [c for c in df.columns if c != "run"]
     out = g[cols].mean()

@@ -96,3 +96,24 @@ def test_gain_differs_by_group_and_cost_effectiveness_is_reported(model):
     assert held["ascot_gain"].nunique() > 1 and (held["ascot_gain"] > 0).all()
     assert np.isfinite(held["net_cost_per_holder_year"]).all()
     assert set(held["verdict"]) <= {"cost-saving with a gain", "cost-effective", "costs more"}
+
+
+def test_cost_per_outcome_over_runs_is_each_runs_figure_then_mean_and_interval(model):
+    """The ensemble's cost per outcome (model.contrast.cost_per_outcome, all runs grouped at once) is each run's
+    own cost_effectiveness, then the mean and 80% interval over runs; runs kept apart even when interleaved."""
+    import pandas as pd
+
+    from model.contrast import INTERVAL, cost_per_outcome
+
+    one = model.services.tables()["services_outcomes"]
+    scaled = one.assign(holders=one["holders"] * 2, cash_gbp=one["cash_gbp"] * 3)  # a second, different run
+    runs = pd.concat([one.assign(run=0), scaled.assign(run=1), one.assign(run=2)]).sort_values(["month", "run"])
+    got = cost_per_outcome(runs, "held_as")
+    each = pd.concat([cost_effectiveness(r.drop(columns="run"), by="held_as").assign(run=k)
+                      for k, r in runs.groupby("run")])
+    for key, rows in each.groupby(level=0):
+        for col in ("holders", "net_cost_per_holder_year", "ascot_gain"):
+            vals = rows[col].to_numpy(float)
+            assert np.isclose(got.loc[key, col], vals.mean(), equal_nan=True)
+            assert np.isclose(got.loc[key, f"{col}_low"], np.quantile(vals, INTERVAL[0]), equal_nan=True)
+    assert got.loc["direct_payment", "holders"] > cost_effectiveness(one, by="held_as").loc["direct_payment", "holders"]
