@@ -126,7 +126,10 @@ class ObjectPerPersonModel(RolloutModel):
         one through leavers and takes in each offered person's chance of accepting."""
         self.capacity = self.ccgs.planning_capacity(self)
         most = self.capacity * (1.0 + self.p.planning_carryover_months) + 1.0
-        self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
+        if self.month == 0:  # each CCG starts with its carried-over capacity unused
+            self.planning_credit = np.where(self.ccgs.open & (self.capacity > 0), most, 0.0)
+        else:
+            self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
         self._org_tallies()
         for org in range(self.n_orgs):
             before, now = self.planning_waiting[org], self.queue_len[org]
