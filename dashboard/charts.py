@@ -8,6 +8,7 @@ colour blindness).
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -212,14 +213,15 @@ def difference_grid(panels: list[tuple[pd.DataFrame, str]], title: str, columns:
                               line=dict(color=NHS_BLUE, width=2), **axes)]
         shapes.append(dict(type="line", xref=f"x{n} domain", yref=f"y{n}", x0=0, x1=1, y0=0, y1=0,
                            line=dict(color=NHS_DARK_GREY, width=1)))
-        notes.append(dict(text=name, xref="paper", yref="paper", x=x0 + width / 2, y=y1, xanchor="center",
+        notes.append(dict(text="<br>".join(textwrap.wrap(name, 44)), xref="paper", yref="paper", x=x0 + width / 2,
+                          y=y1, xanchor="center",
                           yanchor="bottom", showarrow=False, font=dict(size=13, color=NHS_DARK_BLUE)))
     fig = _figure(*traces)
     fig.update_layout(
         **layout, shapes=shapes, annotations=notes, height=height,
         title=dict(text=title, font=dict(size=18, color=NHS_DARK_BLUE)),
         font=dict(family="Arial, sans-serif", size=12, color="#212B32"), hovermode="x unified",
-        legend=dict(orientation="h", yanchor="bottom", y=1 + 25 / height, x=0), margin=dict(l=50, r=20, t=100, b=30))
+        legend=dict(orientation="h", yanchor="bottom", y=1 + 45 / height, x=0), margin=dict(l=50, r=20, t=125, b=30))
     return fig
 
 

@@ -62,7 +62,7 @@ def single(scenario: Scenario, scale: int | None = None) -> "model_calls.Results
 def show_chart(fig: go.Figure, key: str) -> None:
     """Draw a chart (full screen height in presentation mode) with a PNG download beside it."""
     if present():
-        fig.update_layout(height=780, font=dict(size=20), title_font=dict(size=30))
+        fig.update_layout(height=max(780, fig.layout.height or 0), font=dict(size=20), title_font=dict(size=30))
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if not present():
         if exports_available():
