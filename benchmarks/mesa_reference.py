@@ -127,7 +127,7 @@ class ObjectPerPersonModel(RolloutModel):
         self.capacity = self.ccgs.planning_capacity(self)
         most = self.capacity * (1.0 + self.p.planning_carryover_months) + 1.0
         if self.month == 0:  # each CCG starts with its carried-over capacity unused
-            self.planning_credit = np.where(self.ccgs.open & (self.capacity > 0), most, 0.0)
+            self.planning_credit = np.where(self.ccgs.open, self.capacity * (1.0 + self.p.planning_carryover_months), 0.0)
         else:
             self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
         self._org_tallies()

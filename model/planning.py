@@ -2,7 +2,7 @@
 how a budget is held.
 
 Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
-agent's worth so a coarse agent can always be served); a CCG starts with that credit full. The queue is carried twice: the people really
+agent's worth so a coarse agent can always be served); a CCG starts with its carried-over capacity unused. The queue is carried twice: the people really
 waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
 this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
 real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
@@ -55,11 +55,12 @@ def accrue(m: RolloutState, take_up) -> None:
 
 
 def starting_credit(m: RolloutState, most: np.ndarray) -> np.ndarray:
-    """No plans were made before the roll-out, so each CCG with coordinators starts with its carried-over
-    capacity unused (`most`). Starting with none left a coarse run's first agents waiting about 1 / capacity
-    months for a whole agent's credit while a full-scale run planned its people at once: 1:50 runs were
-    about 10% low in 2014-15 (tests/test_throughput.py)."""
-    return np.where(m.ccgs.open & (m.capacity > 0), most, 0.0)
+    """No plans were made before the roll-out, so each CCG starts with the capacity it may carry over unused:
+    (1 + planning_carryover_months) months of it. Not the cap's extra agent, which is an allowance for
+    coarse agents and not capacity (given at the start, it let coarse runs plan one agent per CCG too many
+    wherever planning binds: 1:50 ensembles up to 14% high in 2015-17). Starting with none left a coarse
+    run's first agents waiting longer than a full-scale run's people (tests/test_throughput.py)."""
+    return np.where(m.ccgs.open, m.capacity * (1.0 + m.p.planning_carryover_months), 0.0)
 
 
 def _waiting_by_org(m: RolloutState) -> np.ndarray:
