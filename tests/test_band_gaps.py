@@ -1,4 +1,4 @@
-"""The 1:10 against 1:1 band comparison (benchmarks/bench_ensemble.py `band_gaps`, issue 12) tells a bias from
+"""The 1:10 against 1:1 band comparison (benchmarks/band_gaps.py, used by bench_ensemble.py; issue 12) tells a bias from
 sampling noise: a planted bias is found beyond noise, none is found where there is none, its standard errors
 are the size sampling theory gives, and runs are resampled in pairs."""
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from bench_ensemble import band_gaps  # noqa: E402
+from band_gaps import band_gaps  # noqa: E402
 
 MONTHS = pd.date_range("2014-04-01", "2021-03-01", freq="MS")
 RUNS = 200
