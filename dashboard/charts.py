@@ -193,7 +193,7 @@ def difference_grid(panels: list[tuple[pd.DataFrame, str]], title: str, columns:
     time. The axes are laid out here rather than by `make_subplots`, which took 0.3 s for a dozen panels."""
     rows = max(1, math.ceil(len(panels) / columns))
     height = 90 + rows * panel_height
-    gap_x, gap_y = 0.06, 70 / height  # room for each panel's title
+    gap_x, gap_y = 0.06, 85 / height  # room for each panel's title (two lines) under the x-axis above
     width, tall = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
     traces, layout, shapes, notes = [], {}, [], []
     for k, (df, name) in enumerate(panels):
