@@ -193,10 +193,9 @@ def run_ahead(kind: str, scenario_yaml: str) -> None:
     """Start the single run a page will show (`single_run`) in a background thread now, so
     it runs while the page's ensemble runs in the pool rather than after it. The page then asks for it as
     usual and gets this run's result (the same run: same scenario, same seed)."""
-    done = {"single": _SINGLE_DONE}[kind]
     key = (kind, scenario_yaml)
     with _AHEAD_LOCK:
-        if scenario_yaml in done or key in _AHEAD:
+        if scenario_yaml in _SINGLE_DONE or key in _AHEAD:
             return
         _AHEAD[key] = _BACKGROUND.submit(_AHEAD_KINDS[kind], scenario_yaml)
         for old in [k for k, f in _AHEAD.items() if f.done()][:max(0, len(_AHEAD) - _AHEAD_KEEP)]:

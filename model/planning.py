@@ -2,14 +2,15 @@
 how a budget is held.
 
 Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
-agent's worth so a coarse agent can always be served); a CCG starts with its carried-over capacity unused. The queue is carried twice: the people really
-waiting (agents), and the number expected to be waiting given the history so far (person-equivalents:
-this month's offered people come in with their chance of accepting; leavers and mergers scale it with the
-real queue). Each month a CCG completes plans for the share min(1, credit / expected queue) of its queue:
-every waiting person's plan is completed with that chance (their own uniform for the month), and the credit pays for the expected plans, not
-the realised ones. The rule is linear in the number of agents, so a coarse run (one agent for many people)
-serves people at the rate a full one does: a lumpy agent of ten people no longer takes a whole agent's
-credit at once and queues the next one behind it (`floor(credit + u)`, the rule before, left 1:10 runs up
+agent's worth so a coarse agent can always be served); a CCG starts with its carried-over capacity unused.
+The queue is carried twice: the people really waiting (agents), and the number expected to be waiting
+given the history so far (person-equivalents: this month's offered people come in with their chance of
+accepting; leavers and mergers scale it with the real queue). Each month a CCG completes plans for the share
+min(1, credit / expected queue) of its queue: every waiting person's plan is completed with that chance
+(their own uniform for the month), and the credit pays for the expected plans, not the realised ones. The
+rule is linear in the number of agents, so a coarse run (one agent for many people) serves people at the
+rate a full one does: a lumpy agent of ten people no longer takes a whole agent's credit at once and queues
+the next one behind it (`floor(credit + u)`, the rule before, left 1:10 runs up
 to 5% low in 2015-16; benchmarks/bench_ensemble.py measures the gap that remains).
 """
 
@@ -37,11 +38,11 @@ def accrue(m: RolloutState, take_up) -> None:
     queue takes in this month's expected acceptances (the offered decide next: `take_up` is
     model.offers.take_up, passed in because offers depends on planning through wheelchair budgets)."""
     m.capacity = m.ccgs.planning_capacity(m)
-    most = m.capacity * (1.0 + m.p.planning_carryover_months) + 1.0
+    carried = m.capacity * (1.0 + m.p.planning_carryover_months)  # the most capacity a CCG may carry over
     if m.month == 0:
-        m.planning_credit = starting_credit(m, most)
-    else:
-        m.planning_credit = np.minimum(m.planning_credit + m.capacity, most)
+        m.planning_credit = starting_credit(m, carried)
+    else:  # plus one agent's worth, so a coarse agent can always be served
+        m.planning_credit = np.minimum(m.planning_credit + m.capacity, carried + 1.0)
     ppl = m.people
     # the real queue after last month's plans (`planning_waiting`) has since lost leavers and gained or lost
     # people in mergers: the expected queue follows it in proportion
@@ -54,13 +55,13 @@ def accrue(m: RolloutState, take_up) -> None:
         m.planning_queue = _expect(m.planning_queue, offered, chance, ppl.group, ppl.n_cohorts, WHEELCHAIR)
 
 
-def starting_credit(m: RolloutState, most: np.ndarray) -> np.ndarray:
-    """No plans were made before the roll-out, so each CCG starts with the capacity it may carry over unused:
-    (1 + planning_carryover_months) months of it. Not the cap's extra agent, which is an allowance for
+def starting_credit(m: RolloutState, carried: np.ndarray) -> np.ndarray:
+    """No plans were made before the roll-out, so each CCG starts with the capacity it may carry over unused
+    (`carried`: 1 + planning_carryover_months months of it). Not the cap's extra agent, an allowance for
     coarse agents and not capacity (given at the start, it let coarse runs plan one agent per CCG too many
     wherever planning binds: 1:50 ensembles up to 14% high in 2015-17). Starting with none left a coarse
     run's first agents waiting longer than a full-scale run's people (tests/test_throughput.py)."""
-    return np.where(m.ccgs.open, m.capacity * (1.0 + m.p.planning_carryover_months), 0.0)
+    return np.where(m.ccgs.open, carried, 0.0)
 
 
 def _waiting_by_org(m: RolloutState) -> np.ndarray:
