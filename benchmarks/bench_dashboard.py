@@ -5,7 +5,8 @@ Chromium via Playwright) against `streamlit run dashboard/app.py`.
   strength in the lever column beside the fan chart; time from the key press to the redrawn page
   (targets issue 12: ≤ 2 s);
 - Traditional services page, cold (nothing cached): time from opening the page to the drawn charts
-  (target ≤ 5 s);
+  (target ≤ 5 s); then a lever change on that page (how readily CCGs decommission to fund PHBs): time
+  from the key press to the redrawn page (target ≤ 5 s; the no-PHB arm is read back, the PHB arm runs);
 - the same lever change with nothing but the model call and the chart (in-process, warm pool, empty
   store), for comparison.
 
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "dashboard.json"
 CHROMIUM = "/usr/bin/chromium"
-TARGETS = {"lever_change_fan_s": 2.0, "services_page_cold_s": 5.0}
+TARGETS = {"lever_change_fan_s": 2.0, "services_page_cold_s": 5.0, "services_lever_change_s": 5.0}
 BUSY = """() => { const app = document.querySelector('[data-testid="stApp"]');
     return !app || app.getAttribute('data-test-script-state') === 'running'
         || !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], '
@@ -170,15 +171,34 @@ def main() -> None:
             page.goto(f"{base}/services?{query}")
             out["services_page_cold_s"] = round(settled(page, 3, t0), 2)
             out["services_page_server_cpu_s"] = round(tree_cpu(proc.pid) - c0, 2)
+            save(out)
+            # a lever change on the services page (one acting through budgets: the no-PHB arm is read back)
+            box = page.locator('[data-testid="stMain"]').get_by_label(
+                "How readily a CCG decommissions services to fund PHBs (0–1)", exact=True)
+            times, cpus = [], []
+            for value in ("0.5", "0.55"):
+                box.click()
+                box.fill(value)
+                c0, t0 = tree_cpu(proc.pid), time.perf_counter()
+                box.press("Enter")
+                page.wait_for_timeout(100)
+                times.append(round(settled(page, 3, t0), 2))
+                cpus.append(round(tree_cpu(proc.pid) - c0, 2))
+            out["services_lever_change_s"] = {"repeats": times, "best": min(times)}
+            out["services_lever_change_server_cpu_s"] = cpus
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     out["load_average_at_end"] = os.getloadavg()
     out["meets"] = {"lever_change_fan_s": out["lever_change_fan_s"]["best"] <= TARGETS["lever_change_fan_s"],
-                    "services_page_cold_s": out["services_page_cold_s"] <= TARGETS["services_page_cold_s"]}
+                    "services_page_cold_s": out["services_page_cold_s"] <= TARGETS["services_page_cold_s"],
+                    "services_lever_change_s": out["services_lever_change_s"]["best"]
+                    <= TARGETS["services_lever_change_s"]}
     out["note"] = ("Services uses min(runs, 12) paired runs at one agent per max(scale, 50) people (both arms on the "
-                   "pool at once; the closures listed are the first paired run's, no extra run); the fan runs the "
+                   "pool at once; the closures listed are the first paired run's, no extra run); cold: both arms "
+                   "run; after a lever acting through budgets, the no-PHB arm is read back from the store and only "
+                   "the PHB arm runs (model.contrast.shared_counterfactual); the fan runs the "
                    "patient side only, the page's single run alongside. The worker pool starts with the app and "
                    "warms up in the background (the first open includes that). Figures depend on the model's "
                    "per-run cost (issue 12) and on the load: server CPU is the floor's measure (runs × CPU a run "

@@ -331,11 +331,13 @@ def service_differences(scenario_yaml: str, runs: int, scale: int, measures: tup
 
 def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any]:
     from model import ensemble as ens
-    from model.services import counterfactual_scenario
+    from model.contrast import shared_counterfactual
 
     s = scenario_of(scenario_yaml).with_(agent_scale=scale)
     workers = _workers(runs)  # on the pool, both arms' runs are handed to it at once
-    c = ens.compare([counterfactual_scenario(s).with_(name=f"{s.name}_no_phbs"), s], runs, mode="randomness",
+    # the no-PHB arm is shared by every scenario that differs only in how budgets are pushed or taken up: after
+    # such a lever change it is read back from the store and only the PHB arm runs
+    c = ens.compare([shared_counterfactual(s), s], runs, mode="randomness",
                     progress=_from_any_thread(_progress), workers=workers, together=workers is None,
                     resume=False, **_store_options())
     table = "extra_services_national"

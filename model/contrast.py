@@ -19,8 +19,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.register.base import COHORTS
 from model.service_tables import NET_PARTS
 from model.units import MONTHS_PER_YEAR
+
+# What the world without budgets reads: the patients' flows and the dates that make them eligible, the size of
+# their care packages (a budget's median is its package's cost), and the providers and their money. Every
+# other parameter acts only through offers, budgets, support planning or CCGs' response to PHB targets, so
+# with nobody offered a budget it moves nothing (tests/test_services.py sets them all at once to their range
+# ends and finds every table identical).
+NO_PHB_WORLD_READS = frozenset((
+    "right_to_ask_date", "right_to_have_date", "wheelchair_right_date", "pwb_offer_date", "knowledge_date",
+    "covid_start", "covid_end",
+    *(f"{c}_eligible" for c in COHORTS), *(f"{c}_mean_months" for c in COHORTS if c != "chc"),
+    "chc_new_per_quarter", "chc_fast_track_share", "chc_fast_track_mean_months", "chc_death_share",
+    "other_death_share", "recovery_share",
+    *(f"budget_median_{c}" for c in COHORTS), "budget_log_sd",
+    "flexible_contract_share", "other_users_ratio", "referrals_per_user_year", "initial_utilisation",
+    "arrival_variability", "fixed_cost_share", "provider_margin", "viability_months", "shrink_step",
+    "closure_threshold", "capacity_growth_rate", "contract_rebase_months", "inpatient_bed_days_per_year",
+    "inpatient_cost_per_bed_day", *(f"inpatient_bed_days_{c}" for c in COHORTS),
+))
+
+
+def shared_counterfactual(scenario):
+    """The scenario's no-PHB twin (`model.services.counterfactual_scenario`) with every parameter the world
+    without budgets does not read at its register default, named `no_phbs`: scenarios that differ only in
+    how budgets are pushed, offered or taken up have the same twin, so a stored twin is read back instead of
+    run again (a lever change on the services page reruns the PHB arm only). The same numbers either way.
+    Where the defaults would put dates out of order, only the name is shared."""
+    from model import parameters as reg
+    from model.services import counterfactual_scenario
+
+    twin = counterfactual_scenario(scenario).with_(name="no_phbs", description="")
+    unread = {name: reg.BY_NAME[name].default for name in type(scenario.parameters).model_fields
+              if name not in NO_PHB_WORLD_READS}
+    try:
+        return counterfactual_scenario(twin.with_parameters(**unread))
+    except ValueError:
+        return twin
+
 
 # per-run measures over the last 12 months of a run: (column, label, unit, how, scale)
 MEASURES = (
@@ -87,10 +125,9 @@ def effects(scenario, runs: int, progress=None, **ensemble_options) -> Effects:
     """Run `scenario` and its no-PHB twin on the same `runs` seeds (model/ensemble.py run_ensemble, mode
     'randomness'), and measure both."""
     from model.ensemble import run_ensemble
-    from model.services import counterfactual_scenario
 
     out = []
-    for s in (scenario, counterfactual_scenario(scenario)):
+    for s in (scenario, shared_counterfactual(scenario)):  # A's and B's twins are one when they differ only in levers
         ens = run_ensemble(s, runs, mode="randomness", services=True, progress=progress, **ensemble_options)
         out.append(per_run(ens.runs_table("extra_services_national")))
     return Effects(scenario.name, *out)

@@ -263,3 +263,26 @@ def test_closures_listed_on_the_services_page_are_the_first_paired_runs(monkeypa
     alone = Sim(s.with_(agent_scale=200, seed=run_seed(s.seed, 0))).run().extra["services_closures"]
     assert len(alone) > 0
     pd.testing.assert_frame_equal(out["closures"], pool.canonical(alone), check_dtype=False)
+
+
+def test_after_a_lever_change_the_services_page_reruns_only_the_phb_arm(monkeypatch, tmp_path):
+    """A lever that acts through budgets leaves the no-PHB arm as it was: the page reads that arm back from
+    the store (one no-PHB entry for both lever values) and runs the PHB arm alone; its differences are the
+    ones the arm run afresh gives."""
+    st = Store(tmp_path / "store")
+    monkeypatch.setattr(model_calls, "_store_options", lambda: {"store": st})
+    monkeypatch.setattr(model_calls, "_workers", lambda runs: 1)
+    ran = []
+    real = ensemble._compute
+    monkeypatch.setattr(ensemble, "_compute", lambda scenario, *a, **k: ran.append(scenario.name) or
+                        real(scenario, *a, **k))
+    s = load_scenario("baseline").with_(until=dt.date(2017, 3, 31))
+    model_calls._service_differences(s.to_yaml(), 2, 200, None)
+    pushed = s.with_parameters(national_push_strength=0.55).with_(name="baseline_custom")
+    out = model_calls._service_differences(pushed.to_yaml(), 2, 200, None)
+    assert ran == ["no_phbs", "baseline", "baseline_custom"]  # the twin once, each PHB arm once
+    assert list(st.catalogue()["scenario"]).count("no_phbs") == 1
+    monkeypatch.setattr(model_calls, "_store_options", lambda: {"store": None})
+    fresh = model_calls._service_differences(pushed.to_yaml(), 2, 200, None)
+    for m, d in fresh["differences"].items():
+        pd.testing.assert_frame_equal(out["differences"][m], d, check_exact=True)

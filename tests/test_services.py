@@ -207,3 +207,57 @@ def test_service_tables_are_written_and_summarised(tmp_path):
     text = res.summary()
     assert "Traditional services" in text and "double running" in text
     assert res.timings["simpy_events"] > 0
+
+
+def _unread_at(end: str, scenario):
+    """Every parameter the world without budgets is said not to read (model.contrast.NO_PHB_WORLD_READS), at
+    one end of its range (choices: another choice)."""
+    from model.contrast import NO_PHB_WORLD_READS
+
+    changes = {}
+    for name in type(scenario.parameters).model_fields:
+        p = reg.BY_NAME[name]
+        if name in NO_PHB_WORLD_READS:
+            continue
+        value = [c for c in p.choices if c != p.default][0 if end == "low" else -1] if p.choices else getattr(p, end)
+        if value is not None and value != p.default:
+            changes[name] = value
+    return scenario.with_parameters(**changes)
+
+
+def _tables(scenario) -> dict:
+    r = Sim(scenario).run()
+    return {"national": r.national, "by_cohort": r.by_cohort, **r.extra}
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_world_without_budgets_reads_none_of_the_parameters_said_to_act_through_budgets(seed):
+    """The no-PHB twin is the same run, table for table, when every parameter outside NO_PHB_WORLD_READS
+    moves at once to either end of its range: so sharing one twin among scenarios that differ only in
+    those (model.contrast.shared_counterfactual) changes no number. A parameter it does read changes it."""
+    s = load_scenario("baseline").with_(agent_scale=50, until=dt.date(2024, 3, 31), seed=seed)
+    base = _tables(counterfactual_scenario(s))
+    for end in ("low", "high"):
+        moved = _unread_at(end, s)
+        was, now = s.parameters.model_dump(), moved.parameters.model_dump()
+        assert sum(was[k] != now[k] for k in was) >= 90  # nearly all of them, at once
+        other = _tables(counterfactual_scenario(moved))
+        for name, table in base.items():
+            pd.testing.assert_frame_equal(other[name], table, check_exact=True, obj=f"{end}: {name}")
+    read = _tables(counterfactual_scenario(s.with_parameters(referrals_per_user_year=3.3)))
+    assert not read["services_national"].equals(base["services_national"])
+
+
+def test_scenarios_differing_only_in_how_budgets_are_pushed_share_one_no_phb_twin():
+    from model.contrast import shared_counterfactual
+
+    s = load_scenario("baseline").with_(**SHORT)
+    twin = shared_counterfactual(s)
+    assert twin.name == "no_phbs" and twin.parameters.offer_rate_chc == 0.0 and twin.parameters.initial_holders == 0
+    pushed = s.with_parameters(national_push_strength=0.55, take_up_chc=0.5, decommission_propensity=0.5)
+    assert shared_counterfactual(pushed.with_(name="baseline_custom", description="mine")) == twin
+    assert shared_counterfactual(s.with_parameters(referrals_per_user_year=3.3)) != twin  # it reads this one
+    assert shared_counterfactual(s.with_(seed=5)) != twin
+    # and the twin is the plain no-PHB run, number for number
+    pd.testing.assert_frame_equal(_tables(twin)["services_national"],
+                                  _tables(counterfactual_scenario(s))["services_national"], check_exact=True)
