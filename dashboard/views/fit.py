@@ -77,7 +77,7 @@ for row in params.itertuples():
     tag = "informed by the data" if row.informed else "not informed (stays about its register range)"
     f.update_layout(height=260, title=f"{row.parameter}: {tag} (posterior sd = {row.sd_ratio:.0%} of prior)",
                     margin=dict(t=40, b=20), showlegend=False)
-    st.plotly_chart(f, key=f"fit_param_{row.parameter}", config={"displaylogo": False})
+    st.plotly_chart(f, key=f"fit_param_{row.parameter}", config={"displaylogo": False}, theme=None)
 st.caption(f"Informed: posterior sd below {INFORMED:.0%} of the prior sd. An ensemble on a calibrated scenario "
            "draws the calibrated parameters jointly from the posterior; every other uncertain parameter stays at "
            "its register range.")

@@ -41,4 +41,4 @@ def show() -> None:
         fig = build()
     fig.update_layout(height=CHART_HEIGHT, font=dict(size=20), title_font=dict(size=28),
                       margin=dict(l=90, r=40, t=80, b=60))
-    st.plotly_chart(fig, key=f"slide_{i}", config={"displaylogo": False, "displayModeBar": False})
+    st.plotly_chart(fig, key=f"slide_{i}", config={"displaylogo": False, "displayModeBar": False}, theme=None)
