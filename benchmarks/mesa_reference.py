@@ -20,7 +20,7 @@ from model import assurance, ccg, population
 from model import parameters as reg
 from model.offers import MAX_YEARLY_CHANCE, MONTHS_PER_YEAR
 from model.outcomes import matching_rule, need_per_month, type_control
-from model.planning import person_uniforms
+from model.planning import expected_acceptances, person_uniforms
 from model.people import CAPACITY, CARER, FAST_TRACK, INTEGRATED, PACKAGE, REDESIGNATED, State
 from model.rollout import CHC, N_COHORTS, WHEELCHAIR, RolloutModel
 
@@ -122,21 +122,33 @@ class ObjectPerPersonModel(RolloutModel):
                 self.held[a.org] += 1
 
     def _accrue(self) -> None:
-        """planning.accrue person by person: capacity joins the credit; the expected queue follows the real
-        one through leavers and takes in each offered person's chance of accepting."""
+        """planning.accrue person by person: capacity joins the credit; the expected queue loses the national
+        share of leavers and takes in the acceptances expected from last month's offers (each offered person's
+        chance of accepting, summed by group here; planning.expected_acceptances does the arithmetic by group)."""
         self.capacity = self.ccgs.planning_capacity(self)
-        most = self.capacity * (1.0 + self.p.planning_carryover_months) + 1.0
+        most = self.capacity * (1.0 + self.p.planning_carryover_months)
         if self.month == 0:  # each CCG starts with its carried-over capacity unused
-            self.planning_credit = np.where(self.ccgs.open, self.capacity * (1.0 + self.p.planning_carryover_months), 0.0)
+            self.planning_credit = np.where(self.ccgs.open, most, 0.0)
         else:
             self.planning_credit = np.minimum(self.planning_credit + self.capacity, most)
         self._org_tallies()
-        for org in range(self.n_orgs):
-            before, now = self.planning_waiting[org], self.queue_len[org]
-            self.planning_queue[org] = self.planning_queue[org] * (now / before) if before > 0 else now
+        before, now = float(self.planning_waiting.sum()), float(self.queue_len.sum())
+        if before > 0:
+            self.planning_queue = self.planning_queue * (now / before)
+        eligible = np.zeros(self.n_groups, np.int64)
+        offered, chance = [], []
         for a in self.agents_by_type[Patient]:  # creation order is index order
-            if a.state == State.OFFERED and a.cohort != WHEELCHAIR:
-                self.planning_queue[a.org] += self.take_up_one(a)
+            if a.state == State.ELIGIBLE:
+                eligible[a.group] += 1
+            elif a.state == State.OFFERED:
+                offered.append(a.group)
+                chance.append(self.take_up_one(a))
+        rise = self.hazard - self.cache.get("hazard_at_accrue", 0.0)
+        self.cache["hazard_at_accrue"] = self.hazard.copy()
+        added, self.cache["cohort_chance"] = expected_acceptances(
+            rise, eligible, np.array(offered, np.int64), np.array(chance, float), self.n_orgs, N_COHORTS,
+            self.cache.get("cohort_chance", np.zeros(N_COHORTS)))
+        self.planning_queue = self.planning_queue + added
 
     def take_up_one(self, a: Patient) -> float:
         p, org = self.p, a.org

@@ -94,6 +94,10 @@ def merge(m: RolloutState, date: dt.date) -> None:
     keep = np.ones(m.n_orgs, bool)
     keep[plan.from_idx] = False
     m.planning_credit[keep] += credit[keep]
+    queue = m.planning_queue.copy()  # and so does the queue expected to be waiting (model/planning.py)
+    m.planning_queue[:] = 0
+    np.add.at(m.planning_queue, plan.to_idx, queue[plan.from_idx] * plan.share)
+    m.planning_queue[keep] += queue[keep]
     m.recompute_spend()
     if m.services is not None:
         m.services.rehome(plan.contract_heir)

@@ -1,17 +1,18 @@
 """Support planning (ODD 4.5): each CCG's coordinators share their capacity among the people waiting, and
 how a budget is held.
 
-Capacity accrues as a credit each month (carried over for at most `planning_carryover_months`, plus one
-agent's worth so a coarse agent can always be served); a CCG starts with its carried-over capacity unused.
-The queue is carried twice: the people really waiting (agents), and the number expected to be waiting
-given the history so far (person-equivalents: this month's offered people come in with their chance of
-accepting; leavers and mergers scale it with the real queue). Each month a CCG completes plans for the share
-min(1, credit / expected queue) of its queue: every waiting person's plan is completed with that chance
-(their own uniform for the month), and the credit pays for the expected plans, not the realised ones. The
-rule is linear in the number of agents, so a coarse run (one agent for many people) serves people at the
-rate a full one does: a lumpy agent of ten people no longer takes a whole agent's credit at once and queues
-the next one behind it (`floor(credit + u)`, the rule before, left 1:10 runs up
-to 5% low in 2015-16; benchmarks/bench_ensemble.py measures the gap that remains).
+Capacity accrues as a credit each month, carried over for at most `planning_carryover_months`; a CCG starts
+with its carried-over capacity unused. The queue is carried twice: the people really waiting (agents), and
+the number expected to be waiting (person-equivalents in agents): each month it takes in the acceptances
+expected from last month's offers (`expected_acceptances`: the people who could be offered × the chance the
+month's offer hazard gave them × the take-up chance of those offered), loses the share of the real queue that
+left, and moves with mergers. Each month a CCG completes plans for the share min(1, credit / expected queue)
+of its queue: every waiting person's plan is completed with that chance (their own uniform for the month),
+and the credit pays for the expected plans, not the realised ones. Nothing in the rule depends on how many
+people an agent stands for: a coarse run's offers come in lumps (one agent for fifty people), and a queue
+built from the realised lumps made coordinators look short where full-scale CCGs had time to spare (1:50
+runs were 7-12% low in 2014-15 and 5-6% high in 2020-21 with that rule; benchmarks/bench_ensemble.py
+measures the gap that remains).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from model.counting import WHEELCHAIR
 from model.people import (
     CAPACITY,
     CARER,
+    ELIGIBLE,
     DIRECT_PAYMENT,
     INF,
     NOTIONAL,
@@ -34,33 +36,58 @@ from model.state import RolloutState
 
 
 def accrue(m: RolloutState, take_up) -> None:
-    """This month's capacity joins the credit (what re-designation and planning draw on), and the expected
-    queue takes in this month's expected acceptances (the offered decide next: `take_up` is
-    model.offers.take_up, passed in because offers depends on planning through wheelchair budgets)."""
+    """This month's capacity joins the credit (what re-designation and planning draw on, up to what a CCG may
+    carry over), and the expected queue takes in the acceptances expected from last month's offers (the offered
+    decide next: `take_up` is model.offers.take_up, passed in because offers depends on planning through
+    wheelchair budgets)."""
     m.capacity = m.ccgs.planning_capacity(m)
     carried = m.capacity * (1.0 + m.p.planning_carryover_months)  # the most capacity a CCG may carry over
-    if m.month == 0:
-        m.planning_credit = starting_credit(m, carried)
-    else:  # plus one agent's worth, so a coarse agent can always be served
-        m.planning_credit = np.minimum(m.planning_credit + m.capacity, carried + 1.0)
+    m.planning_credit = starting_credit(m, carried) if m.month == 0 else np.minimum(m.planning_credit + m.capacity,
+                                                                                     carried)
     ppl = m.people
-    # the real queue after last month's plans (`planning_waiting`) has since lost leavers and gained or lost
-    # people in mergers: the expected queue follows it in proportion
-    m.planning_queue = _follow(m.planning_queue, _waiting_by_org(m), m.planning_waiting)
+    # since last month's plans some of those waiting have left (died, recovered): the expected queue loses the
+    # same share, nationally (a CCG's own share would be as lumpy as its queue; mergers move the expected
+    # queue with the organisation, model/mergers.py)
+    before, now = float(m.planning_waiting.sum()), float(ppl.counts[PLANNING].sum())
+    if before > 0:
+        m.planning_queue = m.planning_queue * (now / before)
     offered = ppl.tracked(OFFERED)
+    chance = np.zeros(0)
     if len(offered):
         chance = take_up(m, offered)  # of everyone offered: their decisions come next and read these
         m.cache["offered_chances"] = (m.month, offered, chance)
-        # a wheelchair budget is issued at assessment: no queue
-        m.planning_queue = _expect(m.planning_queue, offered, chance, ppl.group, ppl.n_cohorts, WHEELCHAIR)
+    rise = m.hazard - m.cache.get("hazard_at_accrue", 0.0)  # last month's offer step raised the hazards this much
+    m.cache["hazard_at_accrue"] = m.hazard.copy()
+    added, m.cache["cohort_chance"] = expected_acceptances(
+        rise, ppl.counts[ELIGIBLE], ppl.group[offered], chance, m.n_orgs, ppl.n_cohorts,
+        m.cache.get("cohort_chance", np.zeros(ppl.n_cohorts)))
+    m.planning_queue = m.planning_queue + added
+
+
+def expected_acceptances(rise: np.ndarray, eligible: np.ndarray, offered_group: np.ndarray, chance: np.ndarray,
+                         n_orgs: int, n_cohorts: int, cohort_chance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Acceptances expected from last month's offers, by CCG (agents; wheelchair budgets have no queue): in each
+    group, the people who could be offered (still eligible, or offered) × the chance the hazard's `rise` gave
+    each × the mean take-up chance of those offered (the cohort's mean over England where none was; the last
+    month's where none was anywhere). Why expected, not realised: a coarse run offers one agent for many people
+    at once, and a queue of such lumps would make a CCG's coordinators look short where a full-scale CCG has
+    time to spare; the expectation is the same at any scale. Returns (by CCG, the cohorts' mean chances)."""
+    n_groups = len(rise)
+    n_offered = np.bincount(offered_group, minlength=n_groups).astype(float)
+    chance_sum = np.bincount(offered_group, weights=chance, minlength=n_groups)
+    by_cohort = n_offered.reshape(n_orgs, n_cohorts).sum(axis=0)
+    cohort_mean = np.divide(chance_sum.reshape(n_orgs, n_cohorts).sum(axis=0), by_cohort,
+                            out=np.array(cohort_chance, float), where=by_cohort > 0)
+    mean = np.divide(chance_sum, n_offered, out=np.tile(cohort_mean, n_orgs), where=n_offered > 0)
+    expected = (eligible + n_offered) * -np.expm1(-rise) * mean
+    expected.reshape(n_orgs, n_cohorts)[:, WHEELCHAIR] = 0.0
+    return expected.reshape(n_orgs, n_cohorts).sum(axis=1), cohort_mean
 
 
 def starting_credit(m: RolloutState, carried: np.ndarray) -> np.ndarray:
     """No plans were made before the roll-out, so each CCG starts with the capacity it may carry over unused
-    (`carried`: 1 + planning_carryover_months months of it). Not the cap's extra agent, an allowance for
-    coarse agents and not capacity (given at the start, it let coarse runs plan one agent per CCG too many
-    wherever planning binds: 1:50 ensembles up to 14% high in 2015-17). Starting with none left a coarse
-    run's first agents waiting longer than a full-scale run's people (tests/test_throughput.py)."""
+    (`carried`: 1 + planning_carryover_months months of it). Starting with one month's left a coarse run's
+    first agents waiting longer than a full-scale run's people (tests/test_throughput.py)."""
     return np.where(m.ccgs.open, carried, 0.0)
 
 
@@ -171,26 +198,6 @@ def _by_org(row, n_orgs, n_cohorts):  # pragma: no cover (compiled)
             total += row[g]
         out[o] = total
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _follow(queue, waiting, before):  # pragma: no cover (compiled)
-    """The expected queue scaled as the real one changed since last month's plans (or set to it)."""
-    out = np.empty(len(queue))
-    for o in range(len(queue)):
-        out[o] = queue[o] * (waiting[o] / before[o]) if before[o] > 0 else waiting[o]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _expect(queue, offered, chance, group, n_cohorts, wheelchair):  # pragma: no cover (compiled)
-    """The expected queue plus this month's offered people (not wheelchair users), each with their chance."""
-    added = np.zeros(len(queue))
-    for k in range(len(offered)):
-        g = group[offered[k]]
-        if g % n_cohorts != wheelchair:
-            added[g // n_cohorts] += chance[k]
-    return queue + added
 
 
 @numba.njit(cache=True, nogil=True)

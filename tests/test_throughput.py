@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 from model.geography import load_geography
 from model.rollout import RolloutModel
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 # sha256 of recorder.counts, baseline at 1:50 to March 2024, patient side alone (recomputed for the shared
 # support-planning rule, issue 12, and again when CCGs began with their carried-over planning capacity; the
 # speed-ups leave it unchanged)
-PINNED_COUNTS_SHA256 = "7f0822b5fe889137a020abf130cb968aa03eed2cb6f9c67deef8f70b931f51b9"
+PINNED_COUNTS_SHA256 = "5527f535b907daf6cf964f80f5fe726b7e1fc4e3ffc0511f85f2199f5c3c09e4"
 
 
 def recorder_arrays(m: RolloutModel) -> dict[str, np.ndarray]:
@@ -111,11 +112,13 @@ def test_planning_shares_capacity_and_stops_without_it():
     assert (ample.planning_queue >= -1e-9).all() and (none.planning_queue >= -1e-9).all()
 
 
-def test_ccgs_start_with_their_carried_over_planning_capacity(monkeypatch):
-    """Each CCG starts with the planning capacity it may carry over unused (planning.starting_credit). In 2014 a
-    full-scale run plans nearly everyone who accepts the month they accept; a 1:10 run's agents wait less than
-    when CCGs started with one month's capacity (the rule before: removed, the waiting comes back)."""
+def test_coarse_agents_wait_for_a_plan_about_as_long_as_full_scale_people(monkeypatch):
+    """The expected queue takes in the acceptances expected from last month's offers, not the realised ones
+    (planning.expected_acceptances). In 2014 a full-scale run plans everyone who accepts the month they accept;
+    1:50 agents, each fifty people offered at once, then wait little too. Fed the realised offers (the rule
+    before), the same coarse runs keep dozens of times as many people waiting."""
     from model import planning
+    from model.counting import WHEELCHAIR
     from model.sim import Sim
 
     s = load_scenario("baseline").with_(until=dt.date(2014, 12, 31))
@@ -124,10 +127,34 @@ def test_ccgs_start_with_their_carried_over_planning_capacity(monkeypatch):
         return float(np.mean([Sim(s.with_(agent_scale=scale, seed=i)).run(services=False).national[
             "waiting_for_support_plan"].mean() for i in seeds]))
 
-    full, coarse = waiting(1, [0]), waiting(10, range(6))
-    monkeypatch.setattr(planning, "starting_credit", lambda m, carried: m.capacity.copy())  # one month's
-    without = waiting(10, range(6))
-    assert full < 5 and coarse < 0.8 * without  # people waiting for a plan, on average over the months
+    def realised(rise, eligible, offered_group, chance, n_orgs, n_cohorts, cohort_chance):
+        keep = offered_group % n_cohorts != WHEELCHAIR
+        return np.bincount(offered_group[keep] // n_cohorts, weights=chance[keep], minlength=n_orgs), cohort_chance
+
+    full, coarse = waiting(1, [0]), waiting(50, range(4))
+    monkeypatch.setattr(planning, "expected_acceptances", realised)
+    lumps = waiting(50, range(4))
+    assert full < 5 and coarse < 25 and lumps > 5 * coarse  # people waiting for a plan, on average over the months
+
+
+def test_expected_acceptances_are_eligible_people_times_offer_chance_times_take_up():
+    """By group: (eligible + offered) × (1 − e^−rise) × the offered's mean chance; a group with nobody offered
+    takes its cohort's mean over England; wheelchair users join no queue."""
+    from model.counting import WHEELCHAIR
+    from model.planning import expected_acceptances
+
+    n_orgs, n_cohorts = 2, 6
+    rise = np.full(n_orgs * n_cohorts, 0.1)
+    eligible = np.full(n_orgs * n_cohorts, 90)
+    offered = np.array([0, 0, 6 + 0, WHEELCHAIR])  # two in CCG 0 cohort 0, one in CCG 1 cohort 0, one wheelchair
+    chance = np.array([0.2, 0.4, 0.6, 0.9])
+    by_org, cohort_mean = expected_acceptances(rise, eligible, offered, chance, n_orgs, n_cohorts,
+                                               np.full(n_cohorts, 0.5))
+    p = 1 - np.exp(-0.1)
+    assert cohort_mean[0] == pytest.approx(0.4) and cohort_mean[1] == 0.5  # (0.2+0.4+0.6)/3; none offered: last
+    ccg0 = (92 * p * 0.3) + 4 * 90 * p * 0.5  # cohort 0: its own mean; cohorts 1-4: the last means; no wheelchair
+    ccg1 = (91 * p * 0.6) + 4 * 90 * p * 0.5
+    assert by_org == pytest.approx([ccg0, ccg1])
 
 
 def test_ensemble_member_equals_the_run_alone():
