@@ -86,8 +86,7 @@ def expected_acceptances(rise: np.ndarray, eligible: np.ndarray, offered_group: 
 
 def starting_credit(m: RolloutState, carried: np.ndarray) -> np.ndarray:
     """No plans were made before the roll-out, so each CCG starts with the capacity it may carry over unused
-    (`carried`: 1 + planning_carryover_months months of it). Starting with one month's left a coarse run's
-    first agents waiting longer than a full-scale run's people (tests/test_throughput.py)."""
+    (`carried`: 1 + planning_carryover_months months of it)."""
     return np.where(m.ccgs.open, carried, 0.0)
 
 
