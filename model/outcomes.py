@@ -146,6 +146,16 @@ class Outcomes:
         known = np.clip(m._org_vector("readiness"), 0.0, 1.0)  # CCGs with processes tell budgets up front
         return m._org_vector("restrictiveness"), known, self.support_available()
 
+    def ccg_terms_now(self) -> tuple[np.ndarray, np.ndarray]:
+        """`ccg_terms(p, *self._ccg_inputs())` in one compiled pass over CCGs (`month_ccg_terms`): the same
+        numbers, without some twenty small whole-array steps a month."""
+        m, p = self.m, self.p
+        t = m.ccgs
+        control, support = np.empty(m.n_orgs), np.empty(m.n_orgs)
+        month_ccg_terms(t.open, t.readiness, t.restrictiveness, t.planning_capacity(m), m.people.counts[State.PLANNING],
+                        p.restriction_match_loss, p.unknown_budget_match_loss, p.support_match_loss, control, support)
+        return control, support
+
     def _helped(self, idx) -> np.ndarray:
         """Holders with a carer or the capacity to manage their budget."""
         return (self.m.people.flags[idx] & (CARER | CAPACITY)) != 0
@@ -172,7 +182,7 @@ class Outcomes:
         scaled_cover(covered, spendable, scale)
         size = np.exp(covered)
         size_from_exp(size, 1.0 - np.exp(-1.0 / scale))  # size, in place
-        control, support = ccg_terms(p, *self._ccg_inputs())
+        control, support = self.ccg_terms_now()
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
         by_key, by_org = np.zeros((len(KEY_SUMS), n_keys)), np.zeros((len(ORG_SUMS), m.n_orgs))
         self.cash_by_group = np.zeros(m.n_groups)
@@ -202,6 +212,28 @@ ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summ
 
 SUMS_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.sums`
 assert sorted(SUMS_ORDER) == sorted(OUTCOME_KEYS)
+
+
+@numba.njit(cache=True, nogil=True)
+def month_ccg_terms(open_, readiness, restrictiveness, cap, planning, restriction_loss, unknown_loss, support_loss,
+                    control, support):  # pragma: no cover (compiled)
+    """The matching rule's CCG terms (`ccg_terms`) from the CCG arrays (`_ccg_inputs`), operation for
+    operation: restrictions and readiness (0 where no CCG is open; readiness clipped to 0–1), support
+    available from planning capacity `cap` against the planning queue (`planning`: agents by group, a whole
+    number sum per CCG, so exact in any order)."""
+    n = len(open_)
+    n_cohorts = len(planning) // n
+    for o in range(n):
+        known = readiness[o] if open_[o] else 0.0
+        known = min(max(known, 0.0), 1.0) if not np.isnan(known) else known  # np.clip
+        restrict = restrictiveness[o] if open_[o] else 0.0
+        queue = 0
+        for c in range(n_cohorts):
+            queue += planning[o * n_cohorts + c]
+        total = cap[o] + queue
+        avail = cap[o] / total if total > 0 else 1.0
+        control[o] = (1.0 - restriction_loss * restrict) * (1.0 - unknown_loss * (1.0 - known))
+        support[o] = 1.0 - support_loss * (1.0 - avail)
 
 
 @numba.njit(cache=True, nogil=True)

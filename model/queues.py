@@ -32,36 +32,42 @@ def serve_week(lists, depth, arrivals, cap, served_total, waited):  # pragma: no
     lists: (weeks waited, provider); depth: rows each list uses (updated); served_total, waited: out, per
     provider, people served and their weeks waited. Compiled (numba): half the lists hold only the newest
     week, so working provider by provider on the rows in use is far less work than whole-array steps."""
-    n_rows, n = lists.shape
-    served = np.empty(n_rows)
-    for j in range(n):
-        d = min(depth[j] + 1, n_rows)  # rows in use once the list is a week older
-        if d == n_rows:  # the last bucket keeps everyone who has waited 52 weeks or more
-            lists[n_rows - 1, j] = lists[n_rows - 2, j] + lists[n_rows - 1, j]
-            top = n_rows - 2
-        else:
-            top = d - 1
-        for k in range(top, 0, -1):
-            lists[k, j] = lists[k - 1, j]
-        lists[0, j] = arrivals[j]
-        older = 0.0  # people who have waited longer than row k, served first
-        new_depth = 0
-        for k in range(d - 1, -1, -1):
-            w = lists[k, j]
-            s = min(max(cap[j] - older, 0.0), w)
-            older = older + w
-            lists[k, j] = w - s
-            served[k] = s
-            if new_depth == 0 and lists[k, j] != 0.0:
-                new_depth = k + 1
-        total = served[0]
-        wait = 0.0 * served[0]
-        for k in range(1, d):
-            total += served[k]
-            wait += k * served[k]
-        served_total[j] = total
-        waited[j] = wait
-        depth[j] = new_depth
+    served = np.empty(lists.shape[0])
+    for j in range(lists.shape[1]):
+        served_total[j], waited[j] = serve_list(lists, depth, j, arrivals[j], cap[j], served)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def serve_list(lists, depth, j, arrivals, cap, served):  # pragma: no cover (compiled)
+    """`serve_week` for provider `j`: returns the people served and their weeks waited (`served`: scratch,
+    one row per week waited)."""
+    n_rows = lists.shape[0]
+    d = min(depth[j] + 1, n_rows)  # rows in use once the list is a week older
+    if d == n_rows:  # the last bucket keeps everyone who has waited 52 weeks or more
+        lists[n_rows - 1, j] = lists[n_rows - 2, j] + lists[n_rows - 1, j]
+        top = n_rows - 2
+    else:
+        top = d - 1
+    for k in range(top, 0, -1):
+        lists[k, j] = lists[k - 1, j]
+    lists[0, j] = arrivals
+    older = 0.0  # people who have waited longer than row k, served first
+    new_depth = 0
+    for k in range(d - 1, -1, -1):
+        w = lists[k, j]
+        s = min(max(cap - older, 0.0), w)
+        older = older + w
+        lists[k, j] = w - s
+        served[k] = s
+        if new_depth == 0 and lists[k, j] != 0.0:
+            new_depth = k + 1
+    total = served[0]
+    wait = 0.0 * served[0]
+    for k in range(1, d):
+        total += served[k]
+        wait += k * served[k]
+    depth[j] = new_depth
+    return total, wait
 
 
 def weekly(side):
@@ -72,14 +78,15 @@ def weekly(side):
     env, p, q = side.m.env, side.p, side._q
     n = side.n_services * side.n_slots
     b = side.waiting_list.reshape(WAIT_BUCKETS, n)  # row k: people who have waited k weeks, by provider
-    served, waited, arrivals, cap = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    served, waited, arrivals, cap, z = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    sums = tuple(q[k].reshape(n) for k in ("served", "wait", "capacity", "arrivals"))  # views: zeroed in place
+    rng, variability = side.rng, p.arrival_variability
     yield env.timeout(WEEK_OFFSET)
     side.n_events += 1
     while True:
-        z = side.rng.standard_normal(n)
-        queue_week(b, side.list_depth, side.demand.ravel(), z, p.arrival_variability, side.open.ravel(),
-                   side.capacity.ravel(), arrivals, cap, served, waited, q["served"].ravel(), q["wait"].ravel(),
-                   q["capacity"].ravel(), q["arrivals"].ravel())
+        rng.standard_normal(out=z)  # the numbers of rng.standard_normal(n), without a new array each week
+        queue_week(b, side.list_depth, side.demand.reshape(n), z, variability, side.open.reshape(n),
+                   side.capacity.reshape(n), arrivals, cap, served, waited, *sums)
         yield env.timeout(DAYS_PER_WEEK)
         side.n_events += 1
 
@@ -89,18 +96,20 @@ def queue_week(lists, depth, lam, z, variability, open_, capacity, arrivals, cap
                served_sum, wait_sum, cap_sum, arrivals_sum):  # pragma: no cover (compiled)
     """One week of the queues: this week's referrals (mean `lam`, normal draws `z`), each open provider's
     capacity, `serve_week`, and the sums the month reads, added in place. The arithmetic of the
-    whole-array steps it replaced, operation for operation (sqrt is exactly rounded in both)."""
-    n = len(lam)
-    for j in range(n):
+    whole-array steps it replaced, operation for operation (sqrt is exactly rounded in both); one pass,
+    provider by provider (each provider's numbers depend on its own list only), so each list is read once."""
+    scratch = np.empty(lists.shape[0])
+    for j in range(len(lam)):
         a = lam[j] + np.sqrt(lam[j]) * variability * z[j]
-        arrivals[j] = a if (a >= 0.0 or np.isnan(a)) else 0.0  # np.maximum(a, 0.0)
-        cap[j] = capacity[j] if open_[j] else 0.0
-    serve_week(lists, depth, arrivals, cap, served, waited)
-    for j in range(n):
-        served_sum[j] += served[j]
-        wait_sum[j] += waited[j]
-        cap_sum[j] += cap[j]
-        arrivals_sum[j] += arrivals[j]
+        a = a if (a >= 0.0 or np.isnan(a)) else 0.0  # np.maximum(a, 0.0)
+        c = capacity[j] if open_[j] else 0.0
+        arrivals[j], cap[j] = a, c
+        s, w = serve_list(lists, depth, j, a, c, scratch)
+        served[j], waited[j] = s, w
+        served_sum[j] += s
+        wait_sum[j] += w
+        cap_sum[j] += c
+        arrivals_sum[j] += a
 
 
 @numba.njit(cache=True, nogil=True)
