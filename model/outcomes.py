@@ -180,29 +180,24 @@ class Outcomes:
         scale = max(p.adequacy_saturation, 1e-9)
         covered = ratio ** p.need_tracking_exponent
         scaled_cover(covered, spendable, scale)
-        size = np.exp(covered)
-        size_from_exp(size, 1.0 - np.exp(-1.0 / scale))  # size, in place
+        size = np.exp(covered)  # `holder_sums` makes it adequacy: (1 − exp) / (1 − exp(−1 / scale))
         control, support = self.ccg_terms_now()
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
         by_key, by_org = np.zeros((len(KEY_SUMS), n_keys)), np.zeros((len(ORG_SUMS), m.n_orgs))
         self.cash_by_group = np.zeros(m.n_groups)
         holder_sums(idx, ppl.group, ppl.state, ppl.budget, ppl.flags, ppl.n_cohorts, int(NOTIONAL),
-                    int(CARER | CAPACITY), size, control, support, self.type_control, p.unsupported_match,
-                    p.ascot_gain_per_match, p.inpatient_reduction_per_match, self.bed_days,
+                    int(CARER | CAPACITY), size, 1.0 - np.exp(-1.0 / scale), control, support, self.type_control,
+                    p.unsupported_match, p.ascot_gain_per_match, p.inpatient_reduction_per_match, self.bed_days,
                     float(planner_pence(p)), WHEELCHAIR_COHORT,
                     p.third_party_fee_share, self.unspent_share, by_key, by_org, self.cash_by_group)
-        w = float(m.agent_scale)
-        shape = (len(reg.COHORTS), len(HOLD_TYPES))
-        self.sums[:len(KEY_SUMS), t] = by_key.reshape(len(KEY_SUMS), *shape) * w
-        budget_sum = self.rec["budget_pence"][t]
-        # each (cohort, way held) cell sums one way of holding, so the cash and notional sums are its columns
-        self.rec["cash_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) > 0, budget_sum, 0.0)
-        self.rec["notional_pence"][t] = np.where(np.arange(len(HOLD_TYPES)) == 0, budget_sum, 0.0)
-        o = dict(zip(ORG_SUMS, by_org))
-        self.org_bed_days_holders, self.org_ascot = o["bed_days"] * w, o["ascot_gain"] * w
-        # sums of whole pence below 2**53 are exact in float64, so the float sums are the integer sums
-        self.org_notional = o["notional_pence"].astype(np.int64) * m.agent_scale
-        self.org_support = o["support_pence"].astype(np.int64) * m.agent_scale
+        # scaled to the population; each (cohort, way held) cell sums one way of holding, so the cash and
+        # notional sums are its columns; sums of whole pence below 2**53 are exact in float64, so the float
+        # sums are the integer sums
+        n = m.n_orgs
+        self.org_bed_days_holders, self.org_ascot = np.empty(n), np.empty(n)
+        self.org_notional, self.org_support = np.empty(n, np.int64), np.empty(n, np.int64)
+        scaled_sums(by_key, by_org, float(m.agent_scale), int(m.agent_scale), len(HOLD_TYPES), self.sums[:, t],
+                    self.org_bed_days_holders, self.org_ascot, self.org_notional, self.org_support)
 
 
 KEY_SUMS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_pence", "support_pence",
@@ -212,6 +207,8 @@ ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summ
 
 SUMS_ORDER = KEY_SUMS + ("cash_pence", "notional_pence")  # rows of `Outcomes.sums`
 assert sorted(SUMS_ORDER) == sorted(OUTCOME_KEYS)
+assert ORG_SUMS == ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # the rows `scaled_sums` reads
+BUDGET_ROW = KEY_SUMS.index("budget_pence")
 
 
 @numba.njit(cache=True, nogil=True)
@@ -256,21 +253,38 @@ def scaled_cover(covered, spendable, scale):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def size_from_exp(e, denominator):  # pragma: no cover (compiled)
-    """In place, `adequacy` from its exponential: (1 − e) / (1 − exp(−1 / scale))."""
-    for i in range(len(e)):
-        e[i] = (1.0 - e[i]) / denominator
+def scaled_sums(by_key, by_org, w, scale, n_kinds, sums_t, bed_days, ascot, notional, support):  # pragma: no cover
+    """The month's sums scaled to the population (`Outcomes.month`): rows KEY_SUMS of `sums_t` (SUMS_ORDER,
+    cohort, way held) from `by_key` × w, then cash (third party, direct payment) and notional budget money as
+    the budget sums' columns; per CCG from `by_org`: bed-days and ASCOT gain × w, pence (whole) × scale."""
+    n_rows, n_c, _ = sums_t.shape
+    n_key = by_key.shape[0]
+    for r in range(n_key):
+        for c in range(n_c):
+            for k in range(n_kinds):
+                sums_t[r, c, k] = by_key[r, c * n_kinds + k] * w
+    for c in range(n_c):
+        for k in range(n_kinds):
+            budget = sums_t[BUDGET_ROW, c, k]
+            sums_t[n_key, c, k] = budget if k > 0 else 0.0  # cash_pence
+            sums_t[n_key + 1, c, k] = budget if k == 0 else 0.0  # notional_pence
+    for o in range(by_org.shape[1]):
+        bed_days[o] = by_org[0, o] * w
+        ascot[o] = by_org[1, o] * w
+        notional[o] = np.int64(by_org[2, o]) * scale
+        support[o] = np.int64(by_org[3, o]) * scale
 
 
 @numba.njit(cache=True, nogil=True)
-def holder_sums(idx, group_of, state, budget_of, flags, n_cohorts, notional, help_flags, size, control, support,
+def holder_sums(idx, group_of, state, budget_of, flags, n_cohorts, notional, help_flags, e, denominator, control, support,
                 type_control, unsupported, gain_per_match, fall_per_match, bed_days, planner_pence, wheelchair,
                 fee_share, unspent, by_key, by_org, cash_by_group):  # pragma: no cover (compiled)
     """Each holder's match (`matching_rule`: size × control × support × help) and what follows from it
     (ASCOT gain, inpatient use, support cost, money reclaimed), summed in one pass over holders `idx` in index
     order: by (cohort, way held) into `by_key` (rows: KEY_SUMS), by CCG into `by_org` (rows: ORG_SUMS) and
     cash by group. The same arithmetic, in the same order, as the whole-array steps it replaced (tested);
-    compiled (numba), because a national run has ~100,000 holders every month."""
+    compiled (numba), because a national run has ~100,000 holders every month. `e`: each holder's
+    exp(−covered / scale); the size term is (1 − e) / `denominator` (`adequacy`)."""
     n_kinds = len(type_control)
     for i in range(len(idx)):
         p = idx[i]
@@ -279,7 +293,8 @@ def holder_sums(idx, group_of, state, budget_of, flags, n_cohorts, notional, hel
         kind = np.int64(state[p]) - notional  # the HOLDING states are contiguous: 0, 1, 2
         k = c * n_kinds + kind
         help_ = 1.0 if (flags[p] & help_flags) != 0 else unsupported
-        match = size[i] * (control[o] * type_control[kind]) * support[o] * help_
+        size = (1.0 - e[i]) / denominator
+        match = size * (control[o] * type_control[kind]) * support[o] * help_
         gain = gain_per_match * match  # over a year, on top of the gain people make without a budget
         fall = min(max(fall_per_match * match, 0.0), 1.0)
         beds = bed_days[c]
