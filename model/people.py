@@ -27,6 +27,7 @@ class State(IntEnum):
     LOST_ELIGIBILITY = 10
 
 
+_ONE_STATE = [np.full(1, int(s), np.int8) for s in State]  # `move`'s one state for all (read only)
 HOLDING = (State.NOTIONAL, State.THIRD_PARTY, State.DIRECT_PAYMENT)
 TRACKED = (State.OFFERED, State.PLANNING)  # small states kept as index lists, so no month scans everyone
 LEFT = (State.DIED, State.RECOVERED, State.LOST_ELIGIBILITY)
@@ -152,7 +153,7 @@ class People:
             for s, parts in self._tracked.items():
                 parts.append(idx[to == s])
         else:
-            _move(idx, np.full(1, int(to), np.int8), True, month, self.state, self.since, self.group, self.counts)
+            _move(idx, _ONE_STATE[int(to)], True, month, self.state, self.since, self.group, self.counts)
             if to in self._tracked:
                 self._tracked[to].append(idx)
 
