@@ -174,12 +174,17 @@ class Outcomes:
         # the matching rule's size term (`size_term`) step by step: each holder's budget / need (at least 0)
         # and spendable share (compiled), the power and exponential in numpy (numba's differ in the last
         # bit), the rest compiled; then the rule's CCG terms
-        ratio, spendable = np.empty(len(idx)), np.empty(len(idx))
-        holder_terms(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), self.need,
-                     self.unspent_share, ratio, spendable)
         scale = max(p.adequacy_saturation, 1e-9)
-        covered = ratio ** p.need_tracking_exponent
-        scaled_cover(covered, spendable, scale)
+        if p.need_tracking_exponent in EXACT_POWERS:  # (the default, 0.5, is a square root: exactly rounded)
+            covered = np.empty(len(idx))
+            holder_cover(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), self.need,
+                         self.unspent_share, p.need_tracking_exponent == 0.5, scale, covered)
+        else:
+            ratio, spendable = np.empty(len(idx)), np.empty(len(idx))
+            holder_terms(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), self.need,
+                         self.unspent_share, ratio, spendable)
+            covered = ratio ** p.need_tracking_exponent
+            scaled_cover(covered, spendable, scale)
         size = np.exp(covered)  # `holder_sums` makes it adequacy: (1 − exp) / (1 − exp(−1 / scale))
         control, support = self.ccg_terms_now()
         n_keys = len(reg.COHORTS) * len(HOLD_TYPES)
@@ -242,6 +247,25 @@ def holder_terms(idx, group, state, budget, n_cohorts, notional, need, unspent, 
         r = budget[idx[i]] / need[g % n_cohorts]
         ratio[i] = r if (r >= 0.0 or np.isnan(r)) else 0.0  # np.maximum(r, 0.0)
         spendable[i] = 1.0 - unspent[g // n_cohorts] if state[idx[i]] - notional > 0 else 1.0
+
+
+EXACT_POWERS = (0.5, 1.0)  # x ** 0.5 is numpy's sqrt and x ** 1.0 is x: the same numbers compiled (tested)
+
+
+@numba.njit(cache=True, nogil=True)
+def holder_cover(idx, group, state, budget, n_cohorts, notional, need, unspent, root, scale,
+                 covered):  # pragma: no cover (compiled)
+    """`holder_terms`, the power (a square root if `root`, else 1) and `scaled_cover` in one pass over
+    holders `idx`: −max(ratio ** exponent × spendable, 0) / scale, the numbers of the three steps."""
+    for i in range(len(idx)):
+        g = group[idx[i]]
+        r = budget[idx[i]] / need[g % n_cohorts]
+        r = r if (r >= 0.0 or np.isnan(r)) else 0.0  # np.maximum(r, 0.0)
+        if root:
+            r = np.sqrt(r)
+        spendable = 1.0 - unspent[g // n_cohorts] if state[idx[i]] - notional > 0 else 1.0
+        x = r * spendable
+        covered[i] = -(x if (x >= 0.0 or np.isnan(x)) else 0.0) / scale
 
 
 @numba.njit(cache=True, nogil=True)
