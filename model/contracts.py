@@ -4,9 +4,10 @@ Takes the service side (model/services.py) as an argument and never imports it."
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from model.queues import steady_backlog
+from model.queues import WAIT_BUCKETS
 from model.units import WEEKS_PER_YEAR
 
 
@@ -41,11 +42,54 @@ def rebase(side, t: int, users: dict[str, np.ndarray]) -> None:
                        where=side.price[:, None] > 0)
     funded = np.maximum(funded, users["ccg_users"] * (new > 0))  # sized for today's users if more
     referrals = p.referrals_per_user_year / WEEKS_PER_YEAR
-    standing = steady_backlog(referrals * funded, referrals * funded / p.initial_utilisation,
-                              p.arrival_variability).sum(axis=2)
-    extra = np.maximum(side.waiting() - standing, 0.0) / 26.0
+    extra = np.empty(funded.shape)  # capacity to clear, over half a year, what waits beyond the standing list
+    backlog_excess(side.waiting_list.reshape(WAIT_BUCKETS, -1), referrals * funded,
+                   referrals * funded / p.initial_utilisation, p.arrival_variability ** 2, extra.reshape(-1))
     side.capacity = np.where(ok, referrals * funded / p.initial_utilisation + extra, side.capacity)
     side.displaced_base = np.where(ok, displaced, side.displaced_base)
     side.rebased[t] = ok
     side.activity_sum[:] = 0.0
     side.activity_months = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def backlog_excess(lists, demand, capacity, variance, out):  # pragma: no cover (compiled)
+    """max(waiting − standing, 0) / 26 for each provider (`out`), in one pass: waiting, the people on its
+    list (`lists`: weeks waited, provider); standing, the steady-state list of a provider with this demand
+    and capacity (model/queues.py `steady_backlog`, summed over weeks). Both sums over the 53 weeks are
+    numpy's pairwise sums (`_sum53`), so the numbers are those of `waiting()` and `steady_backlog(...).sum`."""
+    n_rows = lists.shape[0]
+    column, fill = np.empty(n_rows), np.empty(n_rows)
+    d, c = demand.ravel(), capacity.ravel()
+    for j in range(lists.shape[1]):
+        x = c[j] - d[j]
+        spare = x if (x >= 1e-9 or np.isnan(x)) else 1e-9  # np.maximum(capacity - demand, 1e-9)
+        mean = variance * d[j] / (2.0 * spare)
+        top = d[j] * (n_rows - 1)
+        mean = mean if (mean <= top or np.isnan(mean)) else top  # np.minimum
+        weeks = mean / d[j] if d[j] > 0 else 0.0
+        for k in range(n_rows):
+            w = weeks - float(k)
+            w = w if (w > 0.0 or np.isnan(w)) else 0.0  # np.clip(w, 0, 1), as numpy clips
+            w = w if (w < 1.0 or np.isnan(w)) else 1.0
+            fill[k] = w * d[j]
+            column[k] = lists[k, j]
+        excess = _sum53(column) - _sum53(fill)
+        out[j] = (excess if (excess >= 0.0 or np.isnan(excess)) else 0.0) / 26.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _sum53(a):  # pragma: no cover (compiled)
+    """numpy's sum of a contiguous block of 8 to 128 floats: eight partial sums, combined pairwise, then the rest."""
+    n = len(a)
+    r = a[:8].copy()
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
