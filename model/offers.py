@@ -36,16 +36,39 @@ MAX_YEARLY_CHANCE = 0.999  # a yearly chance of 1 has no hazard: -log(1 - p) mus
 
 def offer(m: RolloutState, t: int) -> None:
     ppl = m.people
-    intensity, rates = m.ccgs.offer_intensity(m), m.policy.offer_rates()
-    yearly = np.outer(intensity, rates)
-    switched = m.ccgs.open & (m.ccgs.pwb_switch_month <= t)  # wheelchair services that offer budgets
-    yearly[:, WHEELCHAIR] = np.where(switched, rates[WHEELCHAIR], 0.0)
-    yearly = np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()
-    m.hazard += -np.log1p(-yearly) / MONTHS_PER_YEAR
-    idx = _due_offers(ppl.threshold, m.hazard, ppl.group, ppl.n)
+    rates = m.policy.offer_rates()
+    # yearly chance by group: intensity × rate (wheelchair: the rate where the service has switched), at most
+    # MAX_YEARLY_CHANCE; the hazard grows by −log(1 − chance) / 12 (log1p in numpy: numba's may differ)
+    log_stay = np.empty(m.n_groups)
+    _minus_yearly(m.ccgs.offer_intensity(m), rates, m.ccgs.open, m.ccgs.pwb_switch_month, float(t), WHEELCHAIR,
+                  MAX_YEARLY_CHANCE, log_stay)
+    np.log1p(log_stay, out=log_stay)
+    idx = _grow_hazard_and_find_due(log_stay, float(MONTHS_PER_YEAR), ppl.threshold, m.hazard, ppl.group, ppl.n)
     m.recorder.offered(t, ppl.group[idx])
     ppl.move(idx, OFFERED, t)
     ppl.threshold[idx] = INF
+
+
+@numba.njit(cache=True, nogil=True)
+def _minus_yearly(intensity, rates, open_, switch_month, t, wheelchair, cap, out):  # pragma: no cover (compiled)
+    """−(yearly chance of an offer) by group (CCG × cohort), as np.outer, the wheelchair column and
+    np.minimum(…, cap) computed it."""
+    n_c = len(rates)
+    for o in range(len(intensity)):
+        for c in range(n_c):
+            if c == wheelchair:
+                y = rates[c] if (open_[o] and switch_month[o] <= t) else 0.0
+            else:
+                y = intensity[o] * rates[c]
+            out[o * n_c + c] = -(y if (y <= cap or np.isnan(y)) else cap)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow_hazard_and_find_due(log_stay, months, threshold, hazard, group, n):  # pragma: no cover (compiled)
+    """The month's hazard added (−log1p(−yearly) / 12, as whole-array steps added it), then `_due_offers`."""
+    for g in range(len(hazard)):
+        hazard[g] += -log_stay[g] / months
+    return _due_offers(threshold, hazard, group, n)
 
 
 @numba.njit(cache=True, nogil=True)
