@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from model import parameters as reg
-from model.outcomes import matching_rule, need_per_month, type_control
+from model.outcomes import EXACT_POWERS, matching_rule, need_per_month, type_control
 from model.people import (
     CAPACITY,
     CARER,
@@ -107,8 +107,19 @@ def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.
         idx, ppl.group, ppl.flags, ppl.budget, ppl.n_cohorts, WHEELCHAIR, CARER | CAPACITY, m.ccgs.direct_payments,
         need, ctl, p.direct_payment_preference, p.unsupported_take_up_factor, p.third_party_share,
         p.pwb_third_party_share)
-    known = np.clip(m.ccgs.readiness, 0.0, 1.0)
-    return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=ppl.org_of(idx))
+    if p.need_tracking_exponent not in EXACT_POWERS:
+        known = np.clip(m.ccgs.readiness, 0.0, 1.0)
+        return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=ppl.org_of(idx))
+    # the same rule in two compiled passes around numpy's exp (numba's may differ in the last bit)
+    scale = max(p.adequacy_saturation, 1e-9)
+    e = np.empty(len(idx))
+    _offer_cover(ratio, p.need_tracking_exponent == 0.5, scale, e)
+    np.exp(e, out=e)
+    match = np.empty(len(idx))
+    _offer_match(e, 1.0 - np.exp(-1.0 / scale), idx, ppl.group, ppl.n_cohorts, m.ccgs.restrictiveness,
+                 m.ccgs.readiness, support, likely_control, p.restriction_match_loss, p.unknown_budget_match_loss,
+                 p.support_match_loss, match)
+    return match
 
 
 def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
@@ -163,6 +174,35 @@ def _expected_terms(idx, group, flags, budget, n_cohorts, wheelchair, supported_
         likely_control[k] = p_dp * ctl[2] + (1.0 - p_dp) * (third * ctl[1] + (1.0 - third) * ctl[0])
         ratio[k] = budget[i] / need[cohort]
     return ratio, likely_control
+
+
+@numba.njit(cache=True, nogil=True)
+def _offer_cover(ratio, root, scale, out):  # pragma: no cover (compiled)
+    """`adequacy`'s exponent of `size_term` for offered people (all money spendable): −max(max(ratio, 0)
+    ** exponent, 0) / scale, the power a square root if `root`, else 1 (outcomes.EXACT_POWERS)."""
+    for k in range(len(ratio)):
+        r = ratio[k]
+        r = r if (r >= 0.0 or np.isnan(r)) else 0.0  # np.maximum(ratio, 0.0)
+        if root:
+            r = np.sqrt(r)
+        r = r if (r >= 0.0 or np.isnan(r)) else 0.0  # adequacy's np.maximum(…, 0.0)
+        out[k] = -r / scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _offer_match(e, denominator, idx, group, n_cohorts, restrictiveness, readiness, support, likely_control,
+                 restriction_loss, unknown_loss, support_loss, out):  # pragma: no cover (compiled)
+    """`matching_rule` for offered people from `e` (exp of `_offer_cover`), operation for operation: size ×
+    (CCG control × likely control) × CCG support (help counted in take-up's own factors)."""
+    for k in range(len(idx)):
+        o = group[idx[k]] // n_cohorts
+        size = (1.0 - e[k]) / denominator
+        known = readiness[o]
+        if not np.isnan(known):  # np.clip(readiness, 0, 1)
+            known = known if known > 0.0 else 0.0
+            known = known if known < 1.0 else 1.0
+        control = (1.0 - restriction_loss * restrictiveness[o]) * (1.0 - unknown_loss * (1.0 - known))
+        out[k] = size * (control * likely_control[k]) * (1.0 - support_loss * (1.0 - support[o]))
 
 
 @numba.njit(cache=True, nogil=True)
