@@ -345,3 +345,179 @@ def test_providers_created_at_once_are_registered_as_one_by_one():
         assert registries(bulk) == registries(single)
         assert grid[2][3].unique_id == 13 + provider_first and grid[1][2].key == (1, 2) and grid[0][1].side is side
 
+
+
+# ---- the month's smaller compiled passes (speed6): each against the whole-array steps it replaced ------------
+def test_month_ccg_terms_are_the_whole_array_terms(side):
+    """The matching rule's CCG terms in one pass equal `ccg_terms` over `_ccg_inputs`, with closed CCGs,
+    readiness outside 0-1 and people waiting for planning."""
+    from model.outcomes import ccg_terms
+
+    m, o = side.m, side.outcomes
+    t = m.ccgs
+    keep = t.readiness.copy()
+    try:
+        t.readiness[:3], t.readiness[3:6] = -0.2, 1.3
+        plain = ccg_terms(m.p, *o._ccg_inputs())
+        fused = o.ccg_terms_now()
+        assert (~t.open).any() and m.people.counts[State.PLANNING].sum() > 0
+        for a, b in zip(plain, fused):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    finally:
+        t.readiness[:] = keep
+
+
+def test_record_month_is_the_whole_array_records(side):
+    from model.services import record_month
+
+    T, t = side.rec["capacity"].shape[0], 5
+    rng = np.random.default_rng(4)
+    before = side.decommissioned - rng.integers(0, 3, side.decommissioned.shape)
+    plain = {k: v.copy() for k, v in side.rec.items()}
+    r = plain
+    r["capacity"][t], r["cost"][t], r["users"][t] = side.capacity, side.cost, side.served_users
+    r["waiting"][t] = side.waiting_list.sum(axis=0)  # every week's row, in order: the weeks beyond hold nobody
+    r["income"][t], r["block"][t] = side.income, np.where(side.open, side.block, 0)
+    r["double_running"][t], r["decommissioned"][t] = side.double_running, side.decommissioned - before
+    r["open"][t], r["home"][t] = side.open, side.home
+    fused = {k: v.copy() for k, v in side.rec.items()}
+    record_month(t, side.capacity, side.cost, side.served_users, side.waiting_list.reshape(WAIT_BUCKETS, -1),
+                 side.list_depth, side.income, side.block, side.open, side.double_running, side.decommissioned,
+                 before, side.home, *(fused[k] for k in ("capacity", "cost", "users", "waiting", "income", "block",
+                                                          "double_running", "decommissioned", "open", "home")))
+    for k in plain:
+        assert fused[k].dtype == plain[k].dtype and np.array_equal(fused[k], plain[k], equal_nan=True), k
+    assert (~side.open).any() and plain["waiting"][t].sum() > 0 and T > t
+
+
+@pytest.mark.parametrize("power", [0.5, 1.0])
+def test_holder_cover_is_the_three_steps(side, power):
+    """Budget / need, its power (exact compiled: a square root, or 1) and the scaled cover in one pass equal
+    `holder_terms`, numpy's power and `scaled_cover`, with negative and NaN budgets' ratios."""
+    from model.outcomes import holder_cover, holder_terms, scaled_cover
+    from model.people import HOLDING, NOTIONAL
+
+    ppl, o = side.m.people, side.outcomes
+    idx = ppl.where(*HOLDING)
+    need = o.need.copy()
+    need[0], need[1] = -need[1], np.nan  # a negative and an undefined need: both branches of max(·, 0)
+    unspent = np.random.default_rng(2).random(len(o.unspent_share))
+    ratio, spendable = np.empty(len(idx)), np.empty(len(idx))
+    holder_terms(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), need, unspent, ratio, spendable)
+    plain = ratio ** power
+    scaled_cover(plain, spendable, 0.7)
+    fused = np.empty(len(idx))
+    holder_cover(idx, ppl.group, ppl.state, ppl.budget, ppl.n_cohorts, int(NOTIONAL), need, unspent, power == 0.5,
+                 0.7, fused)
+    assert np.array_equal(plain, fused, equal_nan=True) and np.isnan(fused).any() and len(idx) > 100
+
+
+def test_offered_match_is_the_matching_rule(side):
+    """Take-up's expected match through the compiled passes equals `matching_rule` (the default power, 0.5);
+    with a power that is not exact compiled, `expected_match` is `matching_rule` itself."""
+    from model.offers import expected_match
+
+    m = side.m
+    idx = np.flatnonzero(m.people.state[: m.people.n] == int(State.ELIGIBLE))[:3000]
+    support = np.random.default_rng(3).random(m.n_orgs)
+    fast = expected_match(m, idx, support)
+    keep = m.p
+    try:
+        m.p = keep.model_copy(update={"need_tracking_exponent": 0.5 + 1e-12})  # not exact: numpy's power
+        plain = expected_match(m, idx, support)
+    finally:
+        m.p = keep
+    # the same rule, so the same numbers but for the power's last bits: equal to within a few ulps
+    assert np.allclose(fast, plain, rtol=1e-9, atol=0) and len(idx) == 3000
+    from model.outcomes import matching_rule
+    from model.offers import _expected_terms, cohort_values
+    from model.people import CAPACITY, CARER
+    from model.population import WHEELCHAIR
+
+    p, ppl = m.p, m.people
+    _, need, ctl = cohort_values(m)
+    ratio, likely = _expected_terms(idx, ppl.group, ppl.flags, ppl.budget, ppl.n_cohorts, WHEELCHAIR, CARER | CAPACITY,
+                                    m.ccgs.direct_payments, need, ctl, p.direct_payment_preference,
+                                    p.unsupported_take_up_factor, p.third_party_share, p.pwb_third_party_share)
+    exact = matching_rule(p, ratio, m.ccgs.restrictiveness, np.clip(m.ccgs.readiness, 0.0, 1.0), support, likely,
+                          org=ppl.org_of(idx))
+    assert np.array_equal(fast, exact)
+
+
+def test_offer_hazard_is_the_whole_array_hazard(side):
+    """The month's yearly chances and hazard growth (two compiled passes around numpy's log1p) equal the
+    whole-array steps, with wheelchair services switched and not, and chances capped."""
+    from model.offers import MAX_YEARLY_CHANCE, _grow_hazard_and_find_due, _minus_yearly
+    from model.population import WHEELCHAIR
+
+    m, t = side.m, 40
+    rates = m.policy.offer_rates().copy()
+    rates[0] = 5.0  # above the cap
+    intensity = m.ccgs.offer_intensity(m)
+    switch = m.ccgs.pwb_switch_month.copy()
+    switch[::2] = t + 1  # half not switched yet
+    yearly = np.outer(intensity, rates)
+    yearly[:, WHEELCHAIR] = np.where(m.ccgs.open & (switch <= t), rates[WHEELCHAIR], 0.0)
+    yearly = np.minimum(yearly, MAX_YEARLY_CHANCE).ravel()
+    plain = m.hazard + -np.log1p(-yearly) / 12
+    log_stay = np.empty(m.n_groups)
+    _minus_yearly(intensity, rates, m.ccgs.open, switch, float(t), WHEELCHAIR, MAX_YEARLY_CHANCE, log_stay)
+    np.log1p(log_stay, out=log_stay)
+    hazard, ppl = m.hazard.copy(), m.people
+    due = _grow_hazard_and_find_due(log_stay, 12.0, ppl.threshold, hazard, ppl.group, ppl.n)
+    assert np.array_equal(hazard, plain) and (yearly == MAX_YEARLY_CHANCE).any() and (yearly[WHEELCHAIR::8] == 0).any()
+    assert np.array_equal(due, np.flatnonzero(ppl.threshold[: ppl.n] <= hazard[ppl.group[: ppl.n]].astype(np.float32)))
+
+
+def test_learn_rule_is_the_whole_array_rule(side):
+    """CCG learning in one compiled pass equals the whole-array rule (regional leaders by a sort of all open
+    CCGs), with tied readiness, closed CCGs, pressure, IPC sites and a national push."""
+    from model import ccg
+
+    m = side.m
+    t, p = m.ccgs, m.p
+    keep = {k: getattr(t, k).copy() for k in ("readiness", "pressure", "ipc")}
+    push = m.push_strength
+    try:
+        rng = np.random.default_rng(8)
+        t.readiness[:] = np.round(rng.random(len(t.readiness)), 1)  # many ties
+        t.pressure[:], t.ipc[:] = rng.random(len(t.pressure)), rng.random(len(t.ipc)) < 0.2
+        m.push_strength = 0.6
+        leader = ccg.regional_leaders(m, p.regional_leader_share)
+        from_peers = p.peer_learning_rate * np.maximum(0.0, leader - t.readiness)
+        national = p.national_support_rate * m.push_strength
+        ipc = t.ipc * p.ipc_readiness_rate
+        brake = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
+        gain = (p.readiness_learning_rate + from_peers + national + ipc) / 12 * brake * (1.0 - t.readiness)
+        plain = np.where(t.open, t.readiness + gain, t.readiness)
+        before = t.readiness.copy()
+        ccg.learn(m)
+        assert np.array_equal(t.readiness, plain) and (~t.open).any() and not np.array_equal(plain, before)
+    finally:
+        t.readiness = keep["readiness"]  # (learning sets a new array)
+        t.pressure[:], t.ipc[:] = keep["pressure"], keep["ipc"]
+        m.push_strength = push
+
+
+def test_backlog_excess_is_the_whole_array_excess():
+    """The waiting lists' excess over the standing lists (compiled, numpy's pairwise sums over the 53 weeks)
+    equals max(waiting() − steady_backlog(...).sum, 0) / 26, over lists and demands of every size."""
+    from model.contracts import backlog_excess
+    from model.queues import steady_backlog
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        ns, nj = 6, int(rng.integers(1, 200))
+        demand = rng.exponential(5, (ns, nj)) * (rng.random((ns, nj)) > 0.1)
+        capacity = demand * rng.uniform(0.5, 1.6, (ns, nj))
+        v = rng.uniform(0, 3)
+        lists = rng.exponential(1, (WAIT_BUCKETS, ns, nj)) * (rng.random((WAIT_BUCKETS, ns, nj)) > 0.5) \
+            * 10 ** rng.uniform(-3, 6)
+        waiting = np.ascontiguousarray(np.moveaxis(lists, 0, -1)).sum(axis=2)
+        plain = np.maximum(waiting - steady_backlog(demand, capacity, v).sum(axis=2), 0.0) / 26.0
+        fused = np.empty((ns, nj))
+        backlog_excess(lists.reshape(WAIT_BUCKETS, -1), demand, capacity, v ** 2, fused.reshape(-1))
+        assert np.array_equal(plain, fused) and (plain > 0).any()
+    # the sums are numpy's pairwise sums: a plain running sum would differ somewhere
+    a = rng.exponential(1, (200, WAIT_BUCKETS)) * 1e3
+    assert any(sum(row, 0.0) != s for row, s in zip(a, a.sum(axis=1)))
