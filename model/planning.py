@@ -71,17 +71,43 @@ def expected_acceptances(rise: np.ndarray, eligible: np.ndarray, offered_group: 
     each × the mean take-up chance of those offered (the cohort's mean over England where none was; the last
     month's where none was anywhere). Why expected, not realised: a coarse run offers one agent for many people
     at once, and a queue of such lumps would make a CCG's coordinators look short where a full-scale CCG has
-    time to spare; the expectation is the same at any scale. Returns (by CCG, the cohorts' mean chances)."""
-    n_groups = len(rise)
-    n_offered = np.bincount(offered_group, minlength=n_groups).astype(float)
-    chance_sum = np.bincount(offered_group, weights=chance, minlength=n_groups)
-    by_cohort = n_offered.reshape(n_orgs, n_cohorts).sum(axis=0)
-    cohort_mean = np.divide(chance_sum.reshape(n_orgs, n_cohorts).sum(axis=0), by_cohort,
-                            out=np.array(cohort_chance, float), where=by_cohort > 0)
-    mean = np.divide(chance_sum, n_offered, out=np.tile(cohort_mean, n_orgs), where=n_offered > 0)
-    expected = (eligible + n_offered) * -np.expm1(-rise) * mean
-    expected.reshape(n_orgs, n_cohorts)[:, WHEELCHAIR] = 0.0
-    return expected.reshape(n_orgs, n_cohorts).sum(axis=1), cohort_mean
+    time to spare; the expectation is the same at any scale. Returns (by CCG, the cohorts' mean chances).
+    Compiled (`_expected`) around numpy's expm1; the arithmetic of the whole-array steps, in their order."""
+    by_org, cohort_mean = np.zeros(n_orgs), np.array(cohort_chance, float)
+    _expected(-np.expm1(-rise), eligible, offered_group, chance, n_cohorts, WHEELCHAIR, cohort_mean, by_org)
+    return by_org, cohort_mean
+
+
+@numba.njit(cache=True, nogil=True)
+def _expected(offer_chance, eligible, offered_group, chance, n_cohorts, wheelchair, cohort_mean,
+              by_org):  # pragma: no cover (compiled)
+    """`expected_acceptances` in one pass per step: counts and chance sums by group (in the offered's order,
+    as np.bincount adds), the cohorts' means over England (rows added in CCG order, as .sum(axis=0)), then
+    each CCG's sum over its cohorts (in cohort order). `cohort_mean` (in: last month's; out) and `by_org`
+    are filled in place."""
+    n_groups = len(offer_chance)
+    n_offered = np.zeros(n_groups)
+    chance_sum = np.zeros(n_groups)
+    for k in range(len(offered_group)):
+        n_offered[offered_group[k]] += 1.0
+        chance_sum[offered_group[k]] += chance[k]
+    for c in range(n_cohorts):
+        count, total = 0.0, 0.0
+        for g in range(c, n_groups, n_cohorts):
+            count += n_offered[g]
+            total += chance_sum[g]
+        if count > 0:
+            cohort_mean[c] = total / count
+    for o in range(n_groups // n_cohorts):
+        acc = 0.0
+        for c in range(n_cohorts):
+            g = o * n_cohorts + c
+            if c != wheelchair:
+                mean = chance_sum[g] / n_offered[g] if n_offered[g] > 0 else cohort_mean[c]
+                acc += (eligible[g] + n_offered[g]) * offer_chance[g] * mean
+            else:
+                acc += 0.0
+        by_org[o] = acc
 
 
 def starting_credit(m: RolloutState, carried: np.ndarray) -> np.ndarray:
