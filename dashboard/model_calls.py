@@ -167,7 +167,11 @@ def paired_over_time(first: pd.DataFrame, other: pd.DataFrame, measure: str, lev
     """Other minus first for each month, paired by run (same seeds): median and interval. Without missing
     values the plain quantiles give the NaN-skipping ones' numbers at a hundredth of their cost."""
     a = month_by_run(first, measure)
-    b = month_by_run(other, measure).reindex_like(a)
+    return _paired(a, month_by_run(other, measure).reindex_like(a), level)
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame, level: float = 0.8) -> pd.DataFrame:
+    """Median and interval over runs of b − a, month by month (month × run matrices, the same runs)."""
     d = (b - a).to_numpy(float)
     lo_q = (1 - level) / 2
     if d.size and not np.isnan(d).any():
@@ -176,6 +180,39 @@ def paired_over_time(first: pd.DataFrame, other: pd.DataFrame, measure: str, lev
         median, low, high = (np.nanmedian(d, axis=1), np.nanquantile(d, lo_q, axis=1),
                              np.nanquantile(d, 1 - lo_q, axis=1))
     return pd.DataFrame({"month": a.index, "median": median, "low": low, "high": high})
+
+
+def service_measures_over_time(without: pd.DataFrame, with_: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """`paired_over_time` of every numeric measure (PHB arm minus no-PHB arm), with each arm's median by month
+    beside it (columns month, median_diff, lo, hi, median_scenario, median_first). Each arm is pivoted and
+    its medians taken once for all measures rather than once a measure: the same numbers, a fifth of the time
+    on the services page's critical path."""
+    measures = [c for c in with_.columns if c not in ("run", "month") and pd.api.types.is_numeric_dtype(with_[c])]
+    wide_first = without.pivot(index="month", columns="run", values=measures).astype(float)
+    wide_other = with_.pivot(index="month", columns="run", values=measures).astype(float)
+    medians_other, medians_first = with_.groupby("month")[measures].median(), without.groupby("month")[measures].median()
+    months = wide_first.index
+    same = months.equals(wide_other.index) and wide_first.columns.equals(wide_other.columns)
+    if same:  # (month, measure, run) arrays; medians by month in the same month order
+        shape = (len(months), len(measures), -1)
+        first, other = wide_first.to_numpy().reshape(shape), wide_other.to_numpy().reshape(shape)
+        mo, mf = medians_other.reindex(months).to_numpy(), medians_first.reindex(months).to_numpy()
+    out = {}
+    for k, m in enumerate(measures):
+        if same and not (np.isnan(first[:, k]).any() or np.isnan(other[:, k]).any()):
+            d = other[:, k] - first[:, k]  # every run has every month: paired_over_time's numbers, from arrays
+            lo_q = (1 - 0.8) / 2  # as _paired works it out (not exactly 0.1)
+            low, high = np.quantile(d, [lo_q, 1 - lo_q], axis=1)
+            out[m] = pd.DataFrame({"month": months, "median_diff": np.median(d, axis=1), "lo": low, "hi": high,
+                                   "median_scenario": mo[:, k], "median_first": mf[:, k]})
+            continue
+        a = wide_first[m].dropna(how="all").dropna(axis=1, how="all")  # runs or months missing: as it drops them
+        b = wide_other[m].dropna(how="all").dropna(axis=1, how="all").reindex_like(a)
+        d = _paired(a, b).rename(columns={"median": "median_diff", "low": "lo", "high": "hi"})
+        d["median_scenario"] = medians_other[m].reindex(d["month"]).to_numpy()
+        d["median_first"] = medians_first[m].reindex(d["month"]).to_numpy()
+        out[m] = d
+    return out
 
 
 def _single(scenario_yaml: str) -> Results:
@@ -342,12 +379,7 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
                     resume=False, **_store_options())
     table = "extra_services_national"
     without, with_ = c.ensembles[0].runs_table(table), c.ensembles[1].runs_table(table)
-    diffs = {}
-    for m in [col for col in with_.columns if col not in ("run", "month") and pd.api.types.is_numeric_dtype(with_[col])]:
-        d = paired_over_time(without, with_, m).rename(columns={"median": "median_diff", "low": "lo", "high": "hi"})
-        d["median_scenario"] = with_.groupby("month")[m].median().reindex(d["month"]).to_numpy()
-        d["median_first"] = without.groupby("month")[m].median().reindex(d["month"]).to_numpy()
-        diffs[m] = d
+    diffs = service_measures_over_time(without, with_)
     qol = c.ensembles[1].bands("ascot_gain_vs_without", table=table) if "ascot_gain_vs_without" in with_ else None
     outcomes = c.ensembles[1].tables.get("extra_services_outcomes")  # per run, for cost per outcome by cohort
     # the first PHB run's closures with dates and places: one of the runs above, so no extra run is needed

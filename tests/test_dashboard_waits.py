@@ -203,6 +203,42 @@ def test_paired_differences_match_pivot_table(holes):
             pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+@pytest.mark.parametrize("holes", ["none", "some", "a month", "a measure", "a run"])
+def test_all_service_measures_at_once_match_one_at_a_time(holes):
+    """The services page's differences for every measure at once (`service_measures_over_time`) are
+    `paired_over_time` and each arm's monthly median, measure by measure, whatever is missing."""
+    rng = np.random.default_rng(11)
+    months = pd.date_range("2015-04-01", periods=30, freq="MS")
+    runs = 12
+
+    def table(shift):
+        df = pd.DataFrame({"run": np.repeat(np.arange(runs), len(months)), "month": np.tile(months, runs)})
+        df["x"] = rng.normal(1000, 50, len(df)).round() + shift
+        df["n"] = rng.integers(0, 9, len(df))
+        df["w"] = rng.normal(3, 1, len(df))
+        if holes == "some":
+            df.loc[rng.choice(len(df), 20, replace=False), "w"] = np.nan
+        elif holes == "a month":
+            df.loc[df["month"] == months[0], "w"] = np.nan  # a measure with no value in the first month
+        elif holes == "a measure":
+            df["x"] = np.nan
+        return df.sample(frac=1, random_state=2)
+
+    first, other = table(0), table(30)
+    if holes == "a run":
+        other = other[other["run"] != 5]  # the first arm has a run the other lacks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN months: "Mean of empty slice", in both
+        got = model_calls.service_measures_over_time(first, other)
+        assert set(got) == {"x", "n", "w"}
+        for m, d in got.items():
+            want = model_calls.paired_over_time(first, other, m).rename(
+                columns={"median": "median_diff", "low": "lo", "high": "hi"})
+            want["median_scenario"] = other.groupby("month")[m].median().reindex(want["month"]).to_numpy()
+            want["median_first"] = first.groupby("month")[m].median().reindex(want["month"]).to_numpy()
+            pd.testing.assert_frame_equal(d, want, check_exact=True, obj=f"{holes}: {m}")
+
+
 def test_charts_made_the_quick_way_are_the_charts_made_the_usual_way(monkeypatch):
     """`charts._figure` sets the template without re-checking it; the figures must be the same as when it is
     set through `update_layout` (which checks every value)."""
