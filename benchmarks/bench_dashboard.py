@@ -68,6 +68,21 @@ def settled(page, charts: int, started: float, timeout_s: float = 900) -> float:
     raise TimeoutError("the page did not settle")
 
 
+def lever_changes(page, box, values, charts: int, pid: int) -> tuple[list[float], list[float]]:
+    """Type each value into the lever `box` and press Enter: seconds until the page settles with `charts`
+    charts, and the server's CPU-seconds over that time, one pair per value."""
+    times, cpus = [], []
+    for value in values:
+        box.click()
+        box.fill(value)
+        c0, t0 = tree_cpu(pid), time.perf_counter()
+        box.press("Enter")
+        page.wait_for_timeout(100)
+        times.append(round(settled(page, charts, t0), 2))
+        cpus.append(round(tree_cpu(pid) - c0, 2))
+    return times, cpus
+
+
 def save(out: dict) -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({**out, "load_average_now": os.getloadavg()}, indent=2), encoding="utf-8")
@@ -149,15 +164,7 @@ def main() -> None:
             save(out)  # each figure as it comes: a run cut short by a time limit still leaves what it measured
             box = page.locator('[data-testid="stMain"]').get_by_label("Strength of the national push on CCGs (0–1)",
                                                                        exact=True)
-            times, cpus = [], []
-            for value in ("0.55", "0.6"):
-                box.click()
-                box.fill(value)
-                c0, t0 = tree_cpu(proc.pid), time.perf_counter()
-                box.press("Enter")
-                page.wait_for_timeout(100)
-                times.append(round(settled(page, 5, t0), 2))
-                cpus.append(round(tree_cpu(proc.pid) - c0, 2))
+            times, cpus = lever_changes(page, box, ("0.55", "0.6"), 5, proc.pid)
             out["lever_change_fan_s"] = {"repeats": times, "best": min(times)}
             out["lever_change_server_cpu_s"] = cpus
             save(out)
@@ -175,15 +182,7 @@ def main() -> None:
             # a lever change on the services page (one acting through budgets: the no-PHB arm is read back)
             box = page.locator('[data-testid="stMain"]').get_by_label(
                 "How readily a CCG decommissions services to fund PHBs (0–1)", exact=True)
-            times, cpus = [], []
-            for value in ("0.5", "0.55"):
-                box.click()
-                box.fill(value)
-                c0, t0 = tree_cpu(proc.pid), time.perf_counter()
-                box.press("Enter")
-                page.wait_for_timeout(100)
-                times.append(round(settled(page, 3, t0), 2))
-                cpus.append(round(tree_cpu(proc.pid) - c0, 2))
+            times, cpus = lever_changes(page, box, ("0.5", "0.55"), 3, proc.pid)
             out["services_lever_change_s"] = {"repeats": times, "best": min(times)}
             out["services_lever_change_server_cpu_s"] = cpus
             browser.close()

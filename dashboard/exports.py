@@ -88,6 +88,7 @@ def sizes(scenario: Scenario, view: dict) -> dict[str, tuple[int, int, bool]]:
     page already drew it in this server is reused as it is; one whose page was not opened is made at the
     export size (model_calls.EXPORT_*), so a deck takes seconds, and its title says which."""
     from dashboard import model_calls as mc
+    from dashboard.service_calls import SERVICE_RUNS, SERVICE_SCALE
     from dashboard import text
 
     targets = tuple(v for v, _ in text.targets())
@@ -99,7 +100,7 @@ def sizes(scenario: Scenario, view: dict) -> dict[str, tuple[int, int, bool]]:
             return on_screen_runs, on_screen_scale, True
         return min(on_screen_runs, mc.EXPORT_RUNS), max(on_screen_scale, floor_scale), False
 
-    svc_runs, svc_scale = min(runs, mc.SERVICE_RUNS), max(scale, mc.SERVICE_SCALE)
+    svc_runs, svc_scale = min(runs, SERVICE_RUNS), max(scale, SERVICE_SCALE)
     cmp_runs = min(runs, mc.COMPARE_RUNS)
     base = _baseline_like(scenario)
     ccg = int(view["ccg_scale"])
@@ -131,7 +132,7 @@ def slides(scenario: Scenario, view: dict) -> list[tuple[str, Callable[[], go.Fi
     download buttons run this after the page script."""
     import importlib.util
 
-    from dashboard import charts, model_calls, text
+    from dashboard import charts, model_calls, service_calls, text
 
     targets = tuple(v for v, _ in text.targets())
     name, mode = scenario.name, view["mode"]
@@ -154,7 +155,7 @@ def slides(scenario: Scenario, view: dict) -> list[tuple[str, Callable[[], go.Fi
 
     def services() -> go.Figure:
         runs, scale, _ = size["services"]
-        return charts.difference_chart(model_calls.service_headline(scenario, {**view, "runs": runs, "scale": scale}),
+        return charts.difference_chart(service_calls.service_headline(scenario, {**view, "runs": runs, "scale": scale}),
                                        f"Net cost to the NHS: difference from no PHBs, {name} (£m a year; "
                                        f"{_size_note(size['services'])})", "£m a year")
 

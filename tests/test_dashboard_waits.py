@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import model_calls
+from dashboard import model_calls, service_calls
 from model import ensemble, pool
 from model.scenario import load_scenario
 from model.store import Store
@@ -229,7 +229,7 @@ def test_all_service_measures_at_once_match_one_at_a_time(holes):
         other = other[other["run"] != 5]  # the first arm has a run the other lacks
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # all-NaN months: "Mean of empty slice", in both
-        got = model_calls.service_measures_over_time(first, other)
+        got = service_calls.service_measures_over_time(first, other)
         assert set(got) == {"x", "n", "w"}
         for m, d in got.items():
             want = model_calls.paired_over_time(first, other, m).rename(
@@ -295,7 +295,7 @@ def test_closures_listed_on_the_services_page_are_the_first_paired_runs(monkeypa
     monkeypatch.setattr(model_calls, "_store_options", lambda: {"store": None})
     monkeypatch.setattr(model_calls, "_workers", lambda runs: 1)
     s = load_scenario("baseline").with_(until=dt.date(2021, 3, 31))
-    out = model_calls._service_differences(s.to_yaml(), 2, 200, None)
+    out = service_calls._service_differences(s.to_yaml(), 2, 200, None)
     alone = Sim(s.with_(agent_scale=200, seed=run_seed(s.seed, 0))).run().extra["services_closures"]
     assert len(alone) > 0
     pd.testing.assert_frame_equal(out["closures"], pool.canonical(alone), check_dtype=False)
@@ -313,12 +313,12 @@ def test_after_a_lever_change_the_services_page_reruns_only_the_phb_arm(monkeypa
     monkeypatch.setattr(ensemble, "_compute", lambda scenario, *a, **k: ran.append(scenario.name) or
                         real(scenario, *a, **k))
     s = load_scenario("baseline").with_(until=dt.date(2017, 3, 31))
-    model_calls._service_differences(s.to_yaml(), 2, 200, None)
+    service_calls._service_differences(s.to_yaml(), 2, 200, None)
     pushed = s.with_parameters(national_push_strength=0.55).with_(name="baseline_custom")
-    out = model_calls._service_differences(pushed.to_yaml(), 2, 200, None)
+    out = service_calls._service_differences(pushed.to_yaml(), 2, 200, None)
     assert ran == ["no_phbs", "baseline", "baseline_custom"]  # the twin once, each PHB arm once
     assert list(st.catalogue()["scenario"]).count("no_phbs") == 1
     monkeypatch.setattr(model_calls, "_store_options", lambda: {"store": None})
-    fresh = model_calls._service_differences(pushed.to_yaml(), 2, 200, None)
+    fresh = service_calls._service_differences(pushed.to_yaml(), 2, 200, None)
     for m, d in fresh["differences"].items():
         pd.testing.assert_frame_equal(out["differences"][m], d, check_exact=True)

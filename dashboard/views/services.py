@@ -12,7 +12,7 @@ import importlib.util
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, model_calls, state, text, ui
+from dashboard import charts, service_calls, state, text, ui
 from dashboard.views import levers
 from model.geography import load_geography
 
@@ -30,11 +30,11 @@ labels = text.labels()
 measures = dict(labels["services"])
 for s in SERVICES:
     measures[f"wait_weeks_{s}"] = [labels["service_waits"].format(service=SERVICE_LABELS[s]), "weeks"]
-runs = min(int(choice.view["runs"]), model_calls.SERVICE_RUNS)
-scale = max(int(choice.view["scale"]), model_calls.SERVICE_SCALE)
+runs = min(int(choice.view["runs"]), service_calls.SERVICE_RUNS)
+scale = max(int(choice.view["scale"]), service_calls.SERVICE_SCALE)
 label = f"Running {runs} paired runs with and without PHBs (one agent per {scale} people)"
 bar = st.progress(0.0, text=label)
-out = model_calls.service_differences(scenario.to_yaml(), runs, scale,
+out = service_calls.service_differences(scenario.to_yaml(), runs, scale,
                                       _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0),
                                                                           text=f"{label}: {d} of {t}"))
 bar.empty()
