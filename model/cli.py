@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "model.backtest",
     "model.sensitivity", "model.discovery", "model.reach",
     "model.contrast",
+    "model.findings",
 ]
 
 
