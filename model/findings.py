@@ -155,6 +155,10 @@ def num(x: float, dp: int = 0) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:,.{dp}f}".replace("-", "−")
 
 
+def pounds(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"£{x:,.0f}"
+
+
 def share(x: float) -> str:
     return "n/a" if pd.isna(x) else f"{x:+.1%}".replace("-", "−")
 
@@ -182,7 +186,7 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
         ("ASCOT +0.057 with a PHB vs +0.018 without (extra +0.039)",
          f"mean extra gain {pts(f['gain'])} a holder-year (calibrated); by cohort {_by(f['gain_cohort'], pts)}; "
          f"by way held: {_by(f['gain_held'], pts)}",
-         f"{yes[ok['gain']]}: size {'within' if ok['gain'] else 'not within'} ±{GAIN_TOLERANCE} of +0.039 "
+         f"{yes[ok['gain']]}: size {'within' if ok['gain'] else 'not within'} ±{GAIN_TOLERANCE} of {pts(EVALUATION_GAIN)} "
          "(calibrated), "
          f"{'every' if (f['gain_cohort'] > 0).all() else '**not** every'} group gains"
          + ("; the groups differ (emerges)" if ok["groups_differ"] else "; the groups do **not** differ"),
@@ -205,14 +209,14 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
         ("Lower indirect costs (inpatient care fell)",
          f"{num(round(net['bed_days'] * 1e3, -2))} bed-days a year ({share(net['bed_days'] / base['bed_days'])} of "
          f"{base['bed_days'] / 1e3:.2f}m); inpatient contracts {gbp(net['net_inpatient'], 1)}m a year; avoided beds "
-         f"£ a holder-year by cohort: {_by(f['beds_cohort'], lambda v: f'£{v:,.0f}')}; by way held: "
-         f"{_by(f['beds_held'], lambda v: f'£{v:,.0f}')}",
+         f"£ a holder-year by cohort: {_by(f['beds_cohort'], pounds)}; by way held: "
+         f"{_by(f['beds_held'], pounds)}",
          yes[ok["indirect"]] + (", and it differs by group and way held" if ok["beds_by_group"] else ""),
          "`test_inpatient_use_falls_more_where_support_is_better_matched`, "
          "`test_no_overall_cost_difference_with_lower_indirect_costs`"),
         ("CHC and mental health the cost-effective groups",
          f"net cost a holder-year (budget − own package − reclaimed + support − beds): "
-         f"{_by(f['net_cohort'], gbp)}" + (f" ({_by(costly, lambda v: f'£{v:,.0f}')} per ASCOT point)"
+         f"{_by(f['net_cohort'], gbp)}" + (f" ({_by(costly, pounds)} per ASCOT point)"
                                            if len(costly) else "")
          + f". Before money reclaimed unspent: {_by(f['before_reclaimed'], gbp)}. With "
          f"`inpatient_reduction_per_match` = 0: {_by(f['no_fall'].reindex(EFFECTIVE), gbp)}",
@@ -223,7 +227,7 @@ def rows(f: dict) -> list[tuple[str, str, str, str]]:
          + ("without fewer admissions they cost more" if ok["fall_matters"] else "**not** through fewer admissions")
          + (f". Caveat: {'most' if reclaimed_chc > chc_saving / 2 else 'part'} of CHC's saving is budget money "
             f"holders could not spend, reclaimed (£{reclaimed_chc:,.0f} of £{chc_saving:,.0f} a holder-year; "
-            f"{f['reclaimed_share']:.0%} of all budget money paid): a supply shortage, not a benefit"
+            f"{f['reclaimed_share']:.0%} of all budget money paid out): a supply shortage, not a benefit"
             if chc_saving > 0 else ""),
          "`test_chc_and_mental_health_are_the_cost_effective_groups`, "
          "`test_without_fewer_admissions_chc_and_mental_health_lose_their_advantage`"),
