@@ -124,3 +124,11 @@ def test_bad_flags_exit_2_naming_the_flag(capsys, monkeypatch, argv, flag):
 def test_financial_years_are_read_in_their_usual_forms():
     assert findings.financial_year("2020/21") == findings.financial_year("2020-21") == findings.financial_year("2020")
     assert findings.financial_year("2029/30") == 2029 and findings.financial_year("2014/15") == 2014
+
+
+def test_every_test_the_table_names_exists(command):
+    from pathlib import Path
+
+    source = "".join(p.read_text() for p in (Path(__file__).parent).glob("test_*.py"))
+    named = {n for r in table_rows(command[1]) for n in re.findall(r"`(test_\w+)`", r[3])}
+    assert named and all(f"def {n}(" in source for n in named), sorted(n for n in named if f"def {n}(" not in source)
