@@ -55,7 +55,7 @@ ROWS = (
     P("support_cost_per_holder", "Support planning, reviews and brokerage a holder costs a year (not wheelchair "
       "budgets, issued at the standard assessment)", PM, "£ per year", 450.0, 250.0, 900.0,
       "assumption: a few days of a support planner's time a year, whatever the budget's size (baseline 2020/21: "
-      "about £21m a year, against £61m under the former 7%-of-budget rule)", 0.0, 10_000.0),
+      "about £19m a year by `phb findings` on 24 Nov 2026, against £61m under the former 7%-of-budget rule)", 0.0, 10_000.0),
     P("third_party_fee_share", "A third party's management fee, as a share of the budget it holds", PM, "share",
       0.08, 0.04, 0.12, "assumption: typical managed-account fees", 0.0, 1.0),
     P("inpatient_bed_days_per_year", "Inpatient bed-days per person a year in the PHB cohorts", PM,
