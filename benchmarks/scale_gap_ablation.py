@@ -1,0 +1,116 @@
+"""Where a coarse scale's gap comes from: rerun the runs with the fewest holders at 1:1 and 1:S with a rule
+switched off, and see whether the run-by-run gap goes (issue 12, the 1:10 bands' lower edge).
+
+Reads the runs that `bench_ensemble.py --save-runs DIR` kept (`bands_holders_<mode>.npz`: holders by run and
+month at both scales, run i with the same seed and drawn parameters). Picks the `--low` runs with the fewest
+full-scale holders in `--month`, redraws their seeds and parameters (the ensemble's seed tree, so they are the
+same runs: the "as drawn" variant reproduces the saved gap), and reruns them at both scales for each variant, a
+variant being parameter overrides on top of each run's draw. Prints each variant's mean run-by-run gap
+(coarse / full − 1) with its standard error at a few months.
+
+    .venv/bin/python benchmarks/scale_gap_ablation.py --saved DIR [--low 40] [--scale 10] [--month 2018-12]
+        [--variant "no wheelchair offers: offer_rate_wheelchair=0"] ...
+
+Measured on 24 Nov 2026 (40 lowest of 600 draws, mode both, to March 2021; gap in Dec 2018): as drawn +2.0% ±
+0.7%; no wheelchair offers +0.9%; every assurance response off +1.8%; support term of the expected match off
+(`support_match_loss=0`) +1.0% ± 0.5%; word of mouth off +2.2%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model.ensemble import run_ensemble  # noqa: E402
+from model.scenario import load_scenario  # noqa: E402
+
+UNTIL = dt.date(2021, 3, 31)  # bench_ensemble's band comparison runs to here
+SHOWN = ("2016-03", "2017-03", "2018-03", "2018-12", "2019-03", "2020-03", "2021-03")
+
+
+def variant(text: str) -> tuple[str, dict[str, float]]:
+    """'label: name=value, name=value' -> (label, overrides)."""
+    label, _, body = text.partition(":")
+    try:
+        pairs = [p.split("=") for p in body.split(",") if p.strip()]
+        return label.strip(), {k.strip(): float(v) for k, v in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': allowed: 'label: parameter=number, parameter=number'") from None
+
+
+def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray, float]:
+    """The `n` runs with the fewest full-scale holders in `month`, and their saved mean gap then."""
+    path = saved / f"bands_holders_{mode}.npz"
+    if not path.is_file():
+        raise SystemExit(f"scale_gap_ablation: {path} not found; allowed: a directory written by "
+                         "bench_ensemble.py --save-runs")
+    z = np.load(path)
+    months = list(pd.DatetimeIndex(z["months"]).strftime("%Y-%m"))
+    if month not in months:
+        raise SystemExit(f"scale_gap_ablation: --month {month} not in {path.name}; allowed: {months[0]} to {months[-1]}")
+    t = months.index(month)
+    low = np.sort(np.argsort(z["full"][:, t])[:n])
+    return low, float((z["coarse"][low, t] / z["full"][low, t] - 1).mean())
+
+
+def designs(base, runs: int, mode: str, low: np.ndarray) -> list[dict]:
+    """The seeds and drawn parameters of runs `low` of a `runs`-run ensemble (drawn again: one short run each)."""
+    e = run_ensemble(base.with_(agent_scale=50, until=dt.date(2014, 5, 31)), runs, mode=mode, store=None,
+                     services=False, workers=1)
+    table = e.tables["runs"].set_index("run")
+    names = [c for c in table.columns if c not in ("seed", "draw_attempts")]
+    return [{"seed": int(table.loc[i, "seed"]),
+             "parameters": {c: table.loc[i, c].item() for c in names if pd.notna(table.loc[i, c])}} for i in low]
+
+
+def gaps(base, design: list[dict], scale: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Mean run-by-run gap (coarse / full − 1) by month and its standard error."""
+    holders = {}
+    for s in (1, scale):
+        e = run_ensemble(base.with_(agent_scale=s), len(design), mode="design", design=design, store=None,
+                         services=False, workers=1)
+        t = e.runs_table("national")
+        holders[s] = t.pivot(index="month", columns="run", values="holders").to_numpy(float)
+        months = [str(m)[:7] for m in t["month"].unique()]
+    rel = holders[scale] / holders[1] - 1
+    return rel.mean(axis=1), rel.std(axis=1, ddof=1) / np.sqrt(rel.shape[1]), months
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--saved", type=Path, required=True, help="directory of bench_ensemble.py --save-runs")
+    ap.add_argument("--mode", default="both", choices=("both", "parameters"))
+    ap.add_argument("--runs", type=int, default=600, help="runs in the saved comparison (its seed tree)")
+    ap.add_argument("--low", type=int, default=40, help="how many of the lowest runs to rerun")
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--month", default="2018-12", help="month (YYYY-MM) that ranks the runs")
+    ap.add_argument("--variant", type=variant, action="append", default=[],
+                    help="'label: parameter=number, ...' (repeatable); 'as drawn' always runs first")
+    a = ap.parse_args()
+    low, saved_gap = lowest_runs(a.saved, a.mode, a.month, a.low)
+    base = load_scenario("baseline").with_(until=UNTIL)
+    for label, overrides in a.variant:  # every variant checked against the register before anything runs
+        try:
+            base.with_parameters(**overrides)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise SystemExit(f"scale_gap_ablation: --variant '{label}': {'.'.join(map(str, err['loc']))}: "
+                             f"{err['msg']}") from None
+    design = designs(base, a.runs, a.mode, low)
+    print(f"{len(low)} runs with the fewest holders in {a.month}; their saved gap {saved_gap:+.2%}", flush=True)
+    for label, overrides in [("as drawn", {}), *a.variant]:
+        mean, se, months = gaps(base, [{**d, "parameters": {**d["parameters"], **overrides}} for d in design], a.scale)
+        print(f"{label}: " + " ".join(f"{m} {mean[months.index(m)]:+.2%} ± {se[months.index(m)]:.2%}"
+                                      for m in SHOWN if m in months), flush=True)
+
+
+if __name__ == "__main__":
+    main()
