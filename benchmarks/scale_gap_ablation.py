@@ -46,8 +46,9 @@ def variant(text: str) -> tuple[str, dict[str, float]]:
         raise argparse.ArgumentTypeError(f"'{text}': allowed: 'label: parameter=number, parameter=number'") from None
 
 
-def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray, float]:
-    """The `n` runs with the fewest full-scale holders in `month`, and their saved mean gap then."""
+def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray, float, int]:
+    """The `n` runs with the fewest full-scale holders in `month`, their saved mean gap then, and how many
+    runs were saved."""
     path = saved / f"bands_holders_{mode}.npz"
     if not path.is_file():
         raise SystemExit(f"scale_gap_ablation: {path} not found; allowed: a directory written by "
@@ -58,7 +59,7 @@ def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray,
         raise SystemExit(f"scale_gap_ablation: --month {month} not in {path.name}; allowed: {months[0]} to {months[-1]}")
     t = months.index(month)
     low = np.sort(np.argsort(z["full"][:, t])[:n])
-    return low, float((z["coarse"][low, t] / z["full"][low, t] - 1).mean())
+    return low, float((z["coarse"][low, t] / z["full"][low, t] - 1).mean()), len(z["full"])
 
 
 def designs(base, runs: int, mode: str, low: np.ndarray) -> list[dict]:
@@ -88,14 +89,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--saved", type=Path, required=True, help="directory of bench_ensemble.py --save-runs")
     ap.add_argument("--mode", default="both", choices=("both", "parameters"))
-    ap.add_argument("--runs", type=int, default=600, help="runs in the saved comparison (its seed tree)")
     ap.add_argument("--low", type=int, default=40, help="how many of the lowest runs to rerun")
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--month", default="2018-12", help="month (YYYY-MM) that ranks the runs")
     ap.add_argument("--variant", type=variant, action="append", default=[],
                     help="'label: parameter=number, ...' (repeatable); 'as drawn' always runs first")
     a = ap.parse_args()
-    low, saved_gap = lowest_runs(a.saved, a.mode, a.month, a.low)
+    low, saved_gap, runs = lowest_runs(a.saved, a.mode, a.month, a.low)
     base = load_scenario("baseline").with_(until=UNTIL)
     for label, overrides in a.variant:  # every variant checked against the register before anything runs
         try:
@@ -104,7 +104,7 @@ def main() -> None:
             err = e.errors()[0]
             raise SystemExit(f"scale_gap_ablation: --variant '{label}': {'.'.join(map(str, err['loc']))}: "
                              f"{err['msg']}") from None
-    design = designs(base, a.runs, a.mode, low)
+    design = designs(base, runs, a.mode, low)
     print(f"{len(low)} runs with the fewest holders in {a.month}; their saved gap {saved_gap:+.2%}", flush=True)
     for label, overrides in [("as drawn", {}), *a.variant]:
         mean, se, months = gaps(base, [{**d, "parameters": {**d["parameters"], **overrides}} for d in design], a.scale)
