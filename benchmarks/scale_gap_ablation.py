@@ -3,9 +3,9 @@ switched off, and see whether the run-by-run gap goes (issue 12, the 1:10 bands'
 
 Reads the runs that `bench_ensemble.py --save-runs DIR` kept (`bands_holders_<mode>.npz`: holders by run and
 month at both scales, run i with the same seed and drawn parameters). Picks the `--low` runs with the fewest
-full-scale holders in `--month`, redraws their seeds and parameters (the ensemble's seed tree, so they are the
-same runs: the "as drawn" variant reproduces the saved gap), and reruns them at both scales for each variant, a
-variant being parameter overrides on top of each run's draw. Prints each variant's mean run-by-run gap
+full-scale holders in `--month`, takes their seeds and parameters from the ensemble's plan (`plan_run`), so
+they are the same runs (the "as drawn" variant reproduces the saved gap), and reruns them at both scales for
+each variant: parameter overrides on top of each run's draw. Prints each variant's mean run-by-run gap
 (coarse / full − 1) with its standard error at a few months.
 
     .venv/bin/python benchmarks/scale_gap_ablation.py --saved DIR [--low 40] [--scale 10] [--month 2018-12]
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from model.draws import plan_run  # noqa: E402
 from model.ensemble import run_ensemble  # noqa: E402
 from model.scenario import load_scenario  # noqa: E402
 
@@ -46,9 +47,8 @@ def variant(text: str) -> tuple[str, dict[str, float]]:
         raise argparse.ArgumentTypeError(f"'{text}': allowed: 'label: parameter=number, parameter=number'") from None
 
 
-def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray, float, int]:
-    """The `n` runs with the fewest full-scale holders in `month`, their saved mean gap then, and how many
-    runs were saved."""
+def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray, float]:
+    """The `n` runs with the fewest full-scale holders in `month`, and their saved mean gap then."""
     path = saved / f"bands_holders_{mode}.npz"
     if not path.is_file():
         raise SystemExit(f"scale_gap_ablation: {path} not found; allowed: a directory written by "
@@ -59,17 +59,14 @@ def lowest_runs(saved: Path, mode: str, month: str, n: int) -> tuple[np.ndarray,
         raise SystemExit(f"scale_gap_ablation: --month {month} not in {path.name}; allowed: {months[0]} to {months[-1]}")
     t = months.index(month)
     low = np.sort(np.argsort(z["full"][:, t])[:n])
-    return low, float((z["coarse"][low, t] / z["full"][low, t] - 1).mean()), len(z["full"])
+    return low, float((z["coarse"][low, t] / z["full"][low, t] - 1).mean())
 
 
-def designs(base, runs: int, mode: str, low: np.ndarray) -> list[dict]:
-    """The seeds and drawn parameters of runs `low` of a `runs`-run ensemble (drawn again: one short run each)."""
-    e = run_ensemble(base.with_(agent_scale=50, until=dt.date(2014, 5, 31)), runs, mode=mode, store=None,
-                     services=False, workers=1)
-    table = e.tables["runs"].set_index("run")
-    names = [c for c in table.columns if c not in ("seed", "draw_attempts")]
-    return [{"seed": int(table.loc[i, "seed"]),
-             "parameters": {c: table.loc[i, c].item() for c in names if pd.notna(table.loc[i, c])}} for i in low]
+def designs(base, mode: str, low: np.ndarray) -> list[dict]:
+    """The seeds and drawn parameters of runs `low`, as the ensemble planned them (`model.draws.plan_run`: a
+    function of the scenario's seed and the run's index alone)."""
+    specs = [plan_run(base, int(i), mode) for i in low]
+    return [{"seed": s.seed, "parameters": dict(s.parameters)} for s in specs]
 
 
 def gaps(base, design: list[dict], scale: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -95,7 +92,7 @@ def main() -> None:
     ap.add_argument("--variant", type=variant, action="append", default=[],
                     help="'label: parameter=number, ...' (repeatable); 'as drawn' always runs first")
     a = ap.parse_args()
-    low, saved_gap, runs = lowest_runs(a.saved, a.mode, a.month, a.low)
+    low, saved_gap = lowest_runs(a.saved, a.mode, a.month, a.low)
     base = load_scenario("baseline").with_(until=UNTIL)
     for label, overrides in a.variant:  # every variant checked against the register before anything runs
         try:
@@ -104,7 +101,7 @@ def main() -> None:
             err = e.errors()[0]
             raise SystemExit(f"scale_gap_ablation: --variant '{label}': {'.'.join(map(str, err['loc']))}: "
                              f"{err['msg']}") from None
-    design = designs(base, runs, a.mode, low)
+    design = designs(base, a.mode, low)
     print(f"{len(low)} runs with the fewest holders in {a.month}; their saved gap {saved_gap:+.2%}", flush=True)
     for label, overrides in [("as drawn", {}), *a.variant]:
         mean, se, months = gaps(base, [{**d, "parameters": {**d["parameters"], **overrides}} for d in design], a.scale)

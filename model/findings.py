@@ -29,7 +29,7 @@ NAMES = {"chc": "CHC", "mental_health": "mental health", "children": "children",
          "notional": "notional", "third_party": "third party", "direct_payment": "direct payment"}
 
 
-def financial_year(text: str) -> int:
+def year_flag(text: str) -> int:
     """`--year`: a financial year as YYYY/YY (e.g. 2020/21) in the model's span; returns its first year."""
     from model.scenario import LATEST_END, MODEL_START
 
@@ -266,7 +266,7 @@ def add_commands(sub) -> None:
                                          "Markdown table of docs/validation.md (nine short runs)")
     p.add_argument("--scale", type=_positive_int, default=20, help="people per patient agent (default 20)")
     p.add_argument("--seed", type=_nonneg_int, help="random seed (default: the scenario's)")
-    p.add_argument("--year", type=financial_year, default=2020, metavar="YYYY/YY",
+    p.add_argument("--year", type=year_flag, default=2020, metavar="YYYY/YY",
                    help="financial year measured (default 2020/21)")
     p.set_defaults(handler=cmd_findings)
 

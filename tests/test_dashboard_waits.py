@@ -175,25 +175,29 @@ def _paired_by_pivot_table(first, other, measure, level=0.8):
                          "low": np.nanquantile(d, lo_q, axis=1), "high": np.nanquantile(d, 1 - lo_q, axis=1)})
 
 
+def _arm(rng, months, runs, shift, holes, holed, hole_month, order, w=False) -> pd.DataFrame:
+    """One arm's runs table for the paired-difference tests: measures x (shifted by `shift`), n (whole numbers:
+    pivot_table's mean makes them floats) and, if `w`, w; with the `holes` asked for in measure `holed` (20 cells,
+    or month `hole_month`), or all of x missing; rows in any order."""
+    df = pd.DataFrame({"run": np.repeat(np.arange(runs), len(months)), "month": np.tile(months, runs)})
+    df["x"] = rng.normal(1000, 50, len(df)).round() + shift
+    df["n"] = rng.integers(0, 9, len(df))
+    if w:
+        df["w"] = rng.normal(3, 1, len(df))
+    if holes == "some":
+        df.loc[rng.choice(len(df), 20, replace=False), holed] = np.nan
+    elif holes == "a month":
+        df.loc[df["month"] == months[hole_month], holed] = np.nan
+    elif holes == "a measure":
+        df["x"] = np.nan
+    return df.sample(frac=1, random_state=order)
+
+
 @pytest.mark.parametrize("holes", ["none", "some", "a month", "a measure"])
 def test_paired_differences_match_pivot_table(holes):
     rng = np.random.default_rng(7)
     months = pd.date_range("2015-04-01", periods=24, freq="MS")
-    runs = 12
-
-    def table(shift):
-        df = pd.DataFrame({"run": np.repeat(np.arange(runs), len(months)), "month": np.tile(months, runs)})
-        df["x"] = rng.normal(1000, 50, len(df)).round() + shift
-        df["n"] = rng.integers(0, 9, len(df))  # whole numbers: pivot_table's mean makes them floats
-        if holes == "some":
-            df.loc[rng.choice(len(df), 20, replace=False), "x"] = np.nan
-        elif holes == "a month":
-            df.loc[df["month"] == months[3], "x"] = np.nan
-        elif holes == "a measure":
-            df["x"] = np.nan
-        return df.sample(frac=1, random_state=1)  # rows in any order
-
-    first, other = table(0), table(30)
+    first, other = (_arm(rng, months, 12, shift, holes, holed="x", hole_month=3, order=1) for shift in (0, 30))
     for m in ("x", "n"):
         for level in (0.8, 0.95):
             with warnings.catch_warnings():
@@ -209,22 +213,8 @@ def test_all_service_measures_at_once_match_one_at_a_time(holes):
     `paired_over_time` and each arm's monthly median, measure by measure, whatever is missing."""
     rng = np.random.default_rng(11)
     months = pd.date_range("2015-04-01", periods=30, freq="MS")
-    runs = 12
-
-    def table(shift):
-        df = pd.DataFrame({"run": np.repeat(np.arange(runs), len(months)), "month": np.tile(months, runs)})
-        df["x"] = rng.normal(1000, 50, len(df)).round() + shift
-        df["n"] = rng.integers(0, 9, len(df))
-        df["w"] = rng.normal(3, 1, len(df))
-        if holes == "some":
-            df.loc[rng.choice(len(df), 20, replace=False), "w"] = np.nan
-        elif holes == "a month":
-            df.loc[df["month"] == months[0], "w"] = np.nan  # a measure with no value in the first month
-        elif holes == "a measure":
-            df["x"] = np.nan
-        return df.sample(frac=1, random_state=2)
-
-    first, other = table(0), table(30)
+    # "a month": a measure with no value in the first month
+    first, other = (_arm(rng, months, 12, shift, holes, holed="w", hole_month=0, order=2, w=True) for shift in (0, 30))
     if holes == "a run":
         other = other[other["run"] != 5]  # the first arm has a run the other lacks
     with warnings.catch_warnings():

@@ -122,8 +122,8 @@ def test_bad_flags_exit_2_naming_the_flag(capsys, monkeypatch, argv, flag):
 
 
 def test_financial_years_are_read_in_their_usual_forms():
-    assert findings.financial_year("2020/21") == findings.financial_year("2020-21") == findings.financial_year("2020")
-    assert findings.financial_year("2029/30") == 2029 and findings.financial_year("2014/15") == 2014
+    assert findings.year_flag("2020/21") == findings.year_flag("2020-21") == findings.year_flag("2020")
+    assert findings.year_flag("2029/30") == 2029 and findings.year_flag("2014/15") == 2014
 
 
 def test_every_test_the_table_names_exists(command):
