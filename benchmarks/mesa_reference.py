@@ -135,6 +135,7 @@ class ObjectPerPersonModel(RolloutModel):
         before, now = float(self.planning_waiting.sum()), float(self.queue_len.sum())
         if before > 0:
             self.planning_queue = self.planning_queue * (now / before)
+        self.queue_seen = self.planning_queue.copy()  # what this month's offered see (before the new acceptances)
         eligible = np.zeros(self.n_groups, np.int64)
         offered, chance = [], []
         for a in self.agents_by_type[Patient]:  # creation order is index order
@@ -152,7 +153,7 @@ class ObjectPerPersonModel(RolloutModel):
 
     def take_up_one(self, a: Patient) -> float:
         p, org = self.p, a.org
-        cap, queue = self.capacity[org], self.queue_len[org]
+        cap, queue = self.capacity[org], self.queue_seen[org]  # the queue expected, as the real model reads it
         support = cap / (cap + queue) if cap + queue > 0 else 0.0
         share = self.held[org] / self.in_scope[org] if self.in_scope[org] > 0 else 0.0
         peer = min(1.0, share / p.peer_saturation_share)

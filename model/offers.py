@@ -126,7 +126,7 @@ def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
     they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
-    support, peer = _ccg_terms(ppl.counts, m.capacity, m.n_orgs, ppl.n_cohorts, p.peer_saturation_share)
+    support, peer = _ccg_terms(ppl.counts, m.capacity, m.planning_queue, m.n_orgs, ppl.n_cohorts, p.peer_saturation_share)
     expected = expected_match(m, idx, support) / p.take_up_reference_match
     return _chances_of(idx, ppl.group, ppl.flags, ppl.n_cohorts, cohort_values(m)[0],
                        expected ** p.take_up_match_elasticity, peer, p.peer_take_up_boost, p.carer_take_up_factor,
@@ -136,15 +136,16 @@ def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
 # ---- the rules above, compiled (numba): a month's offered are a few hundred people, and numpy's fixed cost per
 # call was most of what they cost; the arithmetic is the same, in the same order (powers stay in numpy) ----
 @numba.njit(cache=True, nogil=True)
-def _ccg_terms(counts, capacity, n_orgs, n_cohorts, saturation):  # pragma: no cover (compiled)
-    """By CCG: the support available (capacity against the planning queue) and word of mouth (the share of
-    its eligible people who hold a budget, against `peer_saturation_share`)."""
+def _ccg_terms(counts, capacity, expected_queue, n_orgs, n_cohorts, saturation):  # pragma: no cover (compiled)
+    """By CCG: the support available (capacity against the planning queue expected to be waiting, which is
+    the same at any scale; the realised count of agents comes in lumps, and this term is convex in it) and
+    word of mouth (the share of its eligible people who hold a budget, against `peer_saturation_share`)."""
     support = np.zeros(n_orgs)
     peer = np.empty(n_orgs)
     for o in range(n_orgs):
-        queue = in_scope = held = 0
+        in_scope = held = 0
+        queue = expected_queue[o]
         for g in range(o * n_cohorts, (o + 1) * n_cohorts):
-            queue += counts[PLANNING, g]
             for s in range(ELIGIBLE, DECLINED + 1):
                 in_scope += counts[s, g]
             for s in range(NOTIONAL, DIRECT_PAYMENT + 1):

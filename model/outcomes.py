@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from model import parameters as reg
-from model.people import CAPACITY, CARER, HOLDING, NOTIONAL, State
+from model.people import CAPACITY, CARER, HOLDING, NOTIONAL
 from model.units import MONTHS_PER_YEAR, PENCE
 
 
@@ -117,10 +117,13 @@ class Outcomes:
         self.cash_by_group = np.zeros(m.n_groups)  # this month's third-party and direct-payment money, pence
 
     def support_available(self) -> np.ndarray:
-        """Support planning available at each CCG (0–1): capacity against the queue, as people see it."""
+        """Support planning available at each CCG (0–1): capacity against the queue expected to be waiting
+        (`m.planning_queue`, model/planning.py), as people see it. Not the realised count of agents waiting: at
+        one agent for many people that count comes in lumps, and this term is convex in it, so a coarse run
+        would see more support on average than a full-scale one."""
         m = self.m
         cap = m._org_vector("planning_capacity")
-        queue = m.people.counts[State.PLANNING].reshape(m.n_orgs, -1).sum(axis=1)
+        queue = m.planning_queue
         return np.divide(cap, cap + queue, out=np.ones(m.n_orgs), where=(cap + queue) > 0)
 
     def match(self, idx: np.ndarray) -> np.ndarray:
@@ -152,7 +155,7 @@ class Outcomes:
         m, p = self.m, self.p
         t = m.ccgs
         control, support = np.empty(m.n_orgs), np.empty(m.n_orgs)
-        month_ccg_terms(t.open, t.readiness, t.restrictiveness, t.planning_capacity(m), m.people.counts[State.PLANNING],
+        month_ccg_terms(t.open, t.readiness, t.restrictiveness, t.planning_capacity(m), m.planning_queue,
                         p.restriction_match_loss, p.unknown_budget_match_loss, p.support_match_loss, control, support)
         return control, support
 
@@ -217,22 +220,17 @@ BUDGET_ROW = KEY_SUMS.index("budget_pence")
 
 
 @numba.njit(cache=True, nogil=True)
-def month_ccg_terms(open_, readiness, restrictiveness, cap, planning, restriction_loss, unknown_loss, support_loss,
+def month_ccg_terms(open_, readiness, restrictiveness, cap, queue, restriction_loss, unknown_loss, support_loss,
                     control, support):  # pragma: no cover (compiled)
     """The matching rule's CCG terms (`ccg_terms`) from the CCG arrays (`_ccg_inputs`), operation for
     operation: restrictions and readiness (0 where no CCG is open; readiness clipped to 0–1), support
-    available from planning capacity `cap` against the planning queue (`planning`: agents by group, a whole
-    number sum per CCG, so exact in any order)."""
+    available from planning capacity `cap` against the planning queue expected by CCG (`queue`)."""
     n = len(open_)
-    n_cohorts = len(planning) // n
     for o in range(n):
         known = readiness[o] if open_[o] else 0.0
         known = min(max(known, 0.0), 1.0) if not np.isnan(known) else known  # np.clip
         restrict = restrictiveness[o] if open_[o] else 0.0
-        queue = 0
-        for c in range(n_cohorts):
-            queue += planning[o * n_cohorts + c]
-        total = cap[o] + queue
+        total = cap[o] + queue[o]
         avail = cap[o] / total if total > 0 else 1.0
         control[o] = (1.0 - restriction_loss * restrict) * (1.0 - unknown_loss * (1.0 - known))
         support[o] = 1.0 - support_loss * (1.0 - avail)

@@ -78,3 +78,32 @@ def test_take_up_follows_the_expected_match(lax_tight):
 def reg_states():
     from model.people import State
     return (State.ELIGIBLE, State.DECLINED)
+
+
+def test_support_people_expect_reads_the_expected_queue_not_the_agents_waiting(lax_tight):
+    """Take-up's support term and holders' realised match read the queue support planning expects
+    (`planning_queue`, the same at any scale), not the count of agents waiting, which comes in lumps at a
+    coarse scale (the term is convex in it, so lumps would raise the support seen on average). Moving the
+    agents waiting changes nothing; a longer expected queue lowers take-up and the match, CCG by CCG."""
+    from model.people import State
+
+    m = lax_tight[0]
+    idx = m.people.where(*reg_states())
+    holding = m.people.where(*HOLDING)
+    p, match = take_up(m, idx), m.services.outcomes.match(holding)
+    counts, queue = m.people.counts.copy(), m.planning_queue.copy()
+    try:
+        c = m.people.counts  # (agents moved within a group, so word of mouth's count in scope is kept)
+        c[State.OFFERED] += c[State.PLANNING]  # no agent waiting anywhere
+        c[State.PLANNING] = 0
+        assert np.array_equal(take_up(m, idx), p)
+        lumps = np.flatnonzero(c[State.ELIGIBLE] >= 40)[::7]  # then lumps of forty in some groups
+        c[State.ELIGIBLE, lumps] -= 40
+        c[State.PLANNING, lumps] += 40
+        assert len(lumps) > 10 and np.array_equal(take_up(m, idx), p)
+        assert np.array_equal(m.services.outcomes.match(holding), match)
+        m.planning_queue[:] = queue * 3 + 5  # coordinators look shorter everywhere
+        assert take_up(m, idx).mean() < p.mean() and (take_up(m, idx) <= p + 1e-12).all()
+        assert m.services.outcomes.match(holding).mean() < match.mean()
+    finally:
+        m.people.counts[:], m.planning_queue[:] = counts, queue
