@@ -82,6 +82,7 @@ from model.pool import (  # noqa: F401 (re-exported)
     shutdown_local_pool,
 )
 from model.posterior import ensemble_note
+from model.provenance import code_digest
 from model.scenario import Scenario
 from model.store import Store, StoreError
 
@@ -91,7 +92,8 @@ _DEFAULT_STORE = object()
 def input_hash(scenario: Scenario, runs: int, mode: str, uncertain: str, services: bool = True,
                posterior: str | None = None, design: list[dict] | None = None) -> str:
     key = {"scenario": json.loads(scenario.model_dump_json()), "runs": runs, "mode": mode, "uncertain": uncertain,
-           "model_version": __version__, "keep": [KEEP_TABLES, SMALL_TABLE_ROWS], "layout": 1}
+           "model_version": __version__, "model_code": code_digest(), "keep": [KEEP_TABLES, SMALL_TABLE_ROWS],
+           "layout": 1}
     if posterior:
         key["posterior"] = posterior  # the digest of the draws used (absent when drawing from the prior)
     if not services:
@@ -225,7 +227,7 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
                      + ("; mode 'parameters': every run uses the scenario's seed" if mode == "parameters" else ""),
         "posterior": (f"{scenario.posterior} ({post_digest})" if post_digest else None),
         **(ensemble_note(scenario, sorted(uncertain_parameters(scenario, which))) if post_digest else {}),
-        "services": services, "model_version": __version__, **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "services": services, "model_version": __version__, "model_code": code_digest(), **where, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3), "runs_computed": len(todo), "runs_resumed": len(resumed),
         **({"runs_damaged": list(st.damaged)} if st is not None and st.damaged else {}),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,

@@ -36,6 +36,7 @@ from model.people import (
     RECOVERED,
     State,
 )
+from model.provenance import code_digest
 from model.scenario import Scenario
 from model.state import RolloutState
 
@@ -370,7 +371,7 @@ def write_results(res: Results, out_dir: Path, manifest_extra: dict | None = Non
         (tmp / "scenario.yaml").write_text(res.scenario_yaml, encoding="utf-8")
         manifest = {
             "scenario": res.scenario_name, "seed": res.seed, "model_version": __version__,
-            "git_revision": git_revision(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "model_code": code_digest(), "git_revision": git_revision(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "timings_seconds": res.timings, "tables": sorted(res.tables()), **(manifest_extra or {}),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")

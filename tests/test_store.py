@@ -44,6 +44,30 @@ def test_cache_hit_does_no_work(tmp_path, monkeypatch):
         run_ensemble(SMALL.with_(seed=1), 3, workers=1, store=tmp_path)
 
 
+def test_a_change_to_the_models_code_is_a_new_input(tmp_path, monkeypatch):
+    """An ensemble stored by the former rules is not read back after the model changes: the key carries a
+    digest of the model's files (model/provenance.py), which moves when any file's content or name does."""
+    import shutil
+
+    import model.provenance as provenance
+
+    first = run_ensemble(SMALL, 2, workers=1, store=tmp_path / "store")
+    assert first.manifest["model_code"] == provenance.code_digest()
+    same, edited = tmp_path / "same" / "model", tmp_path / "edited" / "model"
+    for copy in (same, edited):
+        shutil.copytree(provenance.MODEL_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert provenance.code_digest(same) == provenance.code_digest()  # where the files sit does not count
+    rule = edited / "offers.py"
+    rule.write_text(rule.read_text() + "\n# a changed rule\n")
+    changed = provenance.code_digest(edited)  # (digests are kept per directory for the process's life)
+    assert changed != provenance.code_digest()
+    monkeypatch.setattr(ensemble, "code_digest", lambda: changed)
+    monkeypatch.setattr(ensemble, "run_one", _no_work)
+    monkeypatch.setattr(ensemble, "_execute", _no_work)
+    with pytest.raises(AssertionError, match="cache hit"):
+        run_ensemble(SMALL, 2, workers=1, store=tmp_path / "store")
+
+
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     scen = SMALL.with_(until=dt.date(2017, 3, 31))
     store = tmp_path / "killed"
