@@ -13,7 +13,9 @@ each variant: parameter overrides on top of each run's draw. Prints each variant
 
 Measured on 24 Nov 2026 (40 lowest of 600 draws, mode both, to March 2021; gap in Dec 2018): as drawn +2.0% ±
 0.7%; no wheelchair offers +0.9%; every assurance response off +1.8%; support term of the expected match off
-(`support_match_loss=0`) +1.0% ± 0.5%; word of mouth off +2.2%.
+(`support_match_loss=0`) +1.0% ± 0.5%; word of mouth off +2.2%. After take-up's support term came to read the
+expected planning queue (same 40 draws): as drawn +1.2% ± 0.5%, support term off +1.0% (it no longer adds to
+the gap), no wheelchair offers +0.1% ± 0.8%.
 """
 
 from __future__ import annotations
