@@ -15,7 +15,9 @@ Measured on 24 Nov 2026 (40 lowest of 600 draws, mode both, to March 2021; gap i
 0.7%; no wheelchair offers +0.9%; every assurance response off +1.8%; support term of the expected match off
 (`support_match_loss=0`) +1.0% ± 0.5%; word of mouth off +2.2%. After take-up's support term came to read the
 expected planning queue (same 40 draws): as drawn +1.2% ± 0.5%, support term off +1.0% (it no longer adds to
-the gap), no wheelchair offers +0.1% ± 0.8%.
+the gap), no wheelchair offers +0.1% ± 0.8%; but with 200 fresh seed pairs on the same parameters the gap is
++1.3% ± 0.3% with or without wheelchair offers: a few selected seeds can mislead, so confirm on fresh seeds
+(mode "design" with new seeds) before trusting a variant.
 """
 
 from __future__ import annotations
