@@ -126,7 +126,8 @@ def take_up(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Chance that each offered person accepts: the cohort's take-up at the reference match, scaled by the match
     they expect (`take_up_match_elasticity`), by word of mouth, by help, and for fast-track CHC."""
     p, ppl = m.p, m.people
-    support, peer = _ccg_terms(ppl.counts, m.capacity, m.planning_queue, m.n_orgs, ppl.n_cohorts, p.peer_saturation_share)
+    support, peer = _ccg_terms(ppl.counts, m.capacity, m.planning_queue, m.n_orgs, ppl.n_cohorts,
+                               p.peer_saturation_share)
     expected = expected_match(m, idx, support) / p.take_up_reference_match
     return _chances_of(idx, ppl.group, ppl.flags, ppl.n_cohorts, cohort_values(m)[0],
                        expected ** p.take_up_match_elasticity, peer, p.peer_take_up_boost, p.carer_take_up_factor,
