@@ -7,6 +7,8 @@ Chromium via Playwright) against `streamlit run dashboard/app.py`.
 - Traditional services page, cold (nothing cached): time from opening the page to the drawn charts
   (target ≤ 5 s); then a lever change on that page (how readily CCGs decommission to fund PHBs): time
   from the key press to the redrawn page (target ≤ 5 s; the no-PHB arm is read back, the PHB arm runs);
+  beside the cold figure, its timeline seen from the browser (progress bar shown and gone: the runs; first
+  chart drawn), so a slow figure says whether the runs or the drawing after them took the time;
 - the same lever change with nothing but the model call and the chart (in-process, warm pool, empty
   store), for comparison.
 
@@ -51,13 +53,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def settled(page, charts: int, started: float, timeout_s: float = 900) -> float:
+PROGRESS = '() => !!document.querySelector(\'[data-testid="stProgress"]\')'
+
+
+def settled(page, charts: int, started: float, timeout_s: float = 900, timeline: dict | None = None) -> float:
     """Seconds from `started` until the script is idle with `charts` charts drawn (polled every 50 ms;
-    must stay idle for 0.3 s, and the time reported is when it first went idle)."""
+    must stay idle for 0.3 s, and the time reported is when it first went idle). `timeline`, if given,
+    gets when the progress bar (the runs) first showed and last went, and when the first chart was drawn:
+    where the wall time goes, seen from the browser."""
     first_idle = None
     while time.perf_counter() - started < timeout_s:
         idle = not page.evaluate(BUSY) and page.locator(".js-plotly-plot").count() >= charts
         now = time.perf_counter()
+        if timeline is not None:  # two more look-ups a poll, only when asked
+            drawn = page.locator(".js-plotly-plot").count()
+            if page.evaluate(PROGRESS):
+                timeline.setdefault("progress_shown_s", round(now - started, 2))
+                timeline.pop("progress_gone_s", None)
+            elif "progress_shown_s" in timeline:
+                timeline.setdefault("progress_gone_s", round(now - started, 2))
+            if drawn:
+                timeline.setdefault("first_chart_s", round(now - started, 2))
         if idle:
             first_idle = first_idle or now
             if now - first_idle >= 0.3:
@@ -176,7 +192,9 @@ def main() -> None:
             out["lever_change_cached_s"] = round(settled(page, 5, t0), 2)
             c0, t0 = tree_cpu(proc.pid), time.perf_counter()
             page.goto(f"{base}/services?{query}")
-            out["services_page_cold_s"] = round(settled(page, 3, t0), 2)
+            timeline = {}
+            out["services_page_cold_s"] = round(settled(page, 3, t0, timeline=timeline), 2)
+            out["services_page_cold_timeline"] = timeline
             out["services_page_server_cpu_s"] = round(tree_cpu(proc.pid) - c0, 2)
             save(out)
             # a lever change on the services page (one acting through budgets: the no-PHB arm is read back)
