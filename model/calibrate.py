@@ -32,7 +32,7 @@ import pandas as pd
 
 from model import parameters as reg
 from model.register.observation import ROWS as OBSERVATION_ROWS
-from model.posterior import prior_spec  # noqa: F401 (callers read it from here too)
+from model.posterior import Posterior, prior_spec  # noqa: F401 (prior_spec: callers read it from here too)
 from model.scenario import Scenario, ScenarioError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -197,7 +197,6 @@ def fit(scenario: Scenario, *, population: int = 200, generations: int = 8, seed
     from pyabc.sampler import MulticoreEvalParallelSampler, SingleCoreSampler
 
     from model import __version__
-    from model.posterior import Posterior
 
     logging.getLogger("ABC").setLevel(logging.WARNING)
     for name in ("ABC.Sampler", "ABC.History", "ABC.Distance", "ABC.Epsilon", "ABC.Acceptor"):

@@ -8,7 +8,6 @@ read this table, so a label or a range is written once. `low`/`high` is the plau
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from model.register import budgets, ccg, observation, outcomes, patients, policy, services
