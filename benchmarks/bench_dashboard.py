@@ -63,10 +63,10 @@ def settled(page, charts: int, started: float, timeout_s: float = 900, timeline:
     where the wall time goes, seen from the browser."""
     first_idle = None
     while time.perf_counter() - started < timeout_s:
-        idle = not page.evaluate(BUSY) and page.locator(".js-plotly-plot").count() >= charts
+        drawn = page.locator(".js-plotly-plot").count()
+        idle = not page.evaluate(BUSY) and drawn >= charts
         now = time.perf_counter()
-        if timeline is not None:  # two more look-ups a poll, only when asked
-            drawn = page.locator(".js-plotly-plot").count()
+        if timeline is not None:  # one more look-up a poll, only when asked
             if page.evaluate(PROGRESS):
                 timeline.setdefault("progress_shown_s", round(now - started, 2))
                 timeline.pop("progress_gone_s", None)
