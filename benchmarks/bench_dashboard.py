@@ -84,9 +84,11 @@ def settled(page, charts: int, started: float, timeout_s: float = 900, timeline:
     raise TimeoutError("the page did not settle")
 
 
-def lever_changes(page, box, values, charts: int, pid: int) -> tuple[list[float], list[float]]:
+def lever_changes(page, box, values, charts: int, pid: int,
+                  timelines: list | None = None) -> tuple[list[float], list[float]]:
     """Type each value into the lever `box` and press Enter: seconds until the page settles with `charts`
-    charts, and the server's CPU-seconds over that time, one pair per value."""
+    charts, and the server's CPU-seconds over that time, one pair per value (and each one's timeline, as
+    `settled` records it, appended to `timelines` if given)."""
     times, cpus = [], []
     for value in values:
         box.click()
@@ -94,7 +96,10 @@ def lever_changes(page, box, values, charts: int, pid: int) -> tuple[list[float]
         c0, t0 = tree_cpu(pid), time.perf_counter()
         box.press("Enter")
         page.wait_for_timeout(100)
-        times.append(round(settled(page, charts, t0), 2))
+        timeline = {} if timelines is not None else None
+        times.append(round(settled(page, charts, t0, timeline=timeline), 2))
+        if timelines is not None:
+            timelines.append(timeline)
         cpus.append(round(tree_cpu(pid) - c0, 2))
     return times, cpus
 
@@ -180,8 +185,10 @@ def main() -> None:
             save(out)  # each figure as it comes: a run cut short by a time limit still leaves what it measured
             box = page.locator('[data-testid="stMain"]').get_by_label("Strength of the national push on CCGs (0–1)",
                                                                        exact=True)
-            times, cpus = lever_changes(page, box, ("0.55", "0.6"), 5, proc.pid)
+            timelines: list[dict] = []
+            times, cpus = lever_changes(page, box, ("0.55", "0.6"), 5, proc.pid, timelines)
             out["lever_change_fan_s"] = {"repeats": times, "best": min(times)}
+            out["lever_change_fan_timelines"] = timelines
             out["lever_change_server_cpu_s"] = cpus
             save(out)
             t0 = time.perf_counter()
