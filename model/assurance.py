@@ -4,7 +4,7 @@ From 2016/17 every CCG is rated on PHBs per head (IAF indicator 105b) and ranked
 the 2017–19 planning guidance each CCG submits a trajectory to the national milestone and is monitored
 quarterly. Each quarter a CCG's assurance pressure is
 
-    pressure = rank_response × (1 − its percentile in its region) + plan_response × how far it is behind plan
+    pressure = rank_response × (1 − its percentile in its region) + plan_response × its shortfall against plan
 
 times the room its money leaves (financial pressure brakes it unless national funding offsets it).
 Pressure raises its offers (ccg.CCGTable.offer_intensity) and, above a threshold, makes it re-designate
@@ -57,11 +57,15 @@ def submit_plans(m: RolloutState) -> None:
 
 
 def plan_gap(m: RolloutState, held: np.ndarray) -> np.ndarray:
-    """How far each CCG is behind its own trajectory this month (0 on or ahead, 1 with nothing)."""
+    """How far each CCG is behind its own trajectory this month, in people, as a share of its milestone:
+    0 on plan, up to 1 with nothing by the milestone, negative ahead of plan (a CCG ahead eases off; the
+    pressure, cut at 0, bounds it). Linear in its holders, so a coarse run's lumpy counts give the full-scale gap on average; a ratio
+    to the planned number, cut at 0, made small CCGs at one agent per 50 look behind far more often."""
     span = max(1, m.plan_end_month - m.plan_start_month)
     frac = min(1.0, max(0.0, (m.month - m.plan_start_month) / span))
     planned = m.plan_start_holders + frac * (m.plan_end_holders - m.plan_start_holders)
-    return np.clip(1.0 - np.divide(held, planned, out=np.ones_like(held), where=planned > 0), 0.0, 1.0) * (planned > 0)
+    end = m.plan_end_holders
+    return np.divide(planned - held, end, out=np.zeros_like(held), where=end > 0)
 
 
 def monitor(m: RolloutState) -> None:

@@ -55,7 +55,7 @@ ROWS = (
     P("assurance_rank_response", "Assurance pressure on a CCG at the bottom of its region's IAF ranking", CB,
       "0–1", 0.4, 0.1, 0.8, "assumption: a poor IAF rating draws scrutiny; the top of the ranking feels none",
       0.0, 1.0),
-    P("assurance_plan_response", "Assurance pressure on a CCG with nothing of its planned trajectory", CB, "0–1",
+    P("assurance_plan_response", "Assurance pressure on a CCG short of its plan by its whole milestone share", CB, "0–1",
       0.8, 0.3, 1.0, "assumption: quarterly monitoring against the CCG's own plan (planning guidance 2017–19)",
       0.0, 1.0),
     P("assurance_offer_boost", "Rise in a CCG's offer rate at full assurance pressure", CB, "ratio", 2.0, 0.5,
