@@ -59,8 +59,9 @@ def submit_plans(m: RolloutState) -> None:
 def plan_gap(m: RolloutState, held: np.ndarray) -> np.ndarray:
     """How far each CCG is behind its own trajectory this month, in people, as a share of its milestone:
     0 on plan, up to 1 with nothing by the milestone, negative ahead of plan (a CCG ahead eases off; the
-    pressure, cut at 0, bounds it). Linear in its holders, so a coarse run's lumpy counts give the full-scale gap on average; a ratio
-    to the planned number, cut at 0, made small CCGs at one agent per 50 look behind far more often."""
+    pressure, cut at 0, bounds it). Linear in its holders, so a coarse run's lumpy counts give the
+    full-scale gap on average; a ratio to the planned number, cut at 0, made small CCGs at one agent per
+    50 people look behind far more often."""
     span = max(1, m.plan_end_month - m.plan_start_month)
     frac = min(1.0, max(0.0, (m.month - m.plan_start_month) / span))
     planned = m.plan_start_holders + frac * (m.plan_end_holders - m.plan_start_holders)
