@@ -168,10 +168,14 @@ def main() -> None:
     report["load_average_after"] = load_average()
     per = report["per_run_1to10_with_services"]
     fan = report["fan_1to50_vs_one_full_run"]
+    pool = report.get("pool_1to10_with_services", {})
+    timed = pool.get("runs", 0) >= 1000  # all 1,000 runs timed on the pool: the figure itself, not an estimate
+    thousand = pool["wall_s_under_load"] * 1000 / pool["runs"] if timed else per["ensemble_1000_runs_estimated_wall_s"]
     report["targets"] = [  # each issue-12 target against its measured figure
-        {"what": "1,000 runs at 1:10 with the service side, s (1000 × CPU per run / workers: extrapolated)",
-         "measured": round(per["ensemble_1000_runs_estimated_wall_s"], 1), "target": 90,
-         "met": per["ensemble_1000_runs_estimated_wall_s"] <= 90},
+        {"what": "1,000 runs at 1:10 with the service side, s " + (
+            f"(wall, {pool['runs']} runs timed on {args.workers} pool workers)" if timed
+            else "(1000 × CPU per run / workers: extrapolated)"),
+         "measured": round(thousand, 1), "target": 90, "met": thousand <= 90},
         {"what": "50 runs at 1:50 with services / one full-scale phb run with its counterfactual (CPU)",
          "measured": round(fan["ratio_cpu"], 2), "target": 0.6, "met": fan["ratio_cpu"] <= 0.6},
         *band_targets(report["bands_1to10_vs_1to1"])]
