@@ -10,6 +10,14 @@ each variant: parameter overrides on top of each run's draw. Prints each variant
 
     .venv/bin/python benchmarks/scale_gap_ablation.py --saved DIR [--low 40] [--scale 10] [--month 2018-12]
         [--variant "no wheelchair offers: offer_rate_wheelchair=0"] ...
+    .venv/bin/python benchmarks/scale_gap_ablation.py --fresh 400 --first 9000 --scale 50 --until 2016-09-30 \
+        --show 2015-04,2016-09 --variant "..."     # fresh runs (ensemble indices first..first+N-1), no selection
+
+With `--fresh N` the runs are the ensemble's runs `--first` to `--first + N − 1` (their own seeds and draws), not a
+selection: the way to confirm a variant. Measured with it on 24 Nov 2026 (400 fresh pairs at 1:50 to Sept 2016,
+after the plan gap's change; gap in Apr 2015 / Sept 2016): as drawn −2.5% ± 0.6% / −2.2% ± 0.4%; support
+planning not binding (`coordinators_per_100k=10`) −1.2% / −0.7%; 24 months' carry-over −1.4% / −0.8%;
+re-designation off −2.5% / −1.4%; word of mouth off −1.9% / −2.1%.
 
 Measured on 24 Nov 2026 (40 lowest of 600 draws, mode both, to March 2021; gap in Dec 2018): as drawn +2.0% ±
 0.7%; no wheelchair offers +0.9%; every assurance response off +1.8%; support term of the expected match off
@@ -73,12 +81,12 @@ def designs(base, mode: str, low: np.ndarray) -> list[dict]:
     return [{"seed": s.seed, "parameters": dict(s.parameters)} for s in specs]
 
 
-def gaps(base, design: list[dict], scale: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def gaps(base, design: list[dict], scale: int, workers: int = 1) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Mean run-by-run gap (coarse / full − 1) by month and its standard error."""
     holders = {}
     for s in (1, scale):
         e = run_ensemble(base.with_(agent_scale=s), len(design), mode="design", design=design, store=None,
-                         services=False, workers=1)
+                         services=False, workers=workers)
         t = e.runs_table("national")
         holders[s] = t.pivot(index="month", columns="run", values="holders").to_numpy(float)
         months = [str(m)[:7] for m in t["month"].unique()]
@@ -88,7 +96,12 @@ def gaps(base, design: list[dict], scale: int) -> tuple[np.ndarray, np.ndarray, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--saved", type=Path, required=True, help="directory of bench_ensemble.py --save-runs")
+    ap.add_argument("--saved", type=Path, help="directory of bench_ensemble.py --save-runs (or --fresh)")
+    ap.add_argument("--fresh", type=int, default=0, help="rerun this many fresh runs instead of the saved lowest")
+    ap.add_argument("--first", type=int, default=9000, help="with --fresh: the first run's ensemble index")
+    ap.add_argument("--until", type=dt.date.fromisoformat, default=UNTIL, help="last month (YYYY-MM-DD)")
+    ap.add_argument("--show", default=",".join(SHOWN), help="months shown (YYYY-MM, comma-separated)")
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--mode", default="both", choices=("both", "parameters"))
     ap.add_argument("--low", type=int, default=40, help="how many of the lowest runs to rerun")
     ap.add_argument("--scale", type=int, default=10)
@@ -96,8 +109,9 @@ def main() -> None:
     ap.add_argument("--variant", type=variant, action="append", default=[],
                     help="'label: parameter=number, ...' (repeatable); 'as drawn' always runs first")
     a = ap.parse_args()
-    low, saved_gap = lowest_runs(a.saved, a.mode, a.month, a.low)
-    base = load_scenario("baseline").with_(until=UNTIL)
+    if (a.saved is None) == (a.fresh <= 0):
+        raise SystemExit("scale_gap_ablation: allowed: --saved DIR (the lowest saved runs) or --fresh N (N > 0), one of them")
+    base = load_scenario("baseline").with_(until=a.until)
     for label, overrides in a.variant:  # every variant checked against the register before anything runs
         try:
             base.with_parameters(**overrides)
@@ -105,12 +119,19 @@ def main() -> None:
             err = e.errors()[0]
             raise SystemExit(f"scale_gap_ablation: --variant '{label}': {'.'.join(map(str, err['loc']))}: "
                              f"{err['msg']}") from None
-    design = designs(base, a.mode, low)
-    print(f"{len(low)} runs with the fewest holders in {a.month}; their saved gap {saved_gap:+.2%}", flush=True)
+    if a.fresh > 0:
+        runs = np.arange(a.first, a.first + a.fresh)
+        print(f"{a.fresh} fresh runs (ensemble indices {a.first} to {a.first + a.fresh - 1})", flush=True)
+    else:
+        runs, saved_gap = lowest_runs(a.saved, a.mode, a.month, a.low)
+        print(f"{len(runs)} runs with the fewest holders in {a.month}; their saved gap {saved_gap:+.2%}", flush=True)
+    design = designs(base, a.mode, runs)
+    shown = [m.strip() for m in a.show.split(",") if m.strip()]
     for label, overrides in [("as drawn", {}), *a.variant]:
-        mean, se, months = gaps(base, [{**d, "parameters": {**d["parameters"], **overrides}} for d in design], a.scale)
+        mean, se, months = gaps(base, [{**d, "parameters": {**d["parameters"], **overrides}} for d in design], a.scale,
+                                a.workers)
         print(f"{label}: " + " ".join(f"{m} {mean[months.index(m)]:+.2%} ± {se[months.index(m)]:.2%}"
-                                      for m in SHOWN if m in months), flush=True)
+                                      for m in shown if m in months), flush=True)
 
 
 if __name__ == "__main__":
