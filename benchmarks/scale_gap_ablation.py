@@ -110,7 +110,8 @@ def main() -> None:
                     help="'label: parameter=number, ...' (repeatable); 'as drawn' always runs first")
     a = ap.parse_args()
     if (a.saved is None) == (a.fresh <= 0):
-        raise SystemExit("scale_gap_ablation: allowed: --saved DIR (the lowest saved runs) or --fresh N (N > 0), one of them")
+        raise SystemExit("scale_gap_ablation: allowed: --saved DIR (the lowest saved runs) or --fresh N (N > 0), "
+                         "one of them")
     base = load_scenario("baseline").with_(until=a.until)
     for label, overrides in a.variant:  # every variant checked against the register before anything runs
         try:

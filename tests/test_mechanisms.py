@@ -41,16 +41,16 @@ def test_a_ccg_behind_its_plan_or_bottom_of_its_region_feels_more_pressure():
     assert assurance.pressure(rank, gap, room * 0.5, p)[2] < pr[2]  # money limits the response
 
 
-def _planned_ccgs(month: int):
+def _planned_ccgs():
     """Four CCGs 15 months into a 30-month plan (starts and ends in people); nothing else is read."""
     from types import SimpleNamespace
-    return SimpleNamespace(plan_start_month=0, plan_end_month=30, month=month,
+    return SimpleNamespace(plan_start_month=0, plan_end_month=30, month=15,
                            plan_start_holders=np.array([0.0, 10.0, 40.0, 0.0]),
                            plan_end_holders=np.array([20.0, 60.0, 200.0, 0.0]))
 
 
 def test_the_plan_gap_is_a_shortfall_against_the_trajectory_negative_ahead():
-    m = _planned_ccgs(15)  # planned now: 10, 35, 120 people (the fourth has no plan)
+    m = _planned_ccgs()  # planned now: 10, 35, 120 people (the fourth has no plan)
     gap = assurance.plan_gap(m, np.array([10.0, 10.0, 180.0, 5.0]))
     assert gap[0] == 0.0  # on plan
     assert gap[1] == pytest.approx(25 / 60)  # 25 people short of a 60-person milestone share
@@ -65,7 +65,7 @@ def test_the_plan_gap_is_a_shortfall_against_the_trajectory_negative_ahead():
 def test_a_coarse_run_sees_the_full_scale_plan_gap_on_average():
     """At one agent per 50 people a small CCG holds 0, 50 or 100 people; the gap must still be, on average,
     the gap of its expected holders (the former rule, a ratio to the plan cut at 0, was far above it)."""
-    m = _planned_ccgs(15)
+    m = _planned_ccgs()
     expected = np.array([6.0, 28.0, 150.0, 3.0])
     rng = np.random.default_rng(np.random.SeedSequence(12))
     scale = 50
