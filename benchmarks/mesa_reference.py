@@ -147,7 +147,7 @@ class ObjectPerPersonModel(RolloutModel):
         rise = self.hazard - self.cache.get("hazard_at_accrue", 0.0)
         self.cache["hazard_at_accrue"] = self.hazard.copy()
         added, self.cache["cohort_chance"] = expected_acceptances(
-            rise, eligible, np.array(offered, np.int64), np.array(chance, float), self.n_orgs, N_COHORTS,
+            rise, eligible, np.array(offered, np.int64), np.array(chance, float), self.population_share(), N_COHORTS,
             self.cache.get("cohort_chance", np.zeros(N_COHORTS)))
         self.planning_queue = self.planning_queue + added
 

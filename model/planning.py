@@ -4,15 +4,17 @@ how a budget is held.
 Capacity accrues as a credit each month, carried over for at most `planning_carryover_months`; a CCG starts
 with its carried-over capacity unused. The queue is carried twice: the people really waiting (agents), and
 the number expected to be waiting (person-equivalents in agents): each month it takes in the acceptances
-expected from last month's offers (`expected_acceptances`: the people who could be offered × the chance the
-month's offer hazard gave them × the take-up chance of those offered), loses the share of the real queue that
-left, and moves with mergers. Each month a CCG completes plans for the share min(1, credit / expected queue)
-of its queue: every waiting person's plan is completed with that chance (their own uniform for the month),
-and the credit pays for the expected plans, not the realised ones. Nothing in the rule depends on how many
-people an agent stands for: a coarse run's offers come in lumps (one agent for fifty people), and a queue
-built from the realised lumps made coordinators look short where full-scale CCGs had time to spare (1:50
-runs were 7-12% low in 2014-15 and 5-6% high in 2020-21 with that rule; benchmarks/bench_ensemble.py
-measures the gap that remains).
+expected from last month's offers (`expected_acceptances`: the CCG's population share of the people in
+England who could be offered × the chance its own offer hazard gave them × the cohort's take-up chance of
+those offered), loses the share of the real queue that left, and moves with mergers. Each month a CCG
+completes plans for the share min(1, credit / expected queue) of its queue: every waiting person's plan is
+completed with that chance (their own uniform for the month), and the credit pays for the expected plans,
+not the realised ones. Nothing in the rule depends on how many people an agent stands for: a coarse run's
+offers come in lumps (one agent for fifty people), and a queue built from the realised lumps made
+coordinators look short where full-scale CCGs had time to spare (1:50 runs were 7-12% low in 2014-15 and
+5-6% high in 2020-21 with that rule); one built from the CCG's own agent counts still rose and fell with
+the agents waiting (1:50 runs 3-4% low in 2015-16); benchmarks/bench_ensemble.py measures the gap that
+remains.
 """
 
 from __future__ import annotations
@@ -59,54 +61,53 @@ def accrue(m: RolloutState, take_up) -> None:
     rise = m.hazard - m.cache.get("hazard_at_accrue", 0.0)  # last month's offer step raised the hazards this much
     m.cache["hazard_at_accrue"] = m.hazard.copy()
     added, m.cache["cohort_chance"] = expected_acceptances(
-        rise, ppl.counts[ELIGIBLE], ppl.group[offered], chance, m.n_orgs, ppl.n_cohorts,
+        rise, ppl.counts[ELIGIBLE], ppl.group[offered], chance, m.population_share(), ppl.n_cohorts,
         m.cache.get("cohort_chance", np.zeros(ppl.n_cohorts)))
     m.planning_queue = m.planning_queue + added
 
 
 def expected_acceptances(rise: np.ndarray, eligible: np.ndarray, offered_group: np.ndarray, chance: np.ndarray,
-                         n_orgs: int, n_cohorts: int, cohort_chance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                         population_share: np.ndarray, n_cohorts: int,
+                         cohort_chance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Acceptances expected from last month's offers, by CCG (agents; wheelchair budgets have no queue): in each
-    group, the people who could be offered (still eligible, or offered) × the chance the hazard's `rise` gave
-    each × the mean take-up chance of those offered (the cohort's mean over England where none was; the last
-    month's where none was anywhere). Why expected, not realised: a coarse run offers one agent for many people
-    at once, and a queue of such lumps would make a CCG's coordinators look short where a full-scale CCG has
-    time to spare; the expectation is the same at any scale. Returns (by CCG, the cohorts' mean chances).
-    Compiled (`_expected`) around numpy's expm1; the arithmetic of the whole-array steps, in their order."""
-    by_org, cohort_mean = np.zeros(n_orgs), np.array(cohort_chance, float)
-    _expected(-np.expm1(-rise), eligible, offered_group, chance, n_cohorts, WHEELCHAIR, cohort_mean, by_org)
+    cohort, the CCG's population share of the people in England who could be offered (still eligible, or
+    offered) × the chance its own rise in the offer hazard gave each × the cohort's mean take-up chance of
+    those offered in England (last month's where nobody was). Returns (by CCG, the cohorts' mean chances).
+
+    Why national stocks and means, shared by population: a coarse run's CCG holds a few agents of each cohort,
+    and its expected queue built from its own counts rose and fell with them, together with the agents really
+    waiting; the share of the queue planned, min(1, credit / expected queue), was then lowest where most
+    waited, and 1:50 runs issued 3-5% fewer budgets in 2015-16 than full scale (200 paired runs). National stocks are the same
+    at any scale, so the rule is too. Compiled (`_expected`) around numpy's expm1."""
+    cohort_mean = np.array(cohort_chance, float)
+    by_org = np.zeros(len(population_share))
+    _expected(-np.expm1(-rise), eligible, offered_group, chance, population_share, n_cohorts, WHEELCHAIR,
+              cohort_mean, by_org)
     return by_org, cohort_mean
 
 
 @numba.njit(cache=True, nogil=True)
-def _expected(offer_chance, eligible, offered_group, chance, n_cohorts, wheelchair, cohort_mean,
+def _expected(offer_chance, eligible, offered_group, chance, population_share, n_cohorts, wheelchair, cohort_mean,
               by_org):  # pragma: no cover (compiled)
-    """`expected_acceptances` in one pass per step: counts and chance sums by group (in the offered's order,
-    as np.bincount adds), the cohorts' means over England (rows added in CCG order, as .sum(axis=0)), then
-    each CCG's sum over its cohorts (in cohort order). `cohort_mean` (in: last month's; out) and `by_org`
-    are filled in place."""
-    n_groups = len(offer_chance)
-    n_offered = np.zeros(n_groups)
-    chance_sum = np.zeros(n_groups)
+    """`expected_acceptances` in one pass per step: the offered and their chances by cohort, the cohorts' means
+    and stocks over England, then each CCG's sum over its cohorts (in cohort order). `cohort_mean` (in: last
+    month's; out) and `by_org` are filled in place."""
+    n_offered = np.zeros(n_cohorts)
+    chance_sum = np.zeros(n_cohorts)
     for k in range(len(offered_group)):
-        n_offered[offered_group[k]] += 1.0
-        chance_sum[offered_group[k]] += chance[k]
+        n_offered[offered_group[k] % n_cohorts] += 1.0
+        chance_sum[offered_group[k] % n_cohorts] += chance[k]
+    stock = n_offered.copy()
+    for g in range(len(eligible)):
+        stock[g % n_cohorts] += eligible[g]
     for c in range(n_cohorts):
-        count, total = 0.0, 0.0
-        for g in range(c, n_groups, n_cohorts):
-            count += n_offered[g]
-            total += chance_sum[g]
-        if count > 0:
-            cohort_mean[c] = total / count
-    for o in range(n_groups // n_cohorts):
+        if n_offered[c] > 0:
+            cohort_mean[c] = chance_sum[c] / n_offered[c]
+    for o in range(len(population_share)):
         acc = 0.0
         for c in range(n_cohorts):
-            g = o * n_cohorts + c
             if c != wheelchair:
-                mean = chance_sum[g] / n_offered[g] if n_offered[g] > 0 else cohort_mean[c]
-                acc += (eligible[g] + n_offered[g]) * offer_chance[g] * mean
-            else:
-                acc += 0.0
+                acc += population_share[o] * stock[c] * offer_chance[o * n_cohorts + c] * cohort_mean[c]
         by_org[o] = acc
 
 

@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 # sha256 of recorder.counts, baseline at 1:50 to March 2024, patient side alone (recomputed for the shared
 # support-planning rule, issue 12, again when CCGs began with their carried-over planning capacity, and when
 # the support people expect came to read the expected planning queue, and when the plan gap became a signed
-# shortfall against the trajectory; the speed-ups leave it unchanged)
-PINNED_COUNTS_SHA256 = "253810f3a82a9fcc9471f02c466005f195e1523191dc690d09b1b83dfed29edf"
+# shortfall against the trajectory, and when the expected queue came to take in each CCG's population share
+# of England's stock; the speed-ups leave it unchanged)
+PINNED_COUNTS_SHA256 = "a371d97b39d0d5301f7eb095eb62c23b3f3bb46b0310485524d63849190c0803"
 
 
 def recorder_arrays(m: RolloutModel) -> dict[str, np.ndarray]:
@@ -128,9 +129,10 @@ def test_coarse_agents_wait_for_a_plan_about_as_long_as_full_scale_people(monkey
         return float(np.mean([Sim(s.with_(agent_scale=scale, seed=i)).run(services=False).national[
             "waiting_for_support_plan"].mean() for i in seeds]))
 
-    def realised(rise, eligible, offered_group, chance, n_orgs, n_cohorts, cohort_chance):
+    def realised(rise, eligible, offered_group, chance, population_share, n_cohorts, cohort_chance):
         keep = offered_group % n_cohorts != WHEELCHAIR
-        return np.bincount(offered_group[keep] // n_cohorts, weights=chance[keep], minlength=n_orgs), cohort_chance
+        return np.bincount(offered_group[keep] // n_cohorts, weights=chance[keep],
+                           minlength=len(population_share)), cohort_chance
 
     full, coarse = waiting(1, [0]), waiting(50, range(4))
     monkeypatch.setattr(planning, "expected_acceptances", realised)
@@ -138,24 +140,33 @@ def test_coarse_agents_wait_for_a_plan_about_as_long_as_full_scale_people(monkey
     assert full < 5 and coarse < 25 and lumps > 5 * coarse  # people waiting for a plan, on average over the months
 
 
-def test_expected_acceptances_are_eligible_people_times_offer_chance_times_take_up():
-    """By group: (eligible + offered) × (1 − e^−rise) × the offered's mean chance; a group with nobody offered
-    takes its cohort's mean over England; wheelchair users join no queue."""
+def test_expected_acceptances_are_population_shares_of_englands_stock_times_offer_chance_times_take_up():
+    """By CCG and cohort: its population share × England's people who could be offered (eligible, or offered)
+    × (1 − e^−rise in its own hazard) × the cohort's mean chance over England (last month's where nobody in
+    the cohort was offered); wheelchair users join no queue. A CCG's own counts do not enter: moving eligible
+    agents from one CCG to another leaves every CCG's expected acceptances as they were."""
     from model.counting import WHEELCHAIR
     from model.planning import expected_acceptances
 
     n_orgs, n_cohorts = 2, 6
-    rise = np.full(n_orgs * n_cohorts, 0.1)
+    rise = np.repeat([0.1, 0.2], n_cohorts)  # CCG 1 offers at twice the rate
     eligible = np.full(n_orgs * n_cohorts, 90)
     offered = np.array([0, 0, 6 + 0, WHEELCHAIR])  # two in CCG 0 cohort 0, one in CCG 1 cohort 0, one wheelchair
     chance = np.array([0.2, 0.4, 0.6, 0.9])
-    by_org, cohort_mean = expected_acceptances(rise, eligible, offered, chance, n_orgs, n_cohorts,
+    share = np.array([0.25, 0.75])
+    by_org, cohort_mean = expected_acceptances(rise, eligible, offered, chance, share, n_cohorts,
                                                np.full(n_cohorts, 0.5))
-    p = 1 - np.exp(-0.1)
     assert cohort_mean[0] == pytest.approx(0.4) and cohort_mean[1] == 0.5  # (0.2+0.4+0.6)/3; none offered: last
-    ccg0 = (92 * p * 0.3) + 4 * 90 * p * 0.5  # cohort 0: its own mean; cohorts 1-4: the last means; no wheelchair
-    ccg1 = (91 * p * 0.6) + 4 * 90 * p * 0.5
-    assert by_org == pytest.approx([ccg0, ccg1])
+    for o, r in enumerate((0.1, 0.2)):
+        p = 1 - np.exp(-r)
+        cohort0 = share[o] * (180 + 3) * p * 0.4  # England's 180 eligible and 3 offered in cohort 0
+        rest = 4 * share[o] * 180 * p * 0.5  # cohorts 1-4 at last month's means; no wheelchair queue
+        assert by_org[o] == pytest.approx(cohort0 + rest)
+    moved = eligible.copy()
+    moved[:n_cohorts] += 40  # CCG 0 gains the agents CCG 1 loses
+    moved[n_cohorts:] -= 40
+    again, _ = expected_acceptances(rise, moved, offered, chance, share, n_cohorts, np.full(n_cohorts, 0.5))
+    assert np.array_equal(again, by_org)
 
 
 def test_ensemble_member_equals_the_run_alone():
