@@ -8,7 +8,9 @@ that drifts during the session cancels. Both sides must give bit-identical count
 
     python benchmarks/ab_patient_side.py --base 8d168df [--rounds 6] [--runs 5] [--scale 50] [--until 2024-03-31]
 
-Another scale or horizon (e.g. full scale, `--scale 1 --until 2021-03-31`) writes patient_side_ab_scale1.json.
+Another scale or horizon (e.g. full scale, `--scale 1 --until 2021-03-31`) writes patient_side_ab_scale1.json;
+`--services` times runs with the service side (the 50-run ratio's unit) and writes with_services_ab*.json, its
+digest covering the providers' monthly records as well as the counts.
 """
 
 from __future__ import annotations
@@ -35,16 +37,20 @@ from model.scenario import load_scenario
 from model.sim import Sim
 import datetime as dt
 runs, scale, until = int(sys.argv[1]), int(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
+services = len(sys.argv) > 4 and sys.argv[4] == "services"
 scenario = load_scenario("baseline").with_(agent_scale=scale, until=until)
-Sim(scenario).run(services=False)  # warm-up: imports, geography, caches
+Sim(scenario).run(services=services)  # warm-up: imports, geography, caches
 cpu = []
 for i in range(runs):
     c = time.process_time()
-    Sim(scenario.with_(seed=1000 + i)).run(services=False)
+    Sim(scenario.with_(seed=1000 + i)).run(services=services)
     cpu.append(time.process_time() - c)
 sim = Sim(scenario)
-sim.run(services=False)
-digest = hashlib.sha256(np.ascontiguousarray(sim.model.recorder.counts).tobytes()).hexdigest()
+sim.run(services=services)
+h = hashlib.sha256(np.ascontiguousarray(sim.model.recorder.counts).tobytes())
+for name, v in sorted(sim.model.services.rec.items()) if services else ():  # providers' monthly records too
+    h.update(name.encode() + np.ascontiguousarray(v).tobytes())
+digest = h.hexdigest()
 print(json.dumps({"file": model.__file__, "cpu": cpu, "digest": digest}))
 """
 
@@ -58,9 +64,10 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def one(src: Path, runs: int, scale: int, until: str) -> dict:
+def one(src: Path, runs: int, scale: int, until: str, services: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(runs), str(scale), until], cwd=src, env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(runs), str(scale), until,
+                          "services" if services else "patient"], cwd=src, env=env, capture_output=True, text=True,
                          check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     if not got["file"].startswith(str(src)):
@@ -75,6 +82,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", type=int, default=50, help="people per agent (50: the dashboard fan's)")
     parser.add_argument("--until", default="2024-03-31")
+    parser.add_argument("--services", action="store_true", help="runs with the service side (the 50-run ratio's)")
     args = parser.parse_args()
     base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -87,14 +95,14 @@ def main() -> None:
         digests: dict[str, str] = {}
         for r in range(args.rounds):
             for side in (("before", "after") if r % 2 == 0 else ("after", "before")):
-                got = one(sides[side], args.runs, args.scale, args.until)
+                got = one(sides[side], args.runs, args.scale, args.until, args.services)
                 cpu[side].append(st.median(got["cpu"]))
                 digests[side] = got["digest"]
                 print(f"round {r} {side}: {cpu[side][-1]:.3f} s CPU per run (load {os.getloadavg()[0]:.1f})", flush=True)
     ratios = [a / b for a, b in zip(cpu["after"], cpu["before"])]
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"), "what": f"Sim(baseline, 1:{args.scale}, to "
-        f"{args.until}).run(services=False) incl. results: median CPU s per run in each process, old and new alternating",
+        f"{args.until}).run(services={args.services}) incl. results: median CPU s per run in each process, old and new alternating",
         "before_revision": base_rev, "after_revision": head_rev, "rounds": args.rounds, "runs_per_process": args.runs,
         "before_cpu_s_per_run": st.median(cpu["before"]), "after_cpu_s_per_run": st.median(cpu["after"]),
         "paired_ratio_after_over_before_median": st.median(ratios), "paired_ratios": ratios,
@@ -107,6 +115,8 @@ def main() -> None:
     }
     out = OUT / ("patient_side_ab.json" if (args.scale, args.until) == (50, "2024-03-31")
                  else f"patient_side_ab_scale{args.scale}.json")
+    if args.services:
+        out = out.with_name(out.stem.replace("patient_side", "with_services") + ".json")
     OUT.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"before {report['before_cpu_s_per_run']:.3f} s, after {report['after_cpu_s_per_run']:.3f} s CPU per run; "
