@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import charts, exports, model_calls, state, text
 from model.scenario import Scenario, ScenarioError
+
+# the ensemble's progress bar is redrawn at most this often: each redraw re-renders the page in the browser,
+# and on a 2-core machine that CPU comes out of the workers' share (50 redraws a lever change cost Chromium
+# ~0.4 CPU-s; 4 a second still move the bar smoothly, since it glides over 0.5 s to each new value)
+PROGRESS_EVERY_S = 0.25
 
 
 def present() -> bool:
@@ -37,8 +44,14 @@ def fan_data(scenario: Scenario) -> dict:
     runs, scale = int(view["runs"]), int(view["scale"])
     targets = tuple(v for v, _ in text.targets())
     bar = st.empty()
+    last_drawn = [float("-inf")]
 
     def progress(done: int, total: int) -> None:
+        """Draw the bar at the start, at the end, and at most every PROGRESS_EVERY_S between."""
+        now = time.monotonic()
+        if 0 < done < total and now - last_drawn[0] < PROGRESS_EVERY_S:
+            return
+        last_drawn[0] = now
         bar.progress(min(done / max(total, 1), 1.0), text=f"Running the ensemble: {done} of {total} runs "
                                                          f"(one agent per {scale} people)")
 
