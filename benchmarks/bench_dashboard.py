@@ -14,7 +14,7 @@ Chromium via Playwright) against `streamlit run dashboard/app.py`.
 
 Beside each browser figure: the CPU-seconds of the server and its workers over that interval, since the
 model's own work (runs × CPU a run) sets a floor on a 2-core machine that no amount of waiting-room work
-removes.
+removes; beside the fan's lever changes, the browser's CPU-seconds too (Chromium's rendering shares the 2 cores).
 
 Writes benchmarks/results/dashboard.json with the machine's load average, since other work on a shared
 2-core machine changes every figure. Run:
@@ -84,15 +84,16 @@ def settled(page, charts: int, started: float, timeout_s: float = 900, timeline:
     raise TimeoutError("the page did not settle")
 
 
-def lever_changes(page, box, values, charts: int, pid: int,
-                  timelines: list | None = None) -> tuple[list[float], list[float]]:
+def lever_changes(page, box, values, charts: int, pid: int, timelines: list | None = None,
+                  browser_cpus: list | None = None) -> tuple[list[float], list[float]]:
     """Type each value into the lever `box` and press Enter: seconds until the page settles with `charts`
     charts, and the server's CPU-seconds over that time, one pair per value (and each one's timeline, as
-    `settled` records it, appended to `timelines` if given)."""
+    `settled` records it, appended to `timelines` if given; the browser's CPU-seconds to `browser_cpus`)."""
     times, cpus = [], []
     for value in values:
         box.click()
         box.fill(value)
+        b0 = browser_cpu(pid) if browser_cpus is not None else 0.0
         c0, t0 = tree_cpu(pid), time.perf_counter()
         box.press("Enter")
         page.wait_for_timeout(100)
@@ -101,6 +102,8 @@ def lever_changes(page, box, values, charts: int, pid: int,
         if timelines is not None:
             timelines.append(timeline)
         cpus.append(round(tree_cpu(pid) - c0, 2))
+        if browser_cpus is not None:
+            browser_cpus.append(round(browser_cpu(pid) - b0, 2))
     return times, cpus
 
 
@@ -124,6 +127,26 @@ def tree_cpu(pid: int) -> float:
             total += t.user + t.system
         except psutil.Error:
             pass
+    return total
+
+
+def browser_cpu(server_pid: int) -> float:
+    """CPU-seconds so far of this benchmark's browser (Chromium and Playwright's driver: every process this
+    one started but the server and its workers). On 2 cores the browser's rendering competes with the workers."""
+    import psutil
+
+    try:
+        server = {server_pid, *(q.pid for q in psutil.Process(server_pid).children(recursive=True))}
+    except psutil.Error:
+        server = {server_pid}
+    total = 0.0
+    for q in psutil.Process().children(recursive=True):
+        if q.pid not in server:
+            try:
+                t = q.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
     return total
 
 
@@ -186,10 +209,12 @@ def main() -> None:
             box = page.locator('[data-testid="stMain"]').get_by_label("Strength of the national push on CCGs (0–1)",
                                                                        exact=True)
             timelines: list[dict] = []
-            times, cpus = lever_changes(page, box, ("0.55", "0.6"), 5, proc.pid, timelines)
+            browser_cpus: list[float] = []
+            times, cpus = lever_changes(page, box, ("0.55", "0.6"), 5, proc.pid, timelines, browser_cpus)
             out["lever_change_fan_s"] = {"repeats": times, "best": min(times)}
             out["lever_change_fan_timelines"] = timelines
             out["lever_change_server_cpu_s"] = cpus
+            out["lever_change_browser_cpu_s"] = browser_cpus
             save(out)
             t0 = time.perf_counter()
             box.click()
