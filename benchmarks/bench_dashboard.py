@@ -41,10 +41,6 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "dashboard.json"
 CHROMIUM = "/usr/bin/chromium"
 TARGETS = {"lever_change_fan_s": 2.0, "services_page_cold_s": 5.0, "services_lever_change_s": 5.0}
-BUSY = """() => { const app = document.querySelector('[data-testid="stApp"]');
-    return !app || app.getAttribute('data-test-script-state') === 'running'
-        || !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], '
-                                    + '[data-testid="stProgress"], [data-testid="stSkeleton"]'); }"""
 
 
 def _free_port() -> int:
@@ -53,21 +49,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-PROGRESS = '() => !!document.querySelector(\'[data-testid="stProgress"]\')'
+LOOK = """() => { const app = document.querySelector('[data-testid="stApp"]');
+    const busy = !app || app.getAttribute('data-test-script-state') === 'running'
+        || !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], '
+                                    + '[data-testid="stProgress"], [data-testid="stSkeleton"]');
+    return [document.querySelectorAll('.js-plotly-plot').length, busy,
+            !!document.querySelector('[data-testid="stProgress"]')]; }"""
 
 
 def settled(page, charts: int, started: float, timeout_s: float = 900, timeline: dict | None = None) -> float:
     """Seconds from `started` until the script is idle with `charts` charts drawn (polled every 50 ms;
     must stay idle for 0.3 s, and the time reported is when it first went idle). `timeline`, if given,
     gets when the progress bar (the runs) first showed and last went, and when the first chart was drawn:
-    where the wall time goes, seen from the browser."""
+    where the wall time goes, seen from the browser. One look-up a poll (`LOOK`: charts drawn, busy, progress
+    bar shown): the poll's own round trips to the browser take CPU from the 2 cores the runs use."""
     first_idle = None
     while time.perf_counter() - started < timeout_s:
-        drawn = page.locator(".js-plotly-plot").count()
-        idle = not page.evaluate(BUSY) and drawn >= charts
+        drawn, busy, progress = page.evaluate(LOOK)
+        idle = not busy and drawn >= charts
         now = time.perf_counter()
-        if timeline is not None:  # one more look-up a poll, only when asked
-            if page.evaluate(PROGRESS):
+        if timeline is not None:
+            if progress:
                 timeline.setdefault("progress_shown_s", round(now - started, 2))
                 timeline.pop("progress_gone_s", None)
             elif "progress_shown_s" in timeline:
