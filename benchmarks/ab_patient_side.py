@@ -102,7 +102,8 @@ def main() -> None:
     ratios = [a / b for a, b in zip(cpu["after"], cpu["before"])]
     report = {
         "date": dt.datetime.now().isoformat(timespec="seconds"), "what": f"Sim(baseline, 1:{args.scale}, to "
-        f"{args.until}).run(services={args.services}) incl. results: median CPU s per run in each process, old and new alternating",
+        f"{args.until}).run(services={args.services}) incl. results: median CPU s per run in each process, "
+        "old and new alternating",
         "before_revision": base_rev, "after_revision": head_rev, "rounds": args.rounds, "runs_per_process": args.runs,
         "before_cpu_s_per_run": st.median(cpu["before"]), "after_cpu_s_per_run": st.median(cpu["after"]),
         "paired_ratio_after_over_before_median": st.median(ratios), "paired_ratios": ratios,

@@ -77,8 +77,8 @@ def expected_acceptances(rise: np.ndarray, eligible: np.ndarray, offered_group: 
     Why national stocks and means, shared by population: a coarse run's CCG holds a few agents of each cohort,
     and its expected queue built from its own counts rose and fell with them, together with the agents really
     waiting; the share of the queue planned, min(1, credit / expected queue), was then lowest where most
-    waited, and 1:50 runs issued 3-5% fewer budgets in 2015-16 than full scale (200 paired runs). National stocks are the same
-    at any scale, so the rule is too. Compiled (`_expected`) around numpy's expm1."""
+    waited, and 1:50 runs issued 3-5% fewer budgets in 2015-16 than full scale (200 paired runs). National
+    stocks are the same at any scale, so the rule is too. Compiled (`_expected`) around numpy's expm1."""
     cohort_mean = np.array(cohort_chance, float)
     by_org = np.zeros(len(population_share))
     _expected(-np.expm1(-rise), eligible, offered_group, chance, population_share, n_cohorts, WHEELCHAIR,
