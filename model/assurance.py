@@ -23,15 +23,17 @@ from model.state import RolloutState
 QUARTER_MONTHS = (1, 4, 7, 10)
 
 
-def regional_percentile(per_head: np.ndarray, open_: np.ndarray, region: np.ndarray) -> np.ndarray:
+def regional_percentile(per_head: np.ndarray, open_: np.ndarray, region: np.ndarray,
+                        tie_break: np.ndarray | None = None) -> np.ndarray:
     """Each open CCG's rank within its region on PHBs per head: 0 at the bottom, 1 at the top (`region`:
-    names or codes, one per organisation). One sort of all open CCGs by region, then per head (ties by
-    index: deterministic); a CCG alone in its region is at 0.5."""
+    names or codes, one per organisation). One sort of all open CCGs by region, then per head, then
+    `tie_break` (one number per organisation; by index if None); a CCG alone in its region is at 0.5."""
     pct = np.zeros(len(per_head))
     members = np.flatnonzero(open_)
     if len(members) == 0:
         return pct
-    order = members[np.lexsort((members, per_head[members], region[members]))]
+    ties = members if tie_break is None else tie_break[members]
+    order = members[np.lexsort((ties, per_head[members], region[members]))]
     _, start, size = np.unique(region[order], return_index=True, return_counts=True)
     first = np.repeat(start, size)
     n = np.repeat(size, size)
@@ -76,7 +78,8 @@ def monitor(m: RolloutState) -> None:
         return
     held = m.holders_by_org()
     per_head = np.divide(held, t.population, out=np.zeros_like(held), where=t.population > 0)
-    rank = regional_percentile(per_head, t.open, region_of(m))
+    # ties (CCGs with the same count, common when an agent stands for many people) in a new order each quarter
+    rank = regional_percentile(per_head, t.open, region_of(m), m.streams["assurance"].random(m.n_orgs))
     gap = plan_gap(m, held) if pol.planning else np.zeros_like(held)
     room = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
     t.assurance = np.where(t.open, pressure(rank, gap, room, p), 0.0)

@@ -48,7 +48,7 @@ from model.services import ServiceSide
 COMPACT_WHEN_LEFT = 0.3  # drop people who have left once they fill this share of the arrays (speed only)
 # one random stream per stochastic process (common random numbers across scenarios); new ones go last
 STREAMS = ("ccg_setup", "population", "entries", "exits", "mergers", "mesa", "services", "planning",
-           "wheelchair", "redesignation")
+           "wheelchair", "redesignation", "assurance")
 
 
 def month_starts(start: dt.date, until: dt.date) -> list[dt.date]:

@@ -81,6 +81,20 @@ def test_regional_ranking_is_within_each_region():
     assert list(pct) == [0.0, 0.5, 1.0, 0.0, 1.0]
 
 
+def test_tied_ccgs_take_turns_at_the_bottom_of_the_ranking():
+    """CCGs with the same PHBs per head (common at coarse scale: most hold no agent in 2016) are ordered by the
+    quarter's draw, so over the quarters each is as often at the bottom as the others; broken by index, as
+    before, the same CCG was at the bottom every quarter. Those with more per head stay above the tied."""
+    per_head = np.array([0.0] * 8 + [5.0, 9.0])
+    region, open_ = np.zeros(10, int), np.ones(10, bool)
+    rng = np.random.default_rng(np.random.SeedSequence(3))
+    drawn = np.array([assurance.regional_percentile(per_head, open_, region, rng.random(10)) for _ in range(4000)])
+    by_index = assurance.regional_percentile(per_head, open_, region)
+    assert by_index[0] == 0.0 and by_index[7] == pytest.approx(7 / 9)  # index order: the same CCG bottom each time
+    assert drawn[:, :8].mean(axis=0) == pytest.approx(np.full(8, 3.5 / 9), abs=0.02)  # the tied share 0..7/9
+    assert (drawn[:, :8] < drawn[:, [8]]).all() and (drawn[:, 9] == 1.0).all()
+
+
 def test_assurance_pressure_raises_a_ccgs_offers():
     m = RolloutModel(load_scenario("baseline").with_(until=dt.date(2014, 5, 31), agent_scale=50), services=False)
     before = m.ccgs.offer_intensity(m).copy()
