@@ -114,15 +114,11 @@ def save(out: dict) -> None:
     OUT.write_text(json.dumps({**out, "load_average_now": os.getloadavg()}, indent=2), encoding="utf-8")
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU-seconds so far of the server and its live worker processes (user + system)."""
+def _cpu_seconds(procs) -> float:
+    """User + system CPU-seconds so far of `procs` (psutil processes; any that has gone counts 0)."""
     import psutil
 
     total = 0.0
-    try:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     for q in procs:
         try:
             t = q.cpu_times()
@@ -130,6 +126,16 @@ def tree_cpu(pid: int) -> float:
         except psutil.Error:
             pass
     return total
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds so far of the server and its live worker processes."""
+    import psutil
+
+    try:
+        return _cpu_seconds([psutil.Process(pid), *psutil.Process(pid).children(recursive=True)])
+    except psutil.Error:
+        return 0.0
 
 
 def browser_cpu(server_pid: int) -> float:
@@ -141,15 +147,7 @@ def browser_cpu(server_pid: int) -> float:
         server = {server_pid, *(q.pid for q in psutil.Process(server_pid).children(recursive=True))}
     except psutil.Error:
         server = {server_pid}
-    total = 0.0
-    for q in psutil.Process().children(recursive=True):
-        if q.pid not in server:
-            try:
-                t = q.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-    return total
+    return _cpu_seconds([q for q in psutil.Process().children(recursive=True) if q.pid not in server])
 
 
 def in_process(runs: int, scale: int) -> dict:
