@@ -18,6 +18,7 @@ from dashboard import exports, model_calls, state, text, ui  # noqa: E402
 from dashboard.views import levers, present  # noqa: E402
 
 st.set_page_config(page_title="PHB roll-out", page_icon=":bar_chart:", layout="wide")
+st.html(f"<style>{ui.STILL_CSS}</style>")  # style only: Streamlit puts it out of the page's flow
 if __name__ == "__main__":  # not when a spawned process (Dask's, say) re-runs this script as __mp_main__ to boot
     model_calls.start_pool()  # once per server: workers import the model now, not when the first ensemble waits
 

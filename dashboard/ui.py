@@ -15,6 +15,10 @@ from model.scenario import Scenario, ScenarioError
 # and on a 2-core machine that CPU comes out of the workers' share (50 redraws a lever change cost Chromium
 # ~0.4 CPU-s; 4 a second still move the bar smoothly, since it glides over 0.5 s to each new value)
 PROGRESS_EVERY_S = 0.25
+# stale elements dim at once instead of fading over a second, and the progress bar jumps instead of gliding:
+# while a lever change runs, those animations kept headless Chromium compositing frames (~0.3 CPU-s a change)
+# on the same 2 cores as the workers; the dimming that says "stale" stays
+STILL_CSS = '[data-testid="stElementContainer"], [data-testid="stProgress"] * { transition: none !important; }'
 
 
 def present() -> bool:
