@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pandas as pd
@@ -11,7 +12,7 @@ import streamlit as st
 from dashboard import charts, exports, model_calls, state, text
 from model.scenario import Scenario, ScenarioError
 
-# the ensemble's progress bar is redrawn at most this often: each redraw re-renders the page in the browser,
+# a progress bar is redrawn at most this often: each redraw re-renders the page in the browser,
 # and on a 2-core machine that CPU comes out of the workers' share (50 redraws a lever change cost Chromium
 # ~0.4 CPU-s; 4 a second still move the bar smoothly, since it glides over 0.5 s to each new value)
 PROGRESS_EVERY_S = 0.25
@@ -47,21 +48,27 @@ def fan_data(scenario: Scenario) -> dict:
         st.warning(text.plain(capped.replace("link: ", "")))
     runs, scale = int(view["runs"]), int(view["scale"])
     targets = tuple(v for v, _ in text.targets())
-    bar = st.empty()
-    last_drawn = [float("-inf")]
-
-    def progress(done: int, total: int) -> None:
-        """Draw the bar at the start, at the end, and at most every PROGRESS_EVERY_S between."""
-        now = time.monotonic()
-        if 0 < done < total and now - last_drawn[0] < PROGRESS_EVERY_S:
-            return
-        last_drawn[0] = now
-        bar.progress(min(done / max(total, 1), 1.0), text=f"Running the ensemble: {done} of {total} runs "
-                                                         f"(one agent per {scale} people)")
-
+    bar, progress = progress_bar(f"Running the ensemble (one agent per {scale} people)", "runs")
     out = model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"], _progress=progress)
     bar.empty()
     return out
+
+
+def progress_bar(label: str, unit: str = "") -> tuple:
+    """A progress bar and the report to hand a long computation: drawn at the start, at the end and at most
+    every PROGRESS_EVERY_S between, whichever thread reports (comparisons report from one thread each)."""
+    bar = st.progress(0.0, text=label)
+    lock, last_drawn = threading.Lock(), [float("-inf")]
+
+    def report(done: int, total: int) -> None:
+        with lock:
+            now = time.monotonic()
+            if 0 < done < total and now - last_drawn[0] < PROGRESS_EVERY_S:
+                return
+            last_drawn[0] = now
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{label}: {done} of {total}{' ' + unit if unit else ''}")
+
+    return bar, report
 
 
 def single_ahead(scenario: Scenario, scale: int | None = None) -> None:

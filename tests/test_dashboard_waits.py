@@ -312,3 +312,36 @@ def test_after_a_lever_change_the_services_page_reruns_only_the_phb_arm(monkeypa
     fresh = service_calls._service_differences(pushed.to_yaml(), 2, 200, None)
     for m, d in fresh["differences"].items():
         pd.testing.assert_frame_equal(out["differences"][m], d, check_exact=True)
+
+
+class _Bar:
+    """Stands in for st.progress's element: records what each redraw shows."""
+
+    def __init__(self):
+        self.drawn: list[tuple[float, str]] = []
+
+    def progress(self, value: float, text: str = "") -> None:
+        self.drawn.append((value, text))
+
+
+@pytest.mark.parametrize("every_s", [60.0, 0.0])
+def test_progress_bars_redraw_at_most_every_quarter_second_from_any_thread(monkeypatch, every_s):
+    """Each redraw re-renders the page in the browser, on the cores the runs use: 50 reports in quick
+    succession, from two threads, draw the start and the end only; with no interval every report draws."""
+    import threading
+
+    from dashboard import ui
+
+    bar = _Bar()
+    monkeypatch.setattr(ui.st, "progress", lambda value, text="": bar)
+    monkeypatch.setattr(ui, "PROGRESS_EVERY_S", every_s)
+    _, report = ui.progress_bar("Running", "runs")
+    threads = [threading.Thread(target=lambda part=part: [report(d, 50) for d in range(part, 51, 2)])
+               for part in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shown = [text for _, text in bar.drawn]
+    assert "Running: 50 of 50 runs" in shown
+    assert len(shown) == (2 if every_s else 50), shown

@@ -44,9 +44,9 @@ for i, s in enumerate(scenarios):  # the same name twice would merge their rows
 scenarios = [s.with_(until=current.until) for s in scenarios]
 runs, scale = min(int(choice.view["runs"]), model_calls.COMPARE_RUNS), int(choice.view["scale"])
 label = f"Running {len(scenarios)} scenarios × {runs} runs with common random numbers"
-bar = st.progress(0.0, text=label)
+bar, report = ui.progress_bar(label)
 out = model_calls.comparison(tuple(s.to_yaml() for s in scenarios), runs, scale, current.until, choice.view["mode"],
-                             _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0), text=f"{label}: {d} of {t}"))
+                             _progress=report)
 bar.empty()
 
 order, ref, month = out["names"], out["names"][0], out["month"]

@@ -33,10 +33,8 @@ for s in SERVICES:
 runs = min(int(choice.view["runs"]), service_calls.SERVICE_RUNS)
 scale = max(int(choice.view["scale"]), service_calls.SERVICE_SCALE)
 label = f"Running {runs} paired runs with and without PHBs (one agent per {scale} people)"
-bar = st.progress(0.0, text=label)
-out = service_calls.service_differences(scenario.to_yaml(), runs, scale,
-                                      _progress=lambda d, t: bar.progress(min(d / max(t, 1), 1.0),
-                                                                          text=f"{label}: {d} of {t}"))
+bar, report = ui.progress_bar(label)
+out = service_calls.service_differences(scenario.to_yaml(), runs, scale, _progress=report)
 bar.empty()
 diffs = {m: d for m, d in out["differences"].items() if m in measures}
 if "total_gbp" not in diffs:

@@ -36,11 +36,6 @@ def latest(kind: str, test=None, **match) -> dict | None:
 newest = {k: latest(k) for k in ("sensitivity", "discovery", "reach")}  # what a link with no choices opens on
 
 
-def progress_bar(label: str):
-    bar = st.progress(0.0, text=label)
-    return bar, lambda d, t: bar.progress(min(d / max(t, 1), 1.0), text=f"{label}: {d} of {t}")
-
-
 def month_start(day) -> str:
     return str(pd.Timestamp(day).to_period("M").to_timestamp().date())
 
@@ -56,7 +51,7 @@ view["stress_method"] = method
 if st.button("Compute", key="stress_sens_go"):
     from model import sensitivity
 
-    bar, prog = progress_bar("Running the design")
+    bar, prog = ui.progress_bar("Running the design")
     sensitivity.analyse(scenario, method, ["holders_2021_03"], trajectories=2, samples=8, keep=8, replicates=2,
                         store=store, progress=prog)
     bar.empty()
@@ -108,7 +103,7 @@ if state.VIEW_RULES["stress_when"][1](when) is not None:  # a condition the link
 if st.button("Search the uncertainty", key="stress_disc_go"):
     from model import discovery
 
-    bar, prog = progress_bar("Latin-hypercube runs")
+    bar, prog = ui.progress_bar("Latin-hypercube runs")
     try:
         discovery.discover(scenario, when, runs=100, store=store, progress=prog)
     except Exception as e:  # noqa: BLE001 - a bad condition is shown, not raised
@@ -152,7 +147,7 @@ view.update(reach_target=int(target), reach_by=by.isoformat(), reach_probability
 if st.button("Search the levers", key="stress_reach_go") and levers:
     from model import reach
 
-    bar, prog = progress_bar("Searching the levers")
+    bar, prog = ui.progress_bar("Searching the levers")
     reach.reach(scenario, int(target), by, probability_wanted=float(prob), levers=levers, runs=20, xtol=0.02,
                 cost_runs=10, trials=15, store=store, progress=prog)
     bar.empty()
