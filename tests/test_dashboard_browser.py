@@ -5,7 +5,8 @@ A planner changes the end date and a lever beside the fan chart and sees the cha
 link reproduces the numbers; a critic uploads a scenario with a bad `extends:` and is told; a presenter
 edits a lever, downloads the deck and the report (both name the edited value; every picture lies inside
 its 16:9 slide) and steps through presentation mode. Screenshots of every page and of presentation mode
-at 1920×1080 go to results/screenshots/. Needs /usr/bin/chromium (Playwright's own browser download is
+at 1920×1080 go to a temporary folder, or to the checked-in results/screenshots/ when PHB_SCREENSHOTS=results
+is set (so a test run leaves the checkout as it found it). Needs /usr/bin/chromium (Playwright's own browser download is
 not used).
 """
 
@@ -24,7 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "results" / "screenshots"
+SHOTS = ROOT / "results" / "screenshots" if os.environ.get("PHB_SCREENSHOTS") == "results" else \
+    Path(os.environ.get("TMPDIR", "/tmp")) / "phb-screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 FAST = "runs=4&scale=100&ccg_scale=50"
@@ -134,7 +136,7 @@ def chance_curves(page) -> list:
 
 
 def shoot(page, name: str) -> None:
-    """A 1920×1080 screenshot under results/screenshots/, reduced to 256 colours (a tenth of the bytes;
+    """A 1920×1080 screenshot under SHOTS, reduced to 256 colours (a tenth of the bytes;
     charts and text stay sharp) so the checked-in PNGs stay small."""
     from PIL import Image
 
