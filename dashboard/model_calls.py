@@ -109,7 +109,7 @@ def _workers(runs: int) -> int | None:
     return 1 if runs <= SERIAL_UP_TO and not local_pool_ready() else None
 
 
-def _from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+def from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
     """A progress report that may be called from another thread (`compare(together=True)` reports from one
     thread per scenario): that thread is attached to this page's script run first, as Streamlit asks."""
     if progress is None:
@@ -259,7 +259,7 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
 
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
     workers = _workers(runs)
-    c = ens.compare(scenarios, runs, mode=mode, progress=_from_any_thread(_progress), workers=workers,
+    c = ens.compare(scenarios, runs, mode=mode, progress=from_any_thread(_progress), workers=workers,
                     together=workers is None, services=True, resume=False, **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())

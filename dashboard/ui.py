@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -41,7 +43,13 @@ def intro(name: str) -> None:
         st.markdown(text.md(name))
 
 
-def fan_data(scenario: Scenario) -> dict:
+# a page's ensemble waits on the worker pool from one of these threads while the page draws what does not need it
+_FANS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phb-fan")
+
+
+def fan_data(scenario: Scenario, meanwhile: Callable[[], None] | None = None) -> dict:
+    """The ensemble's bands and chances, with a progress bar. `meanwhile` (drawing that needs no ensemble)
+    runs while the ensemble does, so its charts reach the browser during the runs rather than after them."""
     view = dict(state.current().view)
     capped = state.cap_cost(view)  # widgets can ask for as much as a link; the same cap applies
     if capped:
@@ -49,7 +57,13 @@ def fan_data(scenario: Scenario) -> dict:
     runs, scale = int(view["runs"]), int(view["scale"])
     targets = tuple(v for v, _ in text.targets())
     bar, progress = progress_bar(f"Running the ensemble (one agent per {scale} people)", "runs")
-    out = model_calls.fan(scenario.to_yaml(), runs, scale, targets, view["mode"], _progress=progress)
+    call = (scenario.to_yaml(), runs, scale, targets, view["mode"])
+    if meanwhile is None:
+        out = model_calls.fan(*call, _progress=progress)
+    else:
+        pending = _FANS.submit(model_calls.fan, *call, _progress=model_calls.from_any_thread(progress))
+        meanwhile()
+        out = pending.result()
     bar.empty()
     return out
 

@@ -323,6 +323,9 @@ class _Bar:
     def progress(self, value: float, text: str = "") -> None:
         self.drawn.append((value, text))
 
+    def empty(self) -> None:
+        self.drawn.append((None, ""))
+
 
 @pytest.mark.parametrize("every_s", [60.0, 0.0])
 def test_progress_bars_redraw_at_most_every_quarter_second_from_any_thread(monkeypatch, every_s):
@@ -345,3 +348,27 @@ def test_progress_bars_redraw_at_most_every_quarter_second_from_any_thread(monke
     shown = [text for _, text in bar.drawn]
     assert "Running: 50 of 50 runs" in shown
     assert len(shown) == (2 if every_s else 50), shown
+
+
+def test_a_page_draws_its_one_run_charts_while_its_ensemble_runs(monkeypatch):
+    """`fan_data(meanwhile=...)` starts the ensemble first and draws the rest while it runs: here the
+    ensemble can only finish once `meanwhile` has run, so doing them in turn would never finish."""
+    import threading
+    import types as pytypes
+
+    from dashboard import ui
+
+    drawn, ensemble_done = threading.Event(), []
+
+    def fan(*call, _progress=None):
+        assert drawn.wait(20), "the ensemble waited for drawing that was never started"
+        _progress(1, 1)
+        ensemble_done.append(True)
+        return {"runs": call[1]}
+
+    monkeypatch.setattr(ui.st, "progress", lambda value, text="": _Bar())
+    monkeypatch.setattr(ui.state, "current", lambda: pytypes.SimpleNamespace(
+        view={"runs": 3, "scale": 50, "mode": "both"}))
+    monkeypatch.setattr(ui.model_calls, "fan", fan)
+    out = ui.fan_data(SMALL, meanwhile=lambda: (ensemble_done.append(False), drawn.set()))
+    assert out == {"runs": 3} and ensemble_done == [False, True]

@@ -36,71 +36,80 @@ with st.expander("Ensemble: runs, scale and what varies", expanded=False):
     c3.number_input("People per agent", 1, 1000, step=5, key="opt_scale", on_change=_set, args=("scale",),
                     help="A coarser scale runs faster; 1 simulates every person.")
 
-ui.single_ahead(scenario, scale=int(choice.view["scale"]))  # the one run drawn below, while the ensemble runs
-data = ui.fan_data(scenario)
-
-# the answer first: the chance of each target by its due date
-st.subheader("Chance of reaching each target by its due date")
-cols = st.columns(len(labels["due"]))
-for col, (value, due, label) in zip(cols, model_calls.chances_by_due(data["prob"], labels["due"])):
-    if value is None:
-        col.metric(label, "after the end date", help=f"The runs end in {scenario.until:%B %Y}; move the end "
-                                                      "date to see this target.")
-    else:
-        col.metric(label, f"{value:.0%}", help=f"Share of {data['runs']} runs with at least that many people "
-                                               f"holding a PHB by {due:%B %Y}.")
-
 view = choice.view["view"]
-pts = text.calibration_points()
-chart_col, lever_col = st.columns([4, 1])
-with lever_col:
-    levers.near("uptake", values)
-with chart_col:
-    if view == "stock":
-        fan = charts.fan_chart(data["bands"]["holders"], f"{text.measure('holders')} (people)", "People",
-                               targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
-        bands = data["bands"]["holders"]
-    else:
-        # published "new in year" is a count of budgets issued in the year: set it at the year's end,
-        # against budgets issued in the year to date (not everyone who received one)
-        pub = pts[pts["measure"] == "new_phbs_in_year"].assign(
-            month=lambda d: d["period_end"].dt.to_period("M").dt.to_timestamp())
-        bands = data["bands"]["issued_ytd"]
-        fan = charts.fan_chart(bands, "PHBs issued in the financial year to date (budgets)", "Budgets",
-                               points=pub)
-    ui.show_chart(fan, "uptake_fan")
-    last = bands.iloc[-1]
-    st.caption(f"{data['runs']:,} runs at one agent per {data['scale']:,} people; varying: "
-               f"{labels['modes'][data['mode']].lower()}"
-               f"{' (read back from the results store)' if data['from_store'] else ''}. "
-               f"{pd.Timestamp(last['month']):%B %Y}: median {last['median']:,.0f} "
-               f"(95% of runs {last['p2_5']:,.0f} to {last['p97_5']:,.0f}).")
+ui.single_ahead(scenario, scale=int(choice.view["scale"]))  # the one run drawn below, while the ensemble runs
+top, bottom = st.container(), st.container()
 
-if view == "ytd":
-    ui.show_chart(charts.fan_chart(data["bands"]["received_ytd"], f"{text.measure('received_ytd')} (people)",
-                                   "People"), "uptake_received")
-    st.caption(text.md("ytd_received"))
 
-ui.show_chart(charts.probability_chart(data["prob"], dict(text.targets()),
-                                       "Chance that people holding a PHB have reached each target (%)"),
-              "uptake_prob")
+def one_run_charts() -> None:
+    """How PHBs are held and where, from one run: drawn while the ensemble above still runs."""
+    with bottom:
+        res = ui.single(scenario, scale=int(choice.view["scale"]))
 
-ui.show_chart(charts.lines_chart(data["cohort_bands"], "median", "cohort", reg.COHORT_LABELS,
-                                 "People holding a PHB by group of patients (people, median of runs)", "People",
-                                 stacked=True), "uptake_cohort")
+        types = res.by_type.groupby(["month", "type"], as_index=False)["holders"].sum()
+        tot = types.groupby("month")["holders"].transform("sum")
+        types["share"] = types["holders"] / tot.where(tot > 0)
+        ui.show_chart(charts.lines_chart(types, "share", "type", labels["types"],
+                                         "How PHBs are held: share by type (%, one run)", "Share", percent=True),
+                      "uptake_type")
 
-res = ui.single(scenario, scale=int(choice.view["scale"]))
+        region_col = "holders_per_100k" if view == "stock" else "received_ytd"
+        ui.show_chart(charts.lines_chart(res.by_region, region_col, "region", {},
+                                         f"{text.measure(region_col)} by NHS region "
+                                         f"({'per 100,000' if view == 'stock' else 'people'}, one run)",
+                                         "PHBs per 100,000" if view == "stock" else "People"),
+                      "uptake_region")
 
-types = res.by_type.groupby(["month", "type"], as_index=False)["holders"].sum()
-tot = types.groupby("month")["holders"].transform("sum")
-types["share"] = types["holders"] / tot.where(tot > 0)
-ui.show_chart(charts.lines_chart(types, "share", "type", labels["types"],
-                                 "How PHBs are held: share by type (%, one run)", "Share", percent=True),
-              "uptake_type")
 
-region_col = "holders_per_100k" if view == "stock" else "received_ytd"
-ui.show_chart(charts.lines_chart(res.by_region, region_col, "region", {},
-                                 f"{text.measure(region_col)} by NHS region "
-                                 f"({'per 100,000' if view == 'stock' else 'people'}, one run)",
-                                 "PHBs per 100,000" if view == "stock" else "People"),
-              "uptake_region")
+with top:
+    data = ui.fan_data(scenario, meanwhile=one_run_charts)
+
+    # the answer first: the chance of each target by its due date
+    st.subheader("Chance of reaching each target by its due date")
+    cols = st.columns(len(labels["due"]))
+    for col, (value, due, label) in zip(cols, model_calls.chances_by_due(data["prob"], labels["due"])):
+        if value is None:
+            col.metric(label, "after the end date", help=f"The runs end in {scenario.until:%B %Y}; move the end "
+                                                          "date to see this target.")
+        else:
+            col.metric(label, f"{value:.0%}", help=f"Share of {data['runs']} runs with at least that many people "
+                                                   f"holding a PHB by {due:%B %Y}.")
+
+    pts = text.calibration_points()
+    chart_col, lever_col = st.columns([4, 1])
+    with lever_col:
+        levers.near("uptake", values)
+    with chart_col:
+        if view == "stock":
+            fan = charts.fan_chart(data["bands"]["holders"], f"{text.measure('holders')} (people)", "People",
+                                   targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
+            bands = data["bands"]["holders"]
+        else:
+            # published "new in year" is a count of budgets issued in the year: set it at the year's end,
+            # against budgets issued in the year to date (not everyone who received one)
+            pub = pts[pts["measure"] == "new_phbs_in_year"].assign(
+                month=lambda d: d["period_end"].dt.to_period("M").dt.to_timestamp())
+            bands = data["bands"]["issued_ytd"]
+            fan = charts.fan_chart(bands, "PHBs issued in the financial year to date (budgets)", "Budgets",
+                                   points=pub)
+        ui.show_chart(fan, "uptake_fan")
+        last = bands.iloc[-1]
+        st.caption(f"{data['runs']:,} runs at one agent per {data['scale']:,} people; varying: "
+                   f"{labels['modes'][data['mode']].lower()}"
+                   f"{' (read back from the results store)' if data['from_store'] else ''}. "
+                   f"{pd.Timestamp(last['month']):%B %Y}: median {last['median']:,.0f} "
+                   f"(95% of runs {last['p2_5']:,.0f} to {last['p97_5']:,.0f}).")
+
+    if view == "ytd":
+        ui.show_chart(charts.fan_chart(data["bands"]["received_ytd"], f"{text.measure('received_ytd')} (people)",
+                                       "People"), "uptake_received")
+        st.caption(text.md("ytd_received"))
+
+    ui.show_chart(charts.probability_chart(data["prob"], dict(text.targets()),
+                                           "Chance that people holding a PHB have reached each target (%)"),
+                  "uptake_prob")
+
+    ui.show_chart(charts.lines_chart(data["cohort_bands"], "median", "cohort", reg.COHORT_LABELS,
+                                     "People holding a PHB by group of patients (people, median of runs)", "People",
+                                     stacked=True), "uptake_cohort")
+
