@@ -107,8 +107,8 @@ class People:
         return np.flatnonzero(np.isin(s, states))
 
     # ---- changes ------------------------------------------------------------------------------
-    def add(self, **values: np.ndarray) -> np.ndarray:
-        """Append people; every field must be given. Returns their indices."""
+    def add(self, **values: np.ndarray | int) -> np.ndarray:
+        """Append people; every field must be given (an array, or one value for all). Returns their indices."""
         k = len(values["group"])
         if self.n + k > len(self.group):
             self._grow(self.n + k)

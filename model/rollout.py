@@ -26,7 +26,7 @@ from model import (
     wheelchair,
 )
 from model.ccg import CCG, CCGTable
-from model.checks import maybe_check
+from model.checks import check_month, enabled
 from model.counting import Recorder
 from model.geography import Geography, load_geography
 from model.mergers import merge
@@ -77,6 +77,7 @@ class RolloutModel(mesa.Model):
         self.events: list[tuple[dt.date, str]] = []
         self.flows = cohort_flows(self.p)
         self.check = check  # a per-month consistency check (debug mode; on in tests)
+        self.checking = enabled()  # people, money and stocks checked every month (PHB_CHECKS=1; on in tests)
         self.cache: dict[str, object] = {}  # what submodels work out once per run (or hand on within a month)
 
         self.org_codes, self.org_index, self.org_region, self.regions = self.geo.indexed
@@ -152,10 +153,11 @@ class RolloutModel(mesa.Model):
         offers.offer(self, t)  # 4.4 this month's offers
         if self.services is not None:
             self.services.month(t)
-        self.recorder.record(t, self.people.counts, self.spend, np.where(self.ccgs.open, self.ccgs.population, 0.0))
+        self.recorder.record(t, self.people.counts, self.spend, self.populations()[0])
         if self.check is not None:
             self.check(self)
-        maybe_check(self)  # people, money and stocks every month in debug mode (PHB_CHECKS=1; on in tests)
+        if self.checking:
+            check_month(self)
 
     # ---- what other parts read --------------------------------------------------------------------
     @property
@@ -167,8 +169,18 @@ class RolloutModel(mesa.Model):
         return float(self.ccgs.population[self.ccgs.open].sum())
 
     def population_share(self) -> np.ndarray:
-        pop = np.where(self.ccgs.open, self.ccgs.population, 0.0)
-        return pop / pop.sum()
+        """Each organisation's share of the population of the open ones (not to be written to)."""
+        return self.populations()[1]
+
+    def populations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each organisation's population (0 where none is open) and its share. Worked out again only after a
+        merger, which drops them (model/mergers.py): populations and open CCGs change nowhere else, so the
+        numbers are those of working them out each time."""
+        known = self.cache.get("populations")
+        if known is None:
+            pop = np.where(self.ccgs.open, self.ccgs.population, 0.0)
+            known = self.cache["populations"] = (pop, pop / pop.sum())
+        return known
 
     def _org_vector(self, attr: str) -> np.ndarray:
         """A CCG attribute for every organisation, as an array (0 where none is open): what the service side reads."""
