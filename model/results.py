@@ -356,9 +356,11 @@ def _sum_over_orgs(x):  # pragma: no cover (compiled)
     rows, orgs, cohorts = x.shape
     out = np.zeros((rows, cohorts), np.int64)
     for r in range(rows):
-        for o in range(orgs):
-            for c in range(cohorts):
-                out[r, c] += x[r, o, c]
+        for c in range(cohorts):  # one running sum at a time (the compiler keeps it in a register)
+            total = 0
+            for o in range(orgs):
+                total += x[r, o, c]
+            out[r, c] = total
     return out
 
 
