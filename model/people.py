@@ -176,7 +176,7 @@ class People:
 
     def left_share(self) -> float:
         """Share of the arrays taken by people who have left (compaction drops them)."""
-        alive = self.counts[:DIED].sum()
+        alive = self.created - self.counts[DIED:].sum()  # everyone created is counted once (fewer rows to add up)
         return 1.0 - alive / self.n if self.n else 0.0
 
     def compact(self) -> None:
