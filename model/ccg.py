@@ -41,14 +41,35 @@ class CCGTable:
     def offer_intensity(self, m: RolloutState) -> np.ndarray:
         """How often, relative to a fully ready typical CCG, each CCG offers a budget this month: readiness ×
         activeness, raised by assurance pressure where money allows (model/assurance.py)."""
-        return self.readiness * self.activeness * (1.0 + m.p.assurance_offer_boost * self.assurance)
+        return _offer_intensity(self.readiness, self.activeness, self.assurance, m.p.assurance_offer_boost)
 
     def planning_capacity(self, m: RolloutState) -> np.ndarray:
         """Support plans each CCG can complete this month, in agents (people / agent_scale)."""
         p = m.p
-        staff = p.coordinators_per_100k * self.population / 100_000 * self.readiness
-        staff = staff * (1.0 + p.national_support_staff * m.push_strength)
-        return staff * p.plans_per_coordinator * m.activity_factor / m.agent_scale
+        return _planning_capacity(self.population, self.readiness, p.coordinators_per_100k, 100_000,
+                                  1.0 + p.national_support_staff * m.push_strength, p.plans_per_coordinator,
+                                  m.activity_factor, m.agent_scale)
+
+
+# ---- the two rules above, compiled (numba): one pass instead of seven whole-array steps a month, the same
+# operations in the same order ------------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _offer_intensity(readiness, activeness, assurance, boost):  # pragma: no cover (compiled)
+    out = np.empty(len(readiness))
+    for o in range(len(readiness)):
+        out[o] = readiness[o] * activeness[o] * (1.0 + boost * assurance[o])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _planning_capacity(population, readiness, coordinators_per, per_people, support, plans, activity,
+                       agent_scale):  # pragma: no cover (compiled)
+    """Coordinators (`coordinators_per` `per_people`) × readiness × national `support` × `plans` each ×
+    `activity`, in agents."""
+    out = np.empty(len(population))
+    for o in range(len(population)):
+        out[o] = coordinators_per * population[o] / per_people * readiness[o] * support * plans * activity / agent_scale
+    return out
 
 
 class CCG(mesa.Agent):

@@ -20,6 +20,7 @@ from model import parameters as reg
 from model.people import REDESIGNATED, holding
 
 WHEELCHAIR = reg.COHORTS.index("wheelchair")
+REDESIGNATED_BIT = np.uint8(REDESIGNATED)  # as the flags are held
 
 
 def financial_year(month: dt.date) -> int:
@@ -76,8 +77,8 @@ class Recorder:
     def issued(self, t: int, idx: np.ndarray) -> None:
         """Budgets issued: all of them, those re-designated, and their holders' first receipt this year."""
         ppl = self.people
-        _issue(idx, ppl.group, ppl.flags, np.uint8(REDESIGNATED), self.starts[t], self.redesignated[t])
-        self._receive(t, idx)
+        _issue(idx, ppl.group, ppl.flags, REDESIGNATED_BIT, self.starts[t], self.redesignated[t], ppl.counted_fy,
+               self.fy[t], self.received[t])
 
     def reviewed(self, t: int, idx: np.ndarray) -> None:
         _count_people(idx, self.people.group, self.reviews[t])
@@ -131,12 +132,16 @@ def _count_people(idx, group, row):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def _issue(idx, group, flags, bit, row, flagged_row):  # pragma: no cover (compiled)
-    """Count people `idx` into `row` by group, and those with flag `bit` also into `flagged_row`."""
+def _issue(idx, group, flags, bit, row, flagged_row, counted_fy, fy, received_row):  # pragma: no cover (compiled)
+    """Count people `idx` into `row` by group, those with flag `bit` also into `flagged_row`, and those not yet
+    counted in financial year `fy` into `received_row` (`_first_receipts`, in the same pass: one call, not two)."""
     for i in idx:
         row[group[i]] += 1
         if flags[i] & bit:
             flagged_row[group[i]] += 1
+        if counted_fy[i] != fy:
+            counted_fy[i] = fy
+            received_row[group[i]] += 1
 
 
 @numba.njit(cache=True, nogil=True)

@@ -99,5 +99,6 @@ def merge(m: RolloutState, date: dt.date) -> None:
     np.add.at(m.planning_queue, plan.to_idx, queue[plan.from_idx] * plan.share)
     m.planning_queue[keep] += queue[keep]
     m.recompute_spend()
+    m.cache.pop("populations", None)  # CCGs' populations and which are open have changed (RolloutModel.populations)
     if m.services is not None:
         m.services.rehome(plan.contract_heir)

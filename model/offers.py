@@ -228,7 +228,7 @@ def _chances(m: RolloutState, idx: np.ndarray) -> np.ndarray:
     """Take-up chances of this month's offered people `idx`: as support planning computed them for its
     expected queue a moment before (model/planning.py: nothing changes in between), else afresh."""
     known = m.cache.pop("offered_chances", None)
-    if known is not None and known[0] == m.month and np.array_equal(known[1], idx):
+    if known is not None and known[0] == m.month and len(known[1]) == len(idx) and not (known[1] != idx).any():
         return known[2]
     return take_up(m, idx)
 

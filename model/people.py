@@ -107,8 +107,8 @@ class People:
         return np.flatnonzero(np.isin(s, states))
 
     # ---- changes ------------------------------------------------------------------------------
-    def add(self, **values: np.ndarray) -> np.ndarray:
-        """Append people; every field must be given. Returns their indices."""
+    def add(self, **values: np.ndarray | int) -> np.ndarray:
+        """Append people; every field must be given (an array, or one value for all). Returns their indices."""
         k = len(values["group"])
         if self.n + k > len(self.group):
             self._grow(self.n + k)
@@ -131,8 +131,8 @@ class People:
     def tracked(self, state: State) -> np.ndarray:
         """Everyone now in one of the small TRACKED states, in index order."""
         parts = self._tracked[state]  # a person enters each tracked state once, so no duplicates
-        idx = np.concatenate(parts) if parts else np.empty(0, np.int64)
-        idx = idx[self.state[idx] == int(state)]
+        idx = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, np.int64)
+        idx = idx[self.state[idx] == int(state)]  # a new array (a selection), even from one part
         self._tracked[state] = [idx]
         return idx
 
@@ -149,9 +149,11 @@ class People:
         if len(idx) == 0:
             return
         if isinstance(to, np.ndarray):
-            _move(idx, to.astype(np.int8, copy=False), False, month, self.state, self.since, self.group, self.counts)
+            reached = _move(idx, to.astype(np.int8, copy=False), False, month, self.state, self.since, self.group,
+                            self.counts)
             for s, parts in self._tracked.items():
-                parts.append(idx[to == s])
+                if reached >> s & 1:  # (a part with nobody adds nothing to the list)
+                    parts.append(idx[to == s])
         else:
             _move(idx, _ONE_STATE[int(to)], True, month, self.state, self.since, self.group, self.counts)
             if to in self._tracked:
@@ -174,7 +176,7 @@ class People:
 
     def left_share(self) -> float:
         """Share of the arrays taken by people who have left (compaction drops them)."""
-        alive = self.counts[:DIED].sum()
+        alive = self.created - self.counts[DIED:].sum()  # everyone created is counted once (fewer rows to add up)
         return 1.0 - alive / self.n if self.n else 0.0
 
     def compact(self) -> None:
@@ -209,15 +211,19 @@ class People:
 # calls, and numpy's fixed cost per call was most of what a move cost) -------------------------------
 @numba.njit(cache=True, nogil=True)
 def _move(idx, to, same, month, state, since, group, counts):  # pragma: no cover (compiled)
-    """Move `idx` to state `to` (`same`: one state for all, `to[0]`), keeping `counts` (state, group) in step."""
+    """Move `idx` to state `to` (`same`: one state for all, `to[0]`), keeping `counts` (state, group) in step.
+    Returns the states reached, as bits (1 << state)."""
     for i in idx:  # every old cell first, as people may share one
         counts[state[i], group[i]] -= 1
+    reached = 0
     for k in range(len(idx)):
         i = idx[k]
         s = to[0] if same else to[k]
         state[i] = s
         since[i] = month
         counts[s, group[i]] += 1
+        reached |= 1 << s
+    return reached
 
 
 @numba.njit(cache=True, nogil=True)

@@ -18,6 +18,7 @@ from model.people import (
     CAPACITY,
     CARER,
     DIED,
+    DIRECT_PAYMENT,
     ELIGIBLE,
     FAST_TRACK,
     INF,
@@ -25,10 +26,10 @@ from model.people import (
     LOST_ELIGIBILITY,
     MAX_PENCE,
     NOT_ELIGIBLE,
+    NOTIONAL,
     PACKAGE,
     RECOVERED,
     SECTION117,
-    holding,
 )
 from model.planning import pay_budgets, start_holding
 from model.scenario import ScenarioError
@@ -110,9 +111,9 @@ def new_people(m: RolloutState, per_group: np.ndarray, rng: np.random.Generator,
         f.mean_months, f.fast_track_months, ft_share, p.carer_share, p.capacity_share, p.section117_share,
         m.policy.s117_right, p.right_to_have_multiplier, m.policy.in_scope, m.month)
     return m.people.add(
-        group=group, state=state, flags=flags, since=np.full(k, m.month, np.int16), exit=exit_month,
-        threshold=threshold, u_decide=rng.random(k, np.float32), u_type=rng.random(k, np.float32),
-        budget=budget, review=np.full(k, -1, np.int16), counted_fy=np.full(k, -1, np.int16),
+        group=group, state=state, flags=flags, since=m.month, exit=exit_month, threshold=threshold,
+        u_decide=rng.random(k, np.float32), u_type=rng.random(k, np.float32), budget=budget, review=-1,
+        counted_fy=-1,
     )
 
 
@@ -146,8 +147,11 @@ def enter(m: RolloutState, t: int) -> None:
     """Newcomers each month, by CCG population and cohort (Poisson)."""
     if t == 0:
         return
-    lam = np.outer(m.population_share(), m.flows.entries / m.agent_scale)
-    counts = m.streams["entries"].poisson(lam).ravel()
+    share = m.population_share()
+    known = m.cache.get("entry_means")
+    if known is None or known[0] is not share:  # worked out again whenever the shares are (after a merger)
+        known = m.cache["entry_means"] = (share, np.outer(share, m.flows.entries / m.agent_scale))
+    counts = m.streams["entries"].poisson(known[1]).ravel()
     new_people(m, counts, m.streams["entries"], initial=False)
 
 
@@ -157,12 +161,10 @@ def leave(m: RolloutState, t: int) -> None:
     idx = ppl.leaving(t)
     if len(idx) == 0:
         return
-    state = ppl.state[idx]
-    held = idx[holding(state)]
-    pay_budgets(m, held, -1)
     u = m.streams["exits"].random(len(idx))
-    reason = _leaving_reasons(idx, ppl.flags, ppl.group, N_COHORTS, u, p.chc_death_share, p.other_death_share,
-                              p.recovery_share)
+    reason, held = _leaving_reasons(idx, ppl.state, ppl.flags, ppl.group, N_COHORTS, u, p.chc_death_share,
+                                    p.other_death_share, p.recovery_share)
+    pay_budgets(m, held, -1)
     m.recorder.exits_from_holding(t, ppl.group[held])
     ppl.move(idx, reason, t)
     ppl.threshold[idx] = INF
@@ -201,13 +203,18 @@ def _attributes(group, n_cohorts, uniforms, stay_draw, threshold_draw, budget_fa
 
 
 @numba.njit(cache=True, nogil=True)
-def _leaving_reasons(idx, flags, group, n_cohorts, u, chc_death_share, other_death_share,
+def _leaving_reasons(idx, state, flags, group, n_cohorts, u, chc_death_share, other_death_share,
                      recovery_share):  # pragma: no cover (compiled)
     """Why each leaver leaves, from their uniform `u`: death (always, on fast track), else recovery, else
-    losing eligibility."""
+    losing eligibility; and which leavers hold a budget (in index order)."""
     reason = np.empty(len(idx), np.int8)
+    held = np.empty(len(idx), np.int64)
+    n_held = 0
     for k in range(len(idx)):
         i = idx[k]
         death = 1.0 if flags[i] & FAST_TRACK else (chc_death_share if group[i] % n_cohorts == CHC else other_death_share)
         reason[k] = DIED if u[k] < death else (RECOVERED if u[k] < death + (1 - death) * recovery_share else LOST_ELIGIBILITY)
-    return reason
+        if NOTIONAL <= state[i] <= DIRECT_PAYMENT:  # `holding`
+            held[n_held] = i
+            n_held += 1
+    return reason, held[:n_held].copy()

@@ -132,7 +132,7 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
     commissioner) before it is scaled, and running totals are taken of the sums: the same numbers as
     scaling every cell first, at a fraction of the work. Spending is in pounds: summed in the same order as ever."""
     rec, scale = m.recorder, m.agent_scale
-    months = pd.to_datetime(pd.Series(m.months)).to_numpy()
+    months = _months_s(tuple(m.months))
     T, n_orgs = len(m.months), m.n_orgs
     national, by_cohort, spend = _headline(m, months)
     detail = DetailTables(
@@ -141,9 +141,10 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
         starts=rec.starts.reshape(T, n_orgs, N_COHORTS), offers=rec.offers.reshape(T, n_orgs, N_COHORTS),
         received=rec.received.reshape(T, n_orgs, N_COHORTS), spend=spend)
 
-    events = pd.DataFrame(m.events, columns=["date", "event"])
+    # by date, then name: Python's stable sort of the (date, name) pairs is the order pandas' stable sort gave,
+    # at a tenth of the cost (a pandas sort on a text column: a fifth of the tables' time)
+    events = pd.DataFrame(sorted(m.events), columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
-    events = events.sort_values(["date", "event"], kind="stable").reset_index(drop=True)
     return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
                    national=national, by_cohort=by_cohort, events=events, detail=detail,
                    timings=dict(timings or {}),
@@ -173,6 +174,15 @@ def member_results(m: RolloutState, timings: dict[str, float] | None = None) -> 
 
 
 _NO_EVENTS = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event": pd.Series(dtype=str)})
+
+
+@functools.lru_cache(maxsize=8)
+def _months_s(months: tuple[dt.date, ...]) -> np.ndarray:
+    """A run's months as `build_results` dates its tables (pandas' datetime64[s], read-only): worked out once
+    per horizon in a process."""
+    out = pd.to_datetime(pd.Series(months)).to_numpy()
+    out.flags.writeable = False
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -346,9 +356,11 @@ def _sum_over_orgs(x):  # pragma: no cover (compiled)
     rows, orgs, cohorts = x.shape
     out = np.zeros((rows, cohorts), np.int64)
     for r in range(rows):
-        for o in range(orgs):
-            for c in range(cohorts):
-                out[r, c] += x[r, o, c]
+        for c in range(cohorts):  # one running sum at a time (the compiler keeps it in a register)
+            total = 0
+            for o in range(orgs):
+                total += x[r, o, c]
+            out[r, c] = total
     return out
 
 

@@ -9,6 +9,7 @@ Each submodel lives in its own module, named for its ODD section; this module on
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable
 
 import mesa
@@ -25,11 +26,11 @@ from model import (
     wheelchair,
 )
 from model.ccg import CCG, CCGTable
-from model.checks import maybe_check
+from model.checks import check_month, enabled
 from model.counting import Recorder
 from model.geography import Geography, load_geography
 from model.mergers import merge
-from model.people import HOLDING, N_STATES, People
+from model.people import HOLDING, HOLDING_ROWS, N_STATES, People
 from model.policy import Policy
 from model.population import (  # noqa: F401 (re-exported)
     CHC,
@@ -76,6 +77,7 @@ class RolloutModel(mesa.Model):
         self.events: list[tuple[dt.date, str]] = []
         self.flows = cohort_flows(self.p)
         self.check = check  # a per-month consistency check (debug mode; on in tests)
+        self.checking = enabled()  # people, money and stocks checked every month (PHB_CHECKS=1; on in tests)
         self.cache: dict[str, object] = {}  # what submodels work out once per run (or hand on within a month)
 
         self.org_codes, self.org_index, self.org_region, self.regions = self.geo.indexed
@@ -151,10 +153,11 @@ class RolloutModel(mesa.Model):
         offers.offer(self, t)  # 4.4 this month's offers
         if self.services is not None:
             self.services.month(t)
-        self.recorder.record(t, self.people.counts, self.spend, np.where(self.ccgs.open, self.ccgs.population, 0.0))
+        self.recorder.record(t, self.people.counts, self.spend, self.populations()[0])
         if self.check is not None:
             self.check(self)
-        maybe_check(self)  # people, money and stocks every month in debug mode (PHB_CHECKS=1; on in tests)
+        if self.checking:
+            check_month(self)
 
     # ---- what other parts read --------------------------------------------------------------------
     @property
@@ -166,8 +169,18 @@ class RolloutModel(mesa.Model):
         return float(self.ccgs.population[self.ccgs.open].sum())
 
     def population_share(self) -> np.ndarray:
-        pop = np.where(self.ccgs.open, self.ccgs.population, 0.0)
-        return pop / pop.sum()
+        """Each organisation's share of the population of the open ones (not to be written to)."""
+        return self.populations()[1]
+
+    def populations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each organisation's population (0 where none is open) and its share. Worked out again only after a
+        merger, which drops them (model/mergers.py): populations and open CCGs change nowhere else, so the
+        numbers are those of working them out each time."""
+        known = self.cache.get("populations")
+        if known is None:
+            pop = np.where(self.ccgs.open, self.ccgs.population, 0.0)
+            known = self.cache["populations"] = (pop, pop / pop.sum())
+        return known
 
     def _org_vector(self, attr: str) -> np.ndarray:
         """A CCG attribute for every organisation, as an array (0 where none is open): what the service side reads."""
@@ -187,8 +200,10 @@ class RolloutModel(mesa.Model):
         return np.where(t.open, np.minimum(1.0, drive), 0.0)
 
     def holders_by_org(self) -> np.ndarray:
-        held = self.people.counts[list(HOLDING)].sum(axis=0)
-        return held.reshape(self.n_orgs, N_COHORTS).sum(axis=1) * float(self.agent_scale)
+        held = self.people.counts[HOLDING_ROWS].sum(axis=0)
+        # each CCG's cohorts added up (whole numbers: the same in any order; numpy's sum over a short last axis
+        # took three times as long)
+        return np.einsum("oc->o", held.reshape(self.n_orgs, N_COHORTS)) * float(self.agent_scale)
 
     def holders_total(self) -> float:
         return float(self.people.counts[list(HOLDING)].sum() * self.agent_scale)
@@ -211,5 +226,17 @@ class RolloutModel(mesa.Model):
     def release(self) -> None:
         """Let Python free this model once nothing else refers to it. Mesa 3 keys a class-level counter
         of agent ids by model (`Agent._ids`), a strong reference that would keep every finished run alive
-        in a long-lived process (an ensemble worker, the dashboard). The model stays readable."""
+        in a long-lived process (an ensemble worker, the dashboard). And the model's parts point back at it
+        (agents, the policy, the service side; Mesa's wrapped `step`): cycles that wait for a full garbage
+        collection, rare in a process with pandas loaded, so each finished run's arrays stayed allocated and
+        the next runs faulted in fresh memory (a fifth of a 1:50 run's CPU time). The back-references become
+        weak proxies, so the model is freed when dropped; it stays readable while anything holds it."""
         mesa.Agent._ids.pop(self, None)
+        vars(self).pop("step", None)  # Mesa's wrapper (a bound method kept on the model); runs are not stepped again
+        vars(self).pop("_user_step", None)
+        me = weakref.proxy(self)
+        for agent in self._agents:
+            agent.model = me
+        self.policy.m = me
+        if self.services is not None:
+            self.services.release(me)

@@ -9,6 +9,8 @@ side as an argument and none imports this module, so there are no import circles
 
 from __future__ import annotations
 
+import weakref
+
 import numba
 import numpy as np
 import pandas as pd
@@ -212,7 +214,8 @@ class ServiceSide:
             self.env_events += 1
             schedule(event, priority, delay)
         m.env.schedule = counting_schedule
-        m.env.process(weekly(self))
+        self._weeks = weekly(self)
+        m.env.process(self._weeks)
 
     # ---- who uses what ---------------------------------------------------------------------------
     def _people(self) -> dict[str, np.ndarray]:
@@ -339,6 +342,19 @@ class ServiceSide:
         key = s_idx * m.n_orgs + self.home
         total = np.bincount(key.ravel(), weights=self.u0.ravel(), minlength=self.n_services * m.n_orgs)
         self.weight = np.divide(self.u0, total[key], out=np.zeros_like(self.u0), where=total[key] > 0)
+
+    def release(self, model) -> None:
+        """Point back at the model, and let the providers point back at this side, through weak proxies
+        (`model`: one to the model), so that neither waits for a full garbage collection (RolloutModel.release).
+        The weekly process ends (its frame holds this side, and the clock's pending week holds it) and the
+        clock's event counter is unwrapped: the run is over."""
+        self._weeks.close()
+        vars(self.m.env).pop("schedule", None)
+        self.m = self.outcomes.m = model
+        me = weakref.proxy(self)
+        for row in self.providers:
+            for provider in row:
+                provider.side = me
 
     # ---- results -----------------------------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:

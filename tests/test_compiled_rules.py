@@ -115,17 +115,19 @@ def test_budget_types_compiled_equal_the_numpy_rule():
 
 def test_leaving_reasons_compiled_equal_the_numpy_rule():
     from model import population
-    from model.people import DIED, FAST_TRACK, LOST_ELIGIBILITY, RECOVERED
+    from model.people import DIED, FAST_TRACK, LOST_ELIGIBILITY, N_STATES, RECOVERED, holding
     rng = np.random.default_rng(5)
     a = _people_arrays(rng, 3_000)
+    state = rng.integers(0, N_STATES, 3_000).astype(np.int8)
     idx = np.sort(rng.choice(3_000, 900, replace=False))
     u = rng.random(len(idx))
     cohort, fast = a["group"][idx] % 6, (a["flags"][idx] & FAST_TRACK).astype(bool)
     death = np.where(fast, 1.0, np.where(cohort == population.CHC, 0.6, 0.1))
     plain = np.where(u < death, DIED, np.where(u < death + (1 - death) * 0.65, RECOVERED, LOST_ELIGIBILITY))
-    got = population._leaving_reasons(idx, a["flags"], a["group"], 6, u, 0.6, 0.1, 0.65)
+    got, held = population._leaving_reasons(idx, state, a["flags"], a["group"], 6, u, 0.6, 0.1, 0.65)
     assert np.array_equal(got, plain)
     assert set(np.unique(got)) <= {DIED, RECOVERED, LOST_ELIGIBILITY}
+    assert np.array_equal(held, idx[holding(state[idx])])
 
 
 def _plain_successor(t, index, preds, mix):
