@@ -236,3 +236,25 @@ def test_canonical_is_the_plain_one_on_mixed_tables():
                        "obj": pd.Series([None, "b", "c"], dtype=object)}, index=pd.RangeIndex(3, name="r"))
     for table in (df, df.reset_index(drop=True), df.iloc[::-1], df[["ms", "x"]]):
         _same(canonical(table), _plain_canonical(table))
+
+
+@pytest.mark.parametrize("services", [False, True])
+def test_a_finished_run_is_freed_without_waiting_for_the_garbage_collector(services):
+    """`release` turns the model's back-references (agents, policy, service side) into weak ones: once the
+    Sim and its results are dropped the model goes at once, so a worker's next run reuses its memory rather
+    than faulting in fresh pages. The results stay readable while held."""
+    import gc
+    import weakref
+
+    scenario = load_scenario("baseline").with_(agent_scale=200, until=dt.date(2016, 3, 31))
+    gc.collect()
+    gc.disable()
+    try:
+        sim = Sim(scenario)
+        res = sim.run(services=services)
+        model = weakref.ref(sim.model)
+        assert res.national["holders"].iloc[-1] > 0 and sim.model.open_ccgs[0].model.n_orgs > 0
+        del sim, res
+        assert model() is None, "the finished model waits for a garbage collection"
+    finally:
+        gc.enable()
