@@ -17,8 +17,8 @@ from model import parameters as reg
 from model.catalogue import COHORT_SERVICE, INPATIENT, LIVING_NOT_HOLDING, SERVICE_LABELS, SERVICES  # noqa: F401
 from model.contracts import rebase
 from model.money import Ledger
-from model.outcomes import Outcomes, cohort_bed_days
-from model.people import HOLDING, State
+from model.outcomes import HOLD_FIRST, HOLD_LAST, Outcomes, cohort_bed_days
+from model.people import State
 from model.provider import Provider, month_viability
 from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, weekly
 from model.service_tables import compare, summary_lines, tables  # noqa: F401  (what callers import from here)
@@ -91,9 +91,6 @@ def record_month(t, capacity, cost, served, lists, depth, income, block, open_, 
 
 
 USER_KEYS = ("ccg_users", "phb_users", "phb_pence", "holders_displaced")  # what `ServiceSide._users` returns
-HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
-# types an IntEnum argument slowly, every call)
-assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
 
 
 @numba.njit(cache=True, nogil=True)
