@@ -54,42 +54,50 @@ def rebase(side, t: int, users: dict[str, np.ndarray]) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def backlog_excess(lists, demand, capacity, variance, out):  # pragma: no cover (compiled)
-    """max(waiting − standing, 0) / 26 for each provider (`out`), in one pass: waiting, the people on its
-    list (`lists`: weeks waited, provider); standing, the steady-state list of a provider with this demand
-    and capacity (model/queues.py `steady_backlog`, summed over weeks). Both sums over the 53 weeks are
-    numpy's pairwise sums (`_sum53`), so the numbers are those of `waiting()` and `steady_backlog(...).sum`."""
-    n_rows = lists.shape[0]
-    column, fill = np.empty(n_rows), np.empty(n_rows)
+    """max(waiting − standing, 0) / 26 for each provider (`out`): waiting, the people on its list (`lists`:
+    weeks waited, provider); standing, the steady-state list of a provider with this demand and capacity
+    (model/queues.py `steady_backlog`, summed over weeks). Both sums over the 53 weeks are numpy's pairwise
+    sums (`_column_sums`), so the numbers are those of `waiting()` and `steady_backlog(...).sum`."""
+    n_rows, n = lists.shape
     d, c = demand.ravel(), capacity.ravel()
-    for j in range(lists.shape[1]):
+    weeks = np.empty(n)
+    for j in range(n):
         x = c[j] - d[j]
         spare = x if (x >= 1e-9 or np.isnan(x)) else 1e-9  # np.maximum(capacity - demand, 1e-9)
         mean = variance * d[j] / (2.0 * spare)
         top = d[j] * (n_rows - 1)
         mean = mean if (mean <= top or np.isnan(mean)) else top  # np.minimum
-        weeks = mean / d[j] if d[j] > 0 else 0.0
-        for k in range(n_rows):
-            w = weeks - float(k)
+        weeks[j] = mean / d[j] if d[j] > 0 else 0.0
+    fill = np.empty((n_rows, n))  # the standing list, a week's arrivals to a bucket
+    for k in range(n_rows):
+        for j in range(n):
+            w = weeks[j] - float(k)
             w = w if (w > 0.0 or np.isnan(w)) else 0.0  # np.clip(w, 0, 1), as numpy clips
             w = w if (w < 1.0 or np.isnan(w)) else 1.0
-            fill[k] = w * d[j]
-            column[k] = lists[k, j]
-        excess = _sum53(column) - _sum53(fill)
+            fill[k, j] = w * d[j]
+    waiting, standing = np.empty(n), np.empty(n)
+    _column_sums(lists, waiting)
+    _column_sums(fill, standing)
+    for j in range(n):
+        excess = waiting[j] - standing[j]
         out[j] = (excess if (excess >= 0.0 or np.isnan(excess)) else 0.0) / 26.0
 
 
 @numba.njit(cache=True, nogil=True)
-def _sum53(a):  # pragma: no cover (compiled)
-    """numpy's sum of a contiguous block of 8 to 128 floats: eight partial sums, combined pairwise, then the rest."""
-    n = len(a)
+def _column_sums(a, out):  # pragma: no cover (compiled)
+    """numpy's sum of each column of `a` (8 to 128 rows; `out`): eight partial sums, combined pairwise, then the
+    rest, as numpy sums a contiguous block; worked a row at a time across all columns, so reads are contiguous."""
+    n_rows, n = a.shape
     r = a[:8].copy()
     i = 8
-    while i < n - (n % 8):
-        for j in range(8):
-            r[j] += a[i + j]
+    while i < n_rows - (n_rows % 8):
+        for m in range(8):
+            for j in range(n):
+                r[m, j] += a[i + m, j]
         i += 8
-    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    while i < n:
-        res += a[i]
+    for j in range(n):
+        out[j] = ((r[0, j] + r[1, j]) + (r[2, j] + r[3, j])) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))
+    while i < n_rows:
+        for j in range(n):
+            out[j] += a[i, j]
         i += 1
-    return res

@@ -40,27 +40,23 @@ def serve_week(lists, depth, arrivals, cap, served_total, waited):  # pragma: no
 @numba.njit(cache=True, nogil=True, inline="always")
 def serve_list(lists, depth, j, arrivals, cap, served):  # pragma: no cover (compiled)
     """`serve_week` for provider `j`: returns the people served and their weeks waited (`served`: scratch,
-    one row per week waited)."""
+    one row per week waited). Ageing the list a week and serving it oldest first are one pass from the
+    oldest row in use down: each row takes the row below it (not yet overwritten) before it is served,
+    so the numbers are those of shifting first, then serving; one loop of varying length, not two, per
+    provider (the branch mispredictions at the loops' ends were most of the weekly queue's cost)."""
     n_rows = lists.shape[0]
     d = min(depth[j] + 1, n_rows)  # rows in use once the list is a week older
-    if d == n_rows:  # the last bucket keeps everyone who has waited 52 weeks or more
-        lists[n_rows - 1, j] = lists[n_rows - 2, j] + lists[n_rows - 1, j]
-        top = n_rows - 2
-    else:
-        top = d - 1
-    for k in range(top, 0, -1):
-        lists[k, j] = lists[k - 1, j]
-    lists[0, j] = arrivals
     older = 0.0  # people who have waited longer than row k, served first
     new_depth = 0
-    for k in range(d - 1, -1, -1):
-        w = lists[k, j]
-        s = min(max(cap - older, 0.0), w)
-        older = older + w
-        lists[k, j] = w - s
-        served[k] = s
-        if new_depth == 0 and lists[k, j] != 0.0:
-            new_depth = k + 1
+    k = d - 1
+    if d == n_rows:  # the last bucket keeps everyone who has waited 52 weeks or more
+        w = lists[k - 1, j] + lists[k, j]
+        older, new_depth = _serve_row(lists, j, k, w, cap, older, new_depth, served)
+        k -= 1
+    while k > 0:
+        older, new_depth = _serve_row(lists, j, k, lists[k - 1, j], cap, older, new_depth, served)
+        k -= 1
+    older, new_depth = _serve_row(lists, j, 0, arrivals, cap, older, new_depth, served)
     total = served[0]
     wait = 0.0 * served[0]
     for k in range(1, d):
@@ -68,6 +64,17 @@ def serve_list(lists, depth, j, arrivals, cap, served):  # pragma: no cover (com
         wait += k * served[k]
     depth[j] = new_depth
     return total, wait
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _serve_row(lists, j, k, w, cap, older, new_depth, served):  # pragma: no cover (compiled)
+    """Row `k` of list `j`, now holding `w` people, served after the `older` people ahead of them; returns
+    the people ahead of the next row and the rows in use (the highest row with anyone left, + 1)."""
+    s = min(max(cap - older, 0.0), w)
+    rest = w - s
+    lists[k, j] = rest
+    served[k] = s
+    return older + w, max(new_depth, k + 1 if rest != 0.0 else 0)
 
 
 def weekly(side):

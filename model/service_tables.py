@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -184,8 +185,9 @@ class _Weighted:
 
     def __init__(self, r: dict):
         self.cap = r["capacity"]
-        self.served = np.nan_to_num(r["utilisation"]) * self.cap
-        self.waited = np.nan_to_num(r["mean_wait"]) * self.served
+        self.served, self.waited = np.empty(self.cap.shape), np.empty(self.cap.shape)
+        served_and_waited(r["utilisation"].reshape(-1), r["mean_wait"].reshape(-1), self.cap.reshape(-1),
+                          np.finfo(float).max, self.served.reshape(-1), self.waited.reshape(-1))
 
     def __call__(self, s: int | None) -> tuple[np.ndarray, np.ndarray]:
         cut = slice(None) if s is None else slice(s, s + 1)
@@ -193,6 +195,25 @@ class _Weighted:
         total = served.sum(axis=(1, 2))
         wait = _ratio(waited.sum(axis=(1, 2)), total)
         return wait, _ratio(total, cap.sum(axis=(1, 2)))
+
+
+@numba.njit(cache=True, nogil=True)
+def served_and_waited(utilisation, mean_wait, capacity, largest, served, waited):  # pragma: no cover (compiled)
+    """People served (utilisation × capacity) and their weeks waited (mean wait × served), provider-month by
+    provider-month, in one pass: np.nan_to_num's numbers (NaN 0, ±inf ±`largest`), then the same products."""
+    for i in range(len(capacity)):
+        served[i] = _finite(utilisation[i], largest) * capacity[i]
+        waited[i] = _finite(mean_wait[i], largest) * served[i]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finite(x, largest):  # pragma: no cover (compiled)
+    """np.nan_to_num of one number."""
+    if np.isnan(x):
+        return 0.0
+    if np.isinf(x):
+        return largest if x > 0 else -largest
+    return x
 
 
 def _ratio(a, b):

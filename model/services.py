@@ -19,8 +19,8 @@ from model import parameters as reg
 from model.catalogue import COHORT_SERVICE, INPATIENT, LIVING_NOT_HOLDING, SERVICE_LABELS, SERVICES  # noqa: F401
 from model.contracts import rebase
 from model.money import Ledger
-from model.outcomes import Outcomes, cohort_bed_days
-from model.people import HOLDING, State
+from model.outcomes import HOLD_FIRST, HOLD_LAST, Outcomes, cohort_bed_days
+from model.people import State
 from model.provider import Provider, month_viability
 from model.queues import WAIT_BUCKETS, list_depths, move_list, record, steady_backlog, weekly
 from model.service_tables import compare, summary_lines, tables  # noqa: F401  (what callers import from here)
@@ -93,9 +93,6 @@ def record_month(t, capacity, cost, served, lists, depth, income, block, open_, 
 
 
 USER_KEYS = ("ccg_users", "phb_users", "phb_pence", "holders_displaced")  # what `ServiceSide._users` returns
-HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
-# types an IntEnum argument slowly, every call)
-assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -125,6 +122,26 @@ def users_by_provider(rest, notional, held, cash_spend, cohort_service, in_beds,
             out[1, s, j] = phb * w
             out[2, s, j] = pence * w
             out[3, s, j] = displaced * w
+
+
+@numba.njit(cache=True, nogil=True)
+def destination(open_, home, region, capacity, demand, j):  # pragma: no cover (compiled)
+    """Where closing provider `j`'s list and users go (one service's slots; -1: none open): the open provider
+    with most spare capacity (capacity − demand) in its CCG's region, else in England; the first of equals,
+    or the first NaN, as np.argmax over the open slots in order picks."""
+    for local in (True, False):
+        best, most = -1, 0.0
+        for k in range(len(open_)):
+            if not open_[k] or (local and region[home[k]] != region[home[j]]):
+                continue
+            spare = capacity[k] - demand[k]
+            if best < 0 or spare > most or (np.isnan(spare) and not np.isnan(most)):
+                best, most = k, spare
+                if np.isnan(spare):
+                    return best
+        if best >= 0:
+            return best
+    return -1
 
 
 class ServiceSide:
@@ -206,6 +223,7 @@ class ServiceSide:
         self.org_rec = {k: np.zeros((T, n_orgs)) for k in ("holders", "ascot_gain_sum", "inpatient_bed_days")}
         self.displaced_now = np.zeros((ns, nj))
         self.closures: list[dict] = []
+        self.region_code = np.unique(m.org_region, return_inverse=True)[1].astype(np.int64)  # same code: same region
         self.n_events = 0  # SimPy events of the service side
         self.env_events = 0  # all SimPy events of the run scheduled from here on (core and services)
         schedule = m.env.schedule
@@ -302,14 +320,9 @@ class ServiceSide:
         m = self.m
         self.open[s, j] = False
         self.capacity[s, j] = 0.0
-        cand = np.flatnonzero(self.open[s])
-        region = m.org_region[self.home[s, j]]
-        local = cand[m.org_region[self.home[s, cand]] == region]
-        pool = local if len(local) else cand
-        dest = -1
+        dest = destination(self.open[s], self.home[s], self.region_code, self.capacity[s], self.demand[s], j)
         waiting = float(self.waiting_list[:, s, j].sum())  # (the list's weeks, as `backlog[s, j]`, without moveaxis)
-        if len(pool):
-            dest = int(pool[np.argmax(self.capacity[s, pool] - self.demand[s, pool])])
+        if dest >= 0:
             move_list(self, s, j, dest)
             self.route[s][self.route[s] == j] = dest
         self.route[s, j] = dest
