@@ -16,7 +16,7 @@ from model.scenario import Scenario, ScenarioError
 
 # a progress bar is redrawn at most this often: each redraw re-renders the page in the browser,
 # and on a 2-core machine that CPU comes out of the workers' share (50 redraws a lever change cost Chromium
-# ~0.4 CPU-s; 4 a second still move the bar smoothly, since it glides over 0.5 s to each new value)
+# ~0.4 CPU-s; 4 a second still show the runs moving; every 0.6 s measured no cheaper)
 PROGRESS_EVERY_S = 0.25
 # stale elements dim at once instead of fading over a second, and the progress bar jumps instead of gliding:
 # while a lever change runs, those animations kept headless Chromium compositing frames (~0.3 CPU-s a change)
