@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from model import parameters as reg
-from model.people import CAPACITY, CARER, HOLDING, NOTIONAL
+from model.people import CAPACITY, CARER, HOLDING_ROWS, NOTIONAL
 from model.units import MONTHS_PER_YEAR, PENCE
 
 
@@ -213,8 +213,7 @@ KEY_SUMS = ("holders", "match_sum", "ascot_gain_sum", "bed_days_saved", "budget_
 ORG_SUMS = ("bed_days", "ascot_gain", "notional_pence", "support_pence")  # summed by CCG, for the service side
 
 
-HOLD_FIRST, HOLD_LAST = int(min(HOLDING)), int(max(HOLDING))  # the holding states are contiguous (ints: numba
-assert tuple(range(HOLD_FIRST, HOLD_LAST + 1)) == tuple(HOLDING)  # types an IntEnum argument slowly)
+HOLD_FIRST, HOLD_LAST = HOLDING_ROWS.start, HOLDING_ROWS.stop - 1  # the holding states, contiguous (model/people.py)
 
 
 @numba.njit(cache=True, nogil=True)

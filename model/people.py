@@ -39,6 +39,8 @@ N_STATES = len(State)
  LOST_ELIGIBILITY) = (int(s) for s in State)
 IN_SCOPE = slice(ELIGIBLE, DECLINED + 1)  # rows of `People.counts` for people in an eligible population
 HOLDING_ROWS = slice(NOTIONAL, DIRECT_PAYMENT + 1)  # and for holders (the HOLDING states are contiguous)
+# every rule that tests "holds a budget" as NOTIONAL <= state <= DIRECT_PAYMENT relies on this
+assert tuple(range(NOTIONAL, DIRECT_PAYMENT + 1)) == HOLDING
 
 
 def holding(state: np.ndarray) -> np.ndarray:

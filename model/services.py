@@ -17,6 +17,7 @@ import pandas as pd
 
 from model import parameters as reg
 from model.catalogue import COHORT_SERVICE, INPATIENT, LIVING_NOT_HOLDING, SERVICE_LABELS, SERVICES  # noqa: F401
+from model.ccg import region_of
 from model.contracts import rebase
 from model.money import Ledger
 from model.outcomes import HOLD_FIRST, HOLD_LAST, Outcomes, cohort_bed_days
@@ -223,7 +224,6 @@ class ServiceSide:
         self.org_rec = {k: np.zeros((T, n_orgs)) for k in ("holders", "ascot_gain_sum", "inpatient_bed_days")}
         self.displaced_now = np.zeros((ns, nj))
         self.closures: list[dict] = []
-        self.region_code = np.unique(m.org_region, return_inverse=True)[1].astype(np.int64)  # same code: same region
         self.n_events = 0  # SimPy events of the service side
         self.env_events = 0  # all SimPy events of the run scheduled from here on (core and services)
         schedule = m.env.schedule
@@ -320,7 +320,7 @@ class ServiceSide:
         m = self.m
         self.open[s, j] = False
         self.capacity[s, j] = 0.0
-        dest = destination(self.open[s], self.home[s], self.region_code, self.capacity[s], self.demand[s], j)
+        dest = destination(self.open[s], self.home[s], region_of(m), self.capacity[s], self.demand[s], j)
         waiting = float(self.waiting_list[:, s, j].sum())  # (the list's weeks, as `backlog[s, j]`, without moveaxis)
         if dest >= 0:
             move_list(self, s, j, dest)
