@@ -31,12 +31,6 @@ def enable(on: bool = True) -> None:
     _ENABLED = on
 
 
-def maybe_check(model) -> None:
-    """What the model's monthly step calls: `check_month` in debug mode, nothing otherwise."""
-    if enabled():
-        check_month(model)
-
-
 def _when(model) -> str:
     t = getattr(model, "month", None)
     months = getattr(model, "months", None)

@@ -180,6 +180,8 @@ class RolloutModel(mesa.Model):
         if known is None:
             pop = np.where(self.ccgs.open, self.ccgs.population, 0.0)
             known = self.cache["populations"] = (pop, pop / pop.sum())
+            for shared in known:  # handed to every caller until the next merger: none may write to them
+                shared.flags.writeable = False
         return known
 
     def _org_vector(self, attr: str) -> np.ndarray:
