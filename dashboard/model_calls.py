@@ -111,7 +111,9 @@ def _workers(runs: int) -> int | None:
 
 def from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
     """A progress report that may be called from another thread (`compare(together=True)` reports from one
-    thread per scenario): that thread is attached to this page's script run first, as Streamlit asks."""
+    thread per scenario; `ui.fan_data` from a pooled thread): that thread is attached to this page's script
+    run first, as Streamlit asks, even if it last worked for another page (a pooled thread keeps the
+    context it was given)."""
     if progress is None:
         return None
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -119,7 +121,7 @@ def from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[in
     ctx = get_script_run_ctx(suppress_warning=True)
 
     def report(done: int, total: int) -> None:
-        if ctx is not None and get_script_run_ctx(suppress_warning=True) is None:
+        if ctx is not None and get_script_run_ctx(suppress_warning=True) is not ctx:
             add_script_run_ctx(threading.current_thread(), ctx)
         progress(done, total)
 

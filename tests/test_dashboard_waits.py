@@ -372,3 +372,33 @@ def test_a_page_draws_its_one_run_charts_while_its_ensemble_runs(monkeypatch):
     monkeypatch.setattr(ui.model_calls, "fan", fan)
     out = ui.fan_data(SMALL, meanwhile=lambda: (ensemble_done.append(False), drawn.set()))
     assert out == {"runs": 3} and ensemble_done == [False, True]
+
+
+def test_a_reused_thread_reports_progress_to_the_page_that_asked(monkeypatch):
+    """Pages hand their ensembles to a shared thread pool (`ui.fan_data`): a thread that reported for one
+    session and then runs another's ensemble must report to the second one's page, not the first's (a
+    report sent through a finished session's context stopped the second session's ensemble)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    import types as pytypes
+
+    sessions = {name: pytypes.SimpleNamespace(name=name, pages_manager=pytypes.SimpleNamespace(main_script_hash=""))
+                for name in ("first", "second")}
+    seen, reports = [], {}
+
+    def page(name):  # what the page's script thread does: hand its report to the ensemble
+        add_script_run_ctx(threading.current_thread(), sessions[name])
+        reports[name] = model_calls.from_any_thread(
+            lambda done, total: seen.append(get_script_run_ctx(suppress_warning=True).name))
+
+    for name in sessions:
+        script = threading.Thread(target=page, args=(name,))
+        script.start()
+        script.join()
+    with ThreadPoolExecutor(max_workers=1) as one_thread:
+        for name in sessions:
+            one_thread.submit(reports[name], 1, 1).result()
+    assert seen == ["first", "second"]
