@@ -49,13 +49,15 @@ def as_full_scale(per_head: np.ndarray, population: np.ndarray, open_: np.ndarra
     people (unchanged at full scale).
 
     The IAF rates real counts. A coarse count comes in lumps of `agent_scale` people, so it strays about
-    `agent_scale` times as far (in variance) from a CCG's underlying rate, small CCGs most: ranked as it is,
-    small CCGs sat at the extremes more often, the push of the ranking missed the CCGs really behind, and
-    ensembles at one agent per 10 or 50 people ran up to 1% and 2% low in 2016-18 (most in their upper band).
-    So each open CCG's figure is the usual estimate of its real one: its region's rate r plus its own
-    distance from r times v / (v + agent_scale × r / population), where r / population is the variance a
-    real count has about the rate, and v is the spread between CCGs beyond it (the region's variance less
-    the mean lumpy-count variance, at least 0)."""
+    `agent_scale` times as far (in variance) from a CCG's underlying rate, small CCGs' most: ranked as they
+    were, small CCGs crowded the bottom, and ensembles at one agent per 10 or 50 people ran up to 1% and 2%
+    low in 2016-18. Each open CCG's figure is now the usual (empirical Bayes) estimate of its rate: its
+    region's rate r plus its own distance from r times v / (v + agent_scale × r / population), where
+    r / population is a real count's variance about the rate and v the spread between CCGs beyond the
+    lumps (the region's variance less their mean variance, at least 0). Where the lumps are all the spread
+    (v = 0, at one agent per 50 people in 2016-17) the region's CCGs are level and the quarter's draw orders
+    them. It overshoots on size (large CCGs at the bottom more often than at full scale); docs/ODD.md 4.3
+    has what was measured, and the rule that matches the spread instead, which left the deficit."""
     if agent_scale <= 1:
         return per_head
     out = per_head.copy()
