@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from model import parameters as reg
-from model.outcomes import EXACT_POWERS, matching_rule, need_per_month, type_control
+from model.outcomes import EXACT_POWERS, need_per_month, type_control
 from model.people import (
     CAPACITY,
     CARER,
@@ -107,13 +107,14 @@ def expected_match(m: RolloutState, idx: np.ndarray, support: np.ndarray) -> np.
         idx, ppl.group, ppl.flags, ppl.budget, ppl.n_cohorts, WHEELCHAIR, CARER | CAPACITY, m.ccgs.direct_payments,
         need, ctl, p.direct_payment_preference, p.unsupported_take_up_factor, p.third_party_share,
         p.pwb_third_party_share)
+    # the matching rule in two compiled passes around numpy's exp (numba's may differ in the last bit); a power
+    # other than a square root or 1 is numpy's too, taken first (outcomes.size_term's np.maximum(ratio, 0) ** e)
+    root = p.need_tracking_exponent == 0.5
     if p.need_tracking_exponent not in EXACT_POWERS:
-        known = np.clip(m.ccgs.readiness, 0.0, 1.0)
-        return matching_rule(p, ratio, m.ccgs.restrictiveness, known, support, likely_control, org=ppl.org_of(idx))
-    # the same rule in two compiled passes around numpy's exp (numba's may differ in the last bit)
+        ratio = np.maximum(ratio, 0.0) ** p.need_tracking_exponent
     scale = max(p.adequacy_saturation, 1e-9)
     e = np.empty(len(idx))
-    _offer_cover(ratio, p.need_tracking_exponent == 0.5, scale, e)
+    _offer_cover(ratio, root, scale, e)
     np.exp(e, out=e)
     match = np.empty(len(idx))
     _offer_match(e, 1.0 - np.exp(-1.0 / scale), idx, ppl.group, ppl.n_cohorts, m.ccgs.restrictiveness,

@@ -413,8 +413,8 @@ def test_holder_cover_is_the_three_steps(side, power):
 
 
 def test_offered_match_is_the_matching_rule(side):
-    """Take-up's expected match through the compiled passes equals `matching_rule` (the default power, 0.5);
-    with a power that is not exact compiled, `expected_match` is `matching_rule` itself."""
+    """Take-up's expected match through the compiled passes equals `matching_rule`, bit for bit, at the default
+    power (0.5) and at a power that is not exact compiled (numpy's power taken first, then the same passes)."""
     from model.offers import expected_match
 
     m = side.m
@@ -427,7 +427,6 @@ def test_offered_match_is_the_matching_rule(side):
         plain = expected_match(m, idx, support)
     finally:
         m.p = keep
-    # the same rule, so the same numbers but for the power's last bits: equal to within a few ulps
     assert np.allclose(fast, plain, rtol=1e-9, atol=0) and len(idx) == 3000
     from model.outcomes import matching_rule
     from model.offers import _expected_terms, cohort_values
@@ -442,6 +441,16 @@ def test_offered_match_is_the_matching_rule(side):
     exact = matching_rule(p, ratio, m.ccgs.restrictiveness, np.clip(m.ccgs.readiness, 0.0, 1.0), support, likely,
                           org=ppl.org_of(idx))
     assert np.array_equal(fast, exact)
+    for power in (0.5 + 1e-12, 0.37, 1.6):
+        rule = p.model_copy(update={"need_tracking_exponent": power})
+        m.p = rule
+        try:
+            got = expected_match(m, idx, support)
+        finally:
+            m.p = keep
+        want = matching_rule(rule, ratio, m.ccgs.restrictiveness, np.clip(m.ccgs.readiness, 0.0, 1.0), support, likely,
+                             org=ppl.org_of(idx))
+        assert np.array_equal(got, want), power
 
 
 def test_offer_hazard_is_the_whole_array_hazard(side):
