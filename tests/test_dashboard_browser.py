@@ -48,7 +48,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    log = open(ROOT / "results" / "dashboard-browser-test.log", "w") if (ROOT / "results").exists() else subprocess.DEVNULL
+    # one log per test worker: under pytest-xdist each worker that runs a test of this module starts its own server
+    name = f"dashboard-browser-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
+    log = open(ROOT / "results" / name, "w") if (ROOT / "results").exists() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -250,7 +252,7 @@ def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
     assert "national_push_date=2017-04-01" in page.url
 
     page.get_by_text("Export this scenario").click()
-    with page.expect_download(timeout=900_000) as dl:
+    with page.expect_download(timeout=300_000) as dl:
         page.get_by_role("button", name="PowerPoint deck").click()
     deck_path = tmp_path / "deck.pptx"
     dl.value.save_as(deck_path)
@@ -260,7 +262,7 @@ def test_presenter_exports_and_presentation_mode(server, browser, tmp_path):
     assert "2017-04-01" in words and "preset 2016-04-01" in words and "strong pressure from April 2016" not in words
     assert "Runs: 4" in words and "What varied" in words
 
-    with page.expect_download(timeout=900_000) as dl:
+    with page.expect_download(timeout=300_000) as dl:
         page.get_by_role("button", name="HTML report").click()
     html = (dl.value.path()).read_text(encoding="utf-8")
     # the edited value in the changes list and in the scenario file (YAML quotes dates: escaped in HTML)
