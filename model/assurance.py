@@ -60,15 +60,17 @@ def as_full_scale(per_head: np.ndarray, population: np.ndarray, open_: np.ndarra
     has what was measured, and the rule that matches the spread instead, which left the deficit."""
     if agent_scale <= 1:
         return per_head
+    o = np.flatnonzero(open_ & (population > 0))
+    _, r = np.unique(region[o], return_inverse=True)  # every region at once (a loop over them cost 4 ms a run)
+    x, pop = per_head[o], population[o]
+    count = np.bincount(r)
+    rate = (np.bincount(r, x * pop) / np.bincount(r, pop))[r]
+    spread = np.bincount(r, (x - (np.bincount(r, x) / count)[r]) ** 2) / count
+    lumpy = agent_scale * rate / pop
+    between = np.maximum(0.0, spread - np.bincount(r, lumpy) / count)[r]
+    weight = np.divide(between, between + lumpy, out=np.ones(len(o)), where=between + lumpy > 0)
     out = per_head.copy()
-    members = np.flatnonzero(open_ & (population > 0))
-    for code in np.unique(region[members]):
-        o = members[region[members] == code]
-        rate = per_head[o] @ population[o] / population[o].sum()
-        lumpy = agent_scale * rate / population[o]
-        between = max(0.0, float(np.var(per_head[o])) - float(np.mean(lumpy)))
-        weight = np.divide(between, between + lumpy, out=np.ones(len(o)), where=between + lumpy > 0)
-        out[o] = rate + weight * (per_head[o] - rate)
+    out[o] = rate + weight * (x - rate)
     return out
 
 
