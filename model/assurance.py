@@ -110,9 +110,10 @@ def monitor(m: RolloutState) -> None:
         return
     held = m.holders_by_org()
     per_head = np.divide(held, t.population, out=np.zeros_like(held), where=t.population > 0)
-    per_head = as_full_scale(per_head, t.population, t.open, region_of(m), m.agent_scale)
+    regions = region_of(m)
+    per_head = as_full_scale(per_head, t.population, t.open, regions, m.agent_scale)
     # ties (CCGs with the same count, common when an agent stands for many people) in a new order each quarter
-    rank = regional_percentile(per_head, t.open, region_of(m), m.streams["assurance"].random(m.n_orgs))
+    rank = regional_percentile(per_head, t.open, regions, m.streams["assurance"].random(m.n_orgs))
     gap = plan_gap(m, held) if pol.planning else np.zeros_like(held)
     room = 1.0 - p.pressure_brake * t.pressure * (1.0 - p.funding_follows_target * (m.push_strength > 0))
     t.assurance = np.where(t.open, pressure(rank, gap, room, p), 0.0)
