@@ -21,9 +21,9 @@ The parts live in their own modules, all re-exported here (other code imports fr
 model/draws.py (seeds and parameter draws), model/pool.py (one run, the local pool, Dask), model/bands.py
 (the `Ensemble` and `Comparison` objects and their reductions); this module keys, runs, resumes and stores.
 
-Per run only the small tables are kept: `national`, `by_cohort`, and any extra table (services) of at most
-`SMALL_TABLE_ROWS` rows. Reductions are over runs sorted by index, so results are byte-identical whatever
-the backend or worker count.
+Per run only the small tables are kept: `national`, `by_cohort` (sent as columns and built once for all
+runs, model/kept.py), and any extra table (services) of at most `SMALL_TABLE_ROWS` rows. Reductions are
+over runs sorted by index, so results are byte-identical whatever the backend or worker count.
 """
 
 
@@ -70,6 +70,7 @@ from model.draws import (  # noqa: F401 (re-exported)
     run_seed,
     uncertain_parameters,
 )
+from model.kept import KeptColumns, stacked
 from model.pool import (  # noqa: F401 (re-exported)
     BACKENDS,
     KEEP_TABLES,
@@ -181,7 +182,7 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
     specs = plan_runs(scenario, runs, mode, which, prior) if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
     base = json.loads(scenario.model_dump_json())
-    results: dict[int, dict[str, pd.DataFrame]] = {}
+    results: dict[int, dict] = {}  # run -> table name -> its DataFrame, or KeptColumns (model/kept.py)
     resumed = []
     if st is not None:
         for i in st.completed_runs(eid):
@@ -203,12 +204,12 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
     def on_done(out: dict) -> None:
         nonlocal done
         i = out["index"]
-        results[i] = out["tables"]
+        results[i] = {**{name: out["kept"] for name in KEEP_TABLES}, **out["tables"]}
         seconds.append(out["seconds"])
-        if st is not None and resume:
+        if st is not None and resume:  # a resumable run is stored as tables (built here, on this path only)
             s = specs[i]
-            st.write_run(eid, i, out["tables"], {"index": i, "seed": s.seed, "parameters": s.parameters,
-                                                 "seconds": out["seconds"]})
+            st.write_run(eid, i, {name: out["kept"].table(name) for name in KEEP_TABLES} | out["tables"],
+                         {"index": i, "seed": s.seed, "parameters": s.parameters, "seconds": out["seconds"]})
         done += 1
         if progress is not None:
             progress(done, runs)
@@ -241,15 +242,21 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
     return Ensemble(scenario, runs, mode, eid, tables, manifest)
 
 
-def _consolidate(specs: list[RunSpec], results: dict[int, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    """Per-run tables stacked in run order, plus the run table (seeds and drawn parameters)."""
+def _consolidate(specs: list[RunSpec], results: dict[int, dict]) -> dict[str, pd.DataFrame]:
+    """Per-run tables stacked in run order, plus the run table (seeds and drawn parameters). A kept table
+    whose runs all came as columns is built once from them (model/kept.py); one with resumed runs (read
+    back as tables) is built run by run and stacked: the same table either way."""
     names: list[str] = []
     for i in sorted(results):
         names += [n for n in results[i] if n not in names]
     tables = {}
     for name in names:
         runs = [i for i in sorted(results) if name in results[i]]
-        tables[name] = _stack(runs, [results[i][name] for i in runs])
+        parts = [results[i][name] for i in runs]
+        if all(isinstance(p, KeptColumns) for p in parts):
+            tables[name] = stacked(name, runs, parts)
+        else:
+            tables[name] = _stack(runs, [p.table(name) if isinstance(p, KeptColumns) else p for p in parts])
     drawn = sorted({n for s in specs for n in s.parameters},
                    key=lambda n: (CANDIDATES.index(n) if n in CANDIDATES else len(CANDIDATES), n))
     tables["runs"] = pd.DataFrame({"run": [s.index for s in specs], "seed": [s.seed for s in specs],

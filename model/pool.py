@@ -1,7 +1,8 @@
 """Where an ensemble's runs execute: one run as a worker runs it, the shared local process pool, and Dask.
 
-A worker returns the run's small tables (national, by cohort, small service tables: about 0.1 MB pickled at
-1:50, under a millisecond to send); the ensemble stacks them in run order (model/ensemble.py). Results are
+A worker returns the run's kept tables as columns (national, by cohort: model/kept.py) and its small service
+tables (under a millisecond to send at 1:50); the ensemble builds and stacks them in run order
+(model/ensemble.py). Results are
 identical whatever the backend or worker count.
 
 The local pool is started once per process and kept: starting a worker (spawn, then importing numpy,
@@ -40,11 +41,12 @@ SMALL_TABLE_ROWS = 5_000  # extra (service-side) tables up to this size are kept
 
 # ---- one run (what a worker executes: module-level, importable under "spawn" and by Dask) ----------------
 def run_one(payload: dict) -> dict:
-    """Run one member of an ensemble; return its small tables (national, by_cohort, small extras).
+    """Run one member of an ensemble; return its kept tables as columns ("kept", model/kept.py: a few kB of
+    numpy, built into tables once per ensemble) and its small service tables ("tables": national and
+    by_cohort are not among them).
 
-    Only what an ensemble keeps is built (`Sim.run(tables="kept")`, model/results.py `member_results`: the two
-    tables with months already as Parquet reads them back), not the run's events, detail tables and scenario
-    text: the same tables as a plain `Sim(...).run()` then `canonical`, cell for cell
+    Only what an ensemble keeps is built (`Sim.run(tables="columns")`), not the run's events, detail tables
+    and scenario text: the same tables as a plain `Sim(...).run()` then `canonical`, cell for cell
     (tests/test_member_overhead.py)."""
     from model.sim import Sim
 
@@ -52,19 +54,19 @@ def run_one(payload: dict) -> dict:
     t0 = time.perf_counter()
     sim = Sim(scenario)
     try:
-        res = sim.run(services=payload.get("services", True), tables="kept")
+        res = sim.run(services=payload.get("services", True), tables="columns")
     finally:
         _release(sim)
-    tables = {name: getattr(res, name) for name in KEEP_TABLES}
+    tables = {}
     extra = res.extra
     for name in sorted(extra):
         if getattr(extra, "is_large", lambda _: False)(name):
             continue  # a large service table, not built unless read (model/service_tables.py)
         table = extra[name]
         if isinstance(table, pd.DataFrame) and len(table) <= SMALL_TABLE_ROWS:
-            tables[f"extra_{name}"] = table
-    tables = {name: canonical(df) for name, df in tables.items()}  # (the kept two are so already)
-    return {"index": payload["index"], "tables": tables, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+            tables[f"extra_{name}"] = canonical(table)
+    return {"index": payload["index"], "kept": res.kept, "tables": tables,
+            "seconds": time.perf_counter() - t0, "pid": os.getpid()}
 
 
 def member_scenario(payload: dict) -> Scenario:

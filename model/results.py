@@ -36,6 +36,8 @@ from model.people import (
     RECOVERED,
     State,
 )
+from model.kept import NAMES as KEPT_NAMES
+from model.kept import KeptColumns
 from model.provenance import code_digest
 from model.scenario import Scenario
 from model.state import RolloutState
@@ -64,6 +66,7 @@ class Results:
     detail: "DetailTables | None" = None  # by_type, by_ccg, by_region: built when first asked for
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables added by other parts (services)
+    kept: KeptColumns | None = None  # an ensemble member's kept tables as columns (member_results(frames=False))
     vintage: str = ""  # what policy the run knows of (its knowledge date)
     scenario: "Scenario | None" = field(default=None, repr=False)
     _yaml: str | None = field(default=None, repr=False)
@@ -134,7 +137,8 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
     rec, scale = m.recorder, m.agent_scale
     months = _months_s(tuple(m.months))
     T, n_orgs = len(m.months), m.n_orgs
-    national, by_cohort, spend = _headline(m, months)
+    national, by_cohort, spend = _headline(m)
+    headline = KeptColumns(months, national, by_cohort)
     detail = DetailTables(
         months=months, fy=rec.fy, codes=np.array(m.org_codes), organisations=m.geo.organisations,
         populations=rec.population * 1.0, scale=scale, agents=rec.counts.reshape(T, -1, n_orgs, N_COHORTS),
@@ -146,28 +150,38 @@ def build_results(m: RolloutState, timings: dict[str, float] | None = None) -> R
     events = pd.DataFrame(sorted(m.events), columns=["date", "event"])
     events["date"] = pd.to_datetime(events["date"])
     return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
-                   national=national, by_cohort=by_cohort, events=events, detail=detail,
+                   national=headline.table("national"), by_cohort=headline.table("by_cohort"),
+                   events=events, detail=detail,
                    timings=dict(timings or {}),
                    extra=m.services.tables() if getattr(m, "services", None) is not None else {},
                    vintage=vintage(m.p.knowledge_date))
 
 
+def kept_columns(m: RolloutState) -> KeptColumns:
+    """What an ensemble keeps of a run (model/pool.py KEEP_TABLES) before it is tables: the per-month arrays
+    of `national` and `by_cohort`, months as they read back from Parquet (datetime64[ms]). A worker sends
+    these; the ensemble builds each table once for all runs (model/kept.py)."""
+    national, by_cohort, _ = _headline(m)
+    return KeptColumns(_months_ms(tuple(m.months)), national, by_cohort)
+
+
 def kept_tables(m: RolloutState) -> dict[str, pd.DataFrame]:
-    """What an ensemble keeps of a run (model/pool.py KEEP_TABLES): `national` and `by_cohort` alone, with
-    months already as they read back from Parquet (datetime64[ms]), so they need no further conversion.
-    The same numbers, columns and dtypes as `build_results`' tables after `pool.canonical`
-    (tests/test_member_overhead.py), without the events, detail and scenario text no ensemble reads."""
-    national, by_cohort, _ = _headline(m, _months_ms(tuple(m.months)))
-    return {"national": national, "by_cohort": by_cohort}
+    """The kept tables of a run: the same numbers, columns and dtypes as `build_results`' tables after
+    `pool.canonical` (tests/test_member_overhead.py), without the events, detail and scenario text no
+    ensemble reads."""
+    kept = kept_columns(m)
+    return {name: kept.table(name) for name in KEPT_NAMES}
 
 
-def member_results(m: RolloutState, timings: dict[str, float] | None = None) -> Results:
+def member_results(m: RolloutState, timings: dict[str, float] | None = None, frames: bool = True) -> Results:
     """An ensemble member's results: the kept tables and the service side's tables, no events (an empty
-    table) and no detail tables (`by_type`, `by_ccg`, `by_region` are not there to read)."""
-    kept = kept_tables(m)
+    table) and no detail tables (`by_type`, `by_ccg`, `by_region` are not there to read). `frames=False`:
+    the kept tables are left as `kept` columns (`national`, `by_cohort` are None), as a worker sends them."""
+    kept = kept_columns(m)
     return Results(scenario_name=m.scenario.name, scenario=m.scenario, seed=m.scenario.seed,
-                   national=kept["national"], by_cohort=kept["by_cohort"],
-                   events=_NO_EVENTS.copy(),
+                   national=kept.table("national") if frames else None,
+                   by_cohort=kept.table("by_cohort") if frames else None,
+                   events=_NO_EVENTS.copy(), kept=None if frames else kept,
                    timings=dict(timings or {}),
                    extra=m.services.tables() if getattr(m, "services", None) is not None else {},
                    vintage=vintage(m.p.knowledge_date))
@@ -193,12 +207,12 @@ def _months_ms(months: tuple[dt.date, ...]) -> np.ndarray:
     return out
 
 
-def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The national and by-cohort tables (months as given) and spending by (t, org, cohort) in pounds.
+def _headline(m: RolloutState) -> tuple[dict, dict, np.ndarray]:
+    """The national and by-cohort tables' value columns (model/kept.py) and spending by (t, org, cohort).
     Whole-number counts are first summed over commissioners once, to (t, state, cohort), and every count
     column comes from that small array (integers: any order of summing gives the same numbers)."""
     rec, scale = m.recorder, m.agent_scale
-    T, n_orgs = len(months), m.n_orgs
+    T, n_orgs = len(m.months), m.n_orgs
     per_cohort = _sum_over_orgs(rec.counts.reshape(-1, n_orgs, N_COHORTS)).reshape(T, -1, N_COHORTS)  # t, state, cohort
     by_state = per_cohort.sum(axis=2) * scale  # t, state
     holding = per_cohort[:, HOLDING_ROWS].sum(axis=1) * scale  # t, cohort
@@ -222,7 +236,7 @@ def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.Dat
 
     holders = holding.sum(axis=1)
     wheelchair_holders = holding[:, WHEELCHAIR]
-    cols = {"month": months, "holders": holders}  # columns first, one DataFrame after (speed only)
+    cols = {"holders": holders}  # columns first, one DataFrame after (speed only)
     for state, col in HOLDING_COLUMNS.items():
         cols[col] = by_state[:, state]
     cols.update({
@@ -247,28 +261,18 @@ def _headline(m: RolloutState, months: np.ndarray) -> tuple[pd.DataFrame, pd.Dat
         "mean_wait_months": _ratio(waits[0], planned[0]),
         "reported_holders": reported(holders, wheelchair_holders, m.p),
     })
-    national = pd.DataFrame(cols)
 
     def column(by_cohort: np.ndarray) -> np.ndarray:  # t, cohort -> one column, cohort by cohort
         return by_cohort.T.ravel()
 
-    by_cohort = pd.DataFrame({
-        "month": np.tile(months, N_COHORTS), "cohort": _cohort_column(T),
+    by_cohort = {
         "holders": column(holding), "eligible_population": column(in_scope),
         "new_holders": column(starts[1]), "offers": column(offers[1]), "declines": column(declines[1]),
         "waiting_for_support_plan": column(planning), "received_ytd": column(received_ytd[1]),
         "issued_ytd": column(issued_ytd[1]), "redesignated": column(redesignated[1]),
         "spend_gbp": column(_by_cohort(spend)),
-    })
-    return national, by_cohort, spend
-
-
-@functools.lru_cache(maxsize=8)
-def _cohort_column(T: int) -> np.ndarray:
-    """The by-cohort table's cohort names, T rows each (read-only; pandas copies it into its own column)."""
-    out = np.repeat(np.array(reg.COHORTS, object), T)
-    out.flags.writeable = False
-    return out
+    }
+    return cols, by_cohort, spend
 
 
 def vintage(knowledge_date: dt.date) -> str:

@@ -21,7 +21,8 @@ class Sim:
             counterfactual: bool = False, services: bool = True, tables: str = "all") -> Results:
         """`counterfactual=True` also runs the same scenario with no PHBs (same random numbers) and reports
         the service side as differences from it; `services=False` runs the patient side alone.
-        `tables="kept"`: only what an ensemble keeps of a run (model/results.py `member_results`)."""
+        `tables="kept"`: only what an ensemble keeps of a run (model/results.py `member_results`);
+        `tables="columns"`: the same, its two tables left as columns (`Results.kept`), as a worker sends them."""
         if trace_memory:
             tracemalloc.start()
         t0 = time.perf_counter()
@@ -33,7 +34,10 @@ class Sim:
         if trace_memory:
             timings["peak_bytes"] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        self.results = (member_results if tables == "kept" else build_results)(self.model, timings)
+        if tables in ("kept", "columns"):
+            self.results = member_results(self.model, timings, frames=tables == "kept")
+        else:
+            self.results = build_results(self.model, timings)
         self.results.timings["results"] = time.perf_counter() - t2
         if self.model.services is not None:
             self.results.timings["simpy_events"] = self.model.services.env_events
