@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from model import ccg, planning
-from model.assurance import regional_percentile
+from model.assurance import as_full_scale, regional_percentile
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 255, 256, 1000, 4099])
@@ -67,6 +67,38 @@ def test_regional_percentile_in_one_sort_equals_the_loop_over_regions():
         if rng.random() < 0.5:
             region = np.array([f"R{r}" for r in region])
         assert np.array_equal(regional_percentile(per_head, open_, region), _plain_percentile(per_head, open_, region))
+
+
+def _plain_estimate(per_head, population, open_, region, agent_scale):
+    """`assurance.as_full_scale` as numpy computed it (every region at once with bincount) before it was compiled."""
+    o = np.flatnonzero(open_ & (population > 0))
+    _, r = np.unique(region[o], return_inverse=True)
+    x, pop = per_head[o], population[o]
+    count = np.bincount(r)
+    rate = (np.bincount(r, x * pop) / np.bincount(r, pop))[r]
+    spread = np.bincount(r, (x - (np.bincount(r, x) / count)[r]) ** 2) / count
+    lumpy = agent_scale * rate / pop
+    between = np.maximum(0.0, spread - np.bincount(r, lumpy) / count)[r]
+    weight = np.divide(between, between + lumpy, out=np.ones(len(o)), where=between + lumpy > 0)
+    out = per_head.copy()
+    out[o] = rate + weight * (x - rate)
+    return out
+
+
+def test_coarse_ranking_estimate_compiled_equals_the_numpy_rule():
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        n = int(rng.integers(1, 260))
+        region = rng.integers(0, int(rng.integers(1, 9)), n)
+        population = np.where(rng.random(n) < 0.05, 0.0, np.round(np.exp(rng.uniform(10, 14, n))))
+        open_ = rng.random(n) < rng.uniform(0.3, 1.0)
+        scale = int(rng.choice([2, 10, 50, 100]))
+        per_head = scale * rng.poisson(rng.uniform(1e-4, 1e-3) * population / scale) / np.where(population > 0,
+                                                                                                population, 1)
+        if rng.random() < 0.15:
+            per_head[:] = 0.0  # nobody anywhere: no spread at all
+        got = as_full_scale(per_head, population, open_, region, scale)
+        assert got.tobytes() == _plain_estimate(per_head, population, open_, region, scale).tobytes()
 
 
 def _plain_uniforms(idx, t, key):
