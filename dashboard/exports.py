@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import pictures
 from model import __version__
 from model import parameters as reg
 from model.scenario import Scenario
@@ -242,7 +243,7 @@ def png(fig: go.Figure, width: int = 1200, height: int = 650, scale: float = 1.0
     """The chart as a PNG image (kaleido, using Debian's chromium)."""
     _kaleido_ready()
     try:
-        return fig.to_image(format="png", width=width, height=height, scale=scale)
+        return pictures.png_bytes(fig, width, height, scale)
     except Exception as e:  # kaleido's failures come in many types; the user needs one message
         raise ExportError(f"PNG export failed: kaleido could not run Chromium ({type(e).__name__}: {e})") from None
 

@@ -246,6 +246,42 @@ def test_png_and_powerpoint_exports():
     assert len(deck.slides) == 4  # title, the chart, assumptions, method
 
 
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="PNG export needs /usr/bin/chromium")
+def test_pictures_share_one_browser_and_draw_what_plotly_draws():
+    from dashboard import pictures
+
+    exports._kaleido_ready()
+    fig = _tiny_figure()
+    first = exports.png(fig, width=500, height=300)
+    browser = pictures._BROWSER
+    second = exports.png(fig, width=500, height=300)
+    assert browser is not None and pictures._BROWSER is browser  # the same browser served both
+    assert first == second == fig.to_image(format="png", width=500, height=300)  # plotly's own path, per call
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="PNG export needs /usr/bin/chromium")
+def test_a_browser_that_does_not_answer_costs_one_error_and_the_next_picture_starts_afresh(monkeypatch):
+    from concurrent.futures import Future
+
+    from dashboard import pictures
+
+    class Stuck(pictures._Browser):
+        def __init__(self):  # no thread: it never answers
+            pass
+
+        def draw(self, fig, opts):
+            return Future()
+
+    exports._kaleido_ready()
+    monkeypatch.setattr(pictures, "WAIT_S", 0.2)
+    monkeypatch.setattr(pictures, "_BROWSER", Stuck())
+    with pytest.raises(exports.ExportError, match="did not draw the picture within 0.2 s"):
+        exports.png(_tiny_figure(), width=300, height=200)
+    assert pictures._BROWSER is None  # left behind
+    monkeypatch.setattr(pictures, "WAIT_S", 120)
+    assert exports.png(_tiny_figure(), width=300, height=200)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ---- pure pieces -----------------------------------------------------------------------------------------
 
 def test_params_round_trip():
