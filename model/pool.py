@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from model.draws import EnsembleError
+from model.kept import NAMES as KEEP_TABLES  # national, by_cohort (model/kept.py)
 from model.scenario import Scenario
 
 BACKENDS = ("local", "dask")
-KEEP_TABLES = ("national", "by_cohort")
 SMALL_TABLE_ROWS = 5_000  # extra (service-side) tables up to this size are kept per run
 
 
