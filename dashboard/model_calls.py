@@ -2,10 +2,10 @@
 
 The dashboard draws; the model computes. Fan charts, probabilities and scenario differences come from
 `model.ensemble` (`run_ensemble(...).bands/prob_reaching`, `compare(...).differences`), which also keeps
-finished ensembles in the results store, so a second viewer or a restart does not recompute. Streamlit's
-cache sits in front of single runs, keyed by the scenario YAML. Ensembles use a small process-wide memo
-(`_memo`) instead of `st.cache_data`, because they report progress to a bar on the page while they run and
-Streamlit's cache cannot replay an element drawn from inside a cached function.
+finished ensembles in the results store, so a second viewer or a restart does not recompute. Single runs and
+ensembles sit behind a small process-wide memo keyed by the scenario YAML (`_memo`), not `st.cache_data`:
+ensembles report progress to a bar on the page while they run, which Streamlit's cache cannot replay, and
+a single run's result would be pickled on every store and copied on every hit.
 
 Waits (issue 12): the worker pool is started in the background when the server starts (`start_pool`), so
 the first ensemble does not pay for starting processes; the single run a page shows beside its ensemble
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import streamlit as st
 import yaml
 
 from model.results import Results
@@ -69,9 +68,6 @@ def memoised(kind: str, *key) -> bool:
     """Whether this server already holds the result (a page drew it): an export can reuse it at no cost."""
     with _MEMO_LOCK:
         return (kind, *key) in _MEMO
-
-
-_SINGLE_DONE: set[str] = set()  # scenario YAMLs whose single run is in Streamlit's cache
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: the same data, ~10x faster
@@ -199,7 +195,7 @@ def run_ahead(kind: str, scenario_yaml: str) -> None:
     usual and gets this run's result (the same run: same scenario, same seed)."""
     key = (kind, scenario_yaml)
     with _AHEAD_LOCK:
-        if scenario_yaml in _SINGLE_DONE or key in _AHEAD:
+        if memoised("single", scenario_yaml) or key in _AHEAD:
             return
         _AHEAD[key] = _BACKGROUND.submit(_AHEAD_KINDS[kind], scenario_yaml)
         for old in [k for k, f in _AHEAD.items() if f.done()][:max(0, len(_AHEAD) - _AHEAD_KEEP)]:
@@ -215,17 +211,16 @@ def _collect(kind: str, scenario_yaml: str) -> Results:
     return _AHEAD_KINDS[kind](scenario_yaml)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def single_run(scenario_yaml: str) -> Results:
     """One run of exactly this scenario (seed, scale and all), patient side only: the pages that use it
-    (uptake by type and region, CCG variation) need nothing else, at half the cost of a full run."""
-    out = _collect("single", scenario_yaml)
-    _SINGLE_DONE.add(scenario_yaml)
-    return out
+    (uptake by type and region, CCG variation) need nothing else, at half the cost of a full run. Kept in
+    the process-wide memo, not `st.cache_data`: that pickles the result on every store and copies it on
+    every hit (~90 ms of server CPU a lever change, on the cores the runs use); callers only read it."""
+    return _memo(("single", scenario_yaml), lambda: _collect("single", scenario_yaml))
 
 
 def single_run_done(scenario_yaml: str) -> bool:
-    return scenario_yaml in _SINGLE_DONE
+    return memoised("single", scenario_yaml)
 
 
 def fan(scenario_yaml: str, runs: int, scale: int, targets: tuple[int, ...], mode: str = "both",

@@ -141,6 +141,25 @@ def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
     assert len(calls) == 2
 
 
+def test_a_single_run_is_kept_once_and_handed_out_uncopied(monkeypatch):
+    """The page's single run sits in the process memo: a second ask runs nothing and returns the same object
+    (no pickled copy per hit), an export sees it as done, and a run started ahead is not started again."""
+    calls = []
+    single = model_calls._AHEAD_KINDS["single"]
+
+    def counted(y):
+        calls.append(y)
+        return single(y)
+
+    monkeypatch.setitem(model_calls._AHEAD_KINDS, "single", counted)
+    y = SMALL.with_(seed=SMALL.seed + 101).to_yaml()  # a scenario no other test has memoised
+    assert not model_calls.single_run_done(y)
+    first = model_calls.single_run(y)
+    assert model_calls.single_run_done(y) and model_calls.single_run(y) is first
+    model_calls.run_ahead("single", y)
+    assert ("single", y) not in model_calls._AHEAD and len(calls) == 1
+
+
 def test_a_failure_ahead_reaches_the_page(monkeypatch):
     def broken(y):
         raise ValueError("no such scenario")
