@@ -120,7 +120,8 @@ def test_an_ensemble_naming_no_worker_count_reuses_a_larger_pool(monkeypatch):
         fresh.shutdown()
 
 
-def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
+def _counted_single_runs(monkeypatch) -> list[str]:
+    """The scenario YAMLs of every single run started from now on (the run itself still happens)."""
     calls = []
     single = model_calls._AHEAD_KINDS["single"]
 
@@ -129,12 +130,17 @@ def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
         return single(y)
 
     monkeypatch.setitem(model_calls._AHEAD_KINDS, "single", counted)
+    return calls
+
+
+def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
+    calls = _counted_single_runs(monkeypatch)
     y = SMALL.to_yaml()
     model_calls.run_ahead("single", y)
     model_calls.run_ahead("single", y)  # asked twice: started once
     got = model_calls._collect("single", y)
     assert len(calls) == 1 and ("single", y) not in model_calls._AHEAD
-    direct = single(y)
+    direct = model_calls._single(y)  # the same run, not counted
     pd.testing.assert_frame_equal(got.national, direct.national)
     pd.testing.assert_frame_equal(got.by_region, direct.by_region)
     model_calls._collect("single", y)  # nothing ahead any more: computed here
@@ -144,14 +150,7 @@ def test_a_run_started_ahead_is_the_run_the_page_gets(monkeypatch):
 def test_a_single_run_is_kept_once_and_handed_out_uncopied(monkeypatch):
     """The page's single run sits in the process memo: a second ask runs nothing and returns the same object
     (no pickled copy per hit), an export sees it as done, and a run started ahead is not started again."""
-    calls = []
-    single = model_calls._AHEAD_KINDS["single"]
-
-    def counted(y):
-        calls.append(y)
-        return single(y)
-
-    monkeypatch.setitem(model_calls._AHEAD_KINDS, "single", counted)
+    calls = _counted_single_runs(monkeypatch)
     y = SMALL.with_(seed=SMALL.seed + 101).to_yaml()  # a scenario no other test has memoised
     assert not model_calls.single_run_done(y)
     first = model_calls.single_run(y)
