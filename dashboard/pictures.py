@@ -2,9 +2,10 @@
 
 Plotly's `fig.to_image` starts a Chromium for each picture and stops it afterwards: 1–2 s a chart, and under load
 a stop that never finished (kaleido waited on the browser's exit for ever) hung a deck's download for good (twice
-in the last few dozen runs of the browser tests, once in four under load). Here one browser serves every picture, started on first use; each
-picture waits at most `WAIT_S`, and a browser that did not answer in time is left behind and the next picture
-starts a fresh one, so one stuck browser costs one error message, not every export after it.
+in the last few dozen runs of the browser tests, once in four under load). Here one browser serves every picture,
+started on first use; each picture waits at most `WAIT_S`, and a browser that did not answer in time is left
+behind and the next picture starts a fresh one, so one stuck browser costs one error message, not every export
+after it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 A worker returns the run's kept tables as columns (national, by cohort: model/kept.py) and its small service
 tables (under a millisecond to send at 1:50); the ensemble builds and stacks them in run order
-(model/ensemble.py). Results are
-identical whatever the backend or worker count.
+(model/ensemble.py). Results are identical whatever the backend or worker count.
 
 The local pool is started once per process and kept: starting a worker (spawn, then importing numpy,
 pandas, Mesa and the model) costs seconds of CPU, more than a dozen runs at 1:50. A server that will ask for

@@ -36,7 +36,6 @@ from model.people import (
     RECOVERED,
     State,
 )
-from model.kept import NAMES as KEPT_NAMES
 from model.kept import KeptColumns
 from model.provenance import code_digest
 from model.scenario import Scenario
@@ -163,14 +162,6 @@ def kept_columns(m: RolloutState) -> KeptColumns:
     these; the ensemble builds each table once for all runs (model/kept.py)."""
     national, by_cohort, _ = _headline(m)
     return KeptColumns(_months_ms(tuple(m.months)), national, by_cohort)
-
-
-def kept_tables(m: RolloutState) -> dict[str, pd.DataFrame]:
-    """The kept tables of a run: the same numbers, columns and dtypes as `build_results`' tables after
-    `pool.canonical` (tests/test_member_overhead.py), without the events, detail and scenario text no
-    ensemble reads."""
-    kept = kept_columns(m)
-    return {name: kept.table(name) for name in KEPT_NAMES}
 
 
 def member_results(m: RolloutState, timings: dict[str, float] | None = None, frames: bool = True) -> Results:
