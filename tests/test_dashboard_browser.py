@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -51,8 +52,12 @@ def server(tmp_path_factory):
     # one log per test worker: under pytest-xdist each worker that runs a test of this module starts its own server
     name = f"dashboard-browser-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
     log = open(ROOT / "results" / name, "w") if (ROOT / "results").exists() else subprocess.DEVNULL
+    # the server dumps every thread's stack into its log on SIGUSR1 (sent at teardown): a download that never
+    # came leaves behind where the server was waiting
+    start = ("import faulthandler, runpy, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "sys.argv = ['streamlit'] + sys.argv[1:]; runpy.run_module('streamlit', run_name='__main__')")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-c", start, "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "BROWSER_PATH": CHROMIUM,
                                                     "PHB_DASHBOARD_STORE": str(tmp_path_factory.mktemp("store"))})
@@ -69,6 +74,9 @@ def server(tmp_path_factory):
             pytest.fail("the dashboard did not start within 60 s")
         yield base
     finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
         proc.terminate()
         try:
             proc.wait(timeout=10)
