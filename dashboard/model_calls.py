@@ -127,9 +127,10 @@ def from_any_thread(progress: Callable[[int, int], None] | None) -> Callable[[in
 def _ensemble(scenario: Scenario, runs: int, mode: str = "both", progress: Callable[[int, int], None] | None = None):
     from model import ensemble as ens
 
-    # uptake needs only the patient side: the service side would double the cost of every run
+    # uptake needs only the patient side: the service side would double the cost of every run; the entry is
+    # stored after the page has its bands (write_behind), not before
     return ens.run_ensemble(scenario, runs, mode=mode, progress=progress, workers=_workers(runs), services=False,
-                            resume=False, **_store_options())
+                            resume=False, write_behind=True, **_store_options())
 
 
 def with_issued_ytd(national: pd.DataFrame) -> pd.DataFrame:
@@ -257,7 +258,8 @@ def _comparison(scenario_yamls, runs, scale, at, mode, _progress) -> dict[str, A
     scenarios = [scenario_of(t).with_(agent_scale=scale) for t in scenario_yamls]
     workers = _workers(runs)
     c = ens.compare(scenarios, runs, mode=mode, progress=from_any_thread(_progress), workers=workers,
-                    together=workers is None, services=True, resume=False, **_store_options())
+                    together=workers is None, services=True, resume=False, write_behind=True,
+                    **_store_options())
     month = pd.Timestamp(at).to_period("M").to_timestamp()
     month = min(month, c.ensembles[0].runs_table("national")["month"].max())
     measures = ("holders", "received_ytd", "direct_payment", "spend_gbp")

@@ -51,7 +51,7 @@ def _service_differences(scenario_yaml, runs, scale, _progress) -> dict[str, Any
     # such a lever change it is read back from the store and only the PHB arm runs
     c = ens.compare([shared_counterfactual(s), s], runs, mode="randomness",
                     progress=mc.from_any_thread(_progress), workers=workers, together=workers is None,
-                    resume=False, **mc._store_options())
+                    resume=False, write_behind=True, **mc._store_options())
     table = "extra_services_national"
     without, with_ = c.ensembles[0].runs_table(table), c.ensembles[1].runs_table(table)
     diffs = service_measures_over_time(without, with_)

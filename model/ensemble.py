@@ -29,11 +29,14 @@ over runs sorted by index, so results are byte-identical whatever the backend or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -120,14 +123,19 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
                  scheduler: str | None = None, workers: int | None = None,
                  progress: Callable[[int, int], None] | None = None, store=_DEFAULT_STORE,
                  uncertain: str | None = None, dask_processes: bool = True, services: bool = True,
-                 prior: bool = False, design: list[dict] | None = None, resume: bool = True) -> Ensemble:
+                 prior: bool = False, design: list[dict] | None = None, resume: bool = True,
+                 write_behind: bool = False) -> Ensemble:
     """Run (or read back) `runs` members of `scenario`. `store=None` keeps nothing on disk.
     `services=False` runs the patient side alone (uptake needs nothing else, at half the cost).
     A scenario that names a posterior draws its calibrated parameters from it, unless `prior`.
     `design`: run i uses design[i]'s "seed" and "parameters" instead of drawing them (mode "design"; used by
     sensitivity analysis, scenario discovery and reach, model/sensitivity.py); `runs` must equal its length.
     `resume=False`: finished runs are not written one by one for a later resume (only the finished entry
-    is stored): for ensembles of seconds, such as the dashboard's, where redoing beats writing 50 files."""
+    is stored): for ensembles of seconds, such as the dashboard's, where redoing beats writing 50 files.
+    `write_behind=True`: the finished entry is written to the store by a background thread after this returns
+    (the caller waiting on a lever change does not wait for the parquet files); the entry's lock is held
+    until it is written, so another caller asking for it meanwhile waits and reads it back. The returned
+    manifest then has no file hashes (the stored one has)."""
     if design is not None:
         mode, uncertain = "design", "scenario"
         runs = len(design)
@@ -160,11 +168,37 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     if st is None:
         return _compute(scenario, runs, mode, which, services, key, eid, None, backend, scheduler, workers,
                         progress, dask_processes, prior, design, post_digest, resume)
-    with st.lock(eid):  # one writer per entry: a second session waits here, then reads the first's result
+    with contextlib.ExitStack() as held:
+        held.enter_context(st.lock(eid))  # one writer per entry: a second session waits here, then reads it back
         if st.has(eid):
             return _cached(st, scenario, runs, mode, eid, progress)
-        return _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
-                        progress, dask_processes, prior, design, post_digest, resume)
+        e = _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
+                     progress, dask_processes, prior, design, post_digest, resume, write=not write_behind)
+        if write_behind:  # the lock passes to the writer, which lets it go once the entry is on disk
+            _WRITER.submit(_write_then_release, st, e, held.pop_all())
+        return e
+
+
+# writes the dashboard's finished entries after their callers have their results (`write_behind`); one thread,
+# not a daemon, so a process that exits still finishes what it started writing
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phb-store-write")
+
+
+def _write_then_release(st: Store, e: Ensemble, held: contextlib.ExitStack) -> None:
+    with held:
+        try:
+            _write(st, e.id, e.tables, e.manifest)
+        except Exception as err:  # noqa: BLE001 (nobody waits on this thread: say what was not stored)
+            logging.getLogger(__name__).warning("ensemble %s was not stored: %s", e.id, err)
+
+
+def _write(st: Store, eid: str, tables: dict[str, pd.DataFrame], manifest: dict) -> dict:
+    """Write a finished entry (tables, then its manifest) and drop its resumable runs: the manifest written."""
+    from model.results import git_revision
+
+    written = st.write_entry(eid, tables, {**manifest, "git_revision": git_revision()})
+    st.drop_runs(eid)
+    return written
 
 
 def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progress) -> Ensemble:
@@ -177,7 +211,7 @@ def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progr
 def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: bool, key: str, eid: str,
              st: Store | None, backend: str, scheduler: str | None, workers: int | None, progress,
              dask_processes: bool, prior: bool = False, design: list[dict] | None = None,
-             post_digest: str | None = None, resume: bool = True) -> Ensemble:
+             post_digest: str | None = None, resume: bool = True, write: bool = True) -> Ensemble:
     t0 = time.perf_counter()
     specs = plan_runs(scenario, runs, mode, which, prior) if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
@@ -233,12 +267,8 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
         **({"runs_damaged": list(st.damaged)} if st is not None and st.damaged else {}),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,
     }
-    if st is not None:
-        from model.results import git_revision
-
-        manifest["git_revision"] = git_revision()
-        manifest = st.write_entry(eid, tables, manifest)
-        st.drop_runs(eid)
+    if st is not None and write:
+        manifest = _write(st, eid, tables, manifest)
     return Ensemble(scenario, runs, mode, eid, tables, manifest)
 
 

@@ -119,7 +119,10 @@ class Results:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1)
 def git_revision() -> str | None:
+    """The checkout's revision, asked once per process like `code_digest` (the code that runs is the code
+    imported; a git call each run cost the dashboard a process start every lever change)."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).parent)

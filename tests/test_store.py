@@ -133,6 +133,61 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list((tmp_path / "e" / "runs").iterdir()) == []
 
 
+def test_written_behind_the_entry_is_the_one_written_at_once(tmp_path, monkeypatch):
+    """write_behind returns before its entry is on disk; the entry then written is the same files, and a
+    caller asking for it meanwhile waits on the entry's lock and reads it back rather than running again."""
+    import threading
+
+    import model.store as store_module
+
+    gate, real = threading.Event(), store_module.Store.write_entry
+
+    def held_back(self, *a, **k):  # the background write waits until the test has looked
+        assert gate.wait(60)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(store_module.Store, "write_entry", held_back)
+    behind = run_ensemble(SMALL, 3, mode="randomness", workers=1, store=tmp_path / "behind", services=False,
+                          resume=False, write_behind=True)
+    assert not Store(tmp_path / "behind").has(behind.id)  # returned before the write
+    asked = []
+    reader = threading.Thread(target=lambda: asked.append(run_ensemble(
+        SMALL, 3, mode="randomness", workers=1, store=tmp_path / "behind", services=False, resume=False)))
+    monkeypatch.setattr(ensemble, "_execute", _no_work)  # the second caller must not run the model
+    reader.start()
+    time.sleep(0.3)
+    assert reader.is_alive()  # waiting on the lock the writer holds
+    gate.set()
+    reader.join(60)
+    assert asked and asked[0].from_cache and asked[0].id == behind.id
+    monkeypatch.undo()
+    at_once = run_ensemble(SMALL, 3, mode="randomness", workers=1, store=tmp_path / "now", services=False,
+                           resume=False)
+    assert at_once.id == behind.id
+    for name in at_once.manifest["files"]:
+        written = (tmp_path / "behind" / behind.id / name).read_bytes()
+        assert written == (tmp_path / "now" / at_once.id / name).read_bytes()
+    stored = Store(tmp_path / "behind").manifest(behind.id)
+    assert stored["files"] == at_once.manifest["files"] and stored["git_revision"] == at_once.manifest["git_revision"]
+
+
+def test_a_failed_write_behind_is_reported_and_lets_go_of_the_entry(tmp_path, monkeypatch, caplog):
+    import model.store as store_module
+
+    def boom(df):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module, "parquet_bytes", boom)
+    e = run_ensemble(SMALL, 2, mode="randomness", workers=1, store=tmp_path, services=False, resume=False,
+                     write_behind=True)
+    ensemble._WRITER.submit(lambda: None).result(60)  # the write has been tried
+    assert f"ensemble {e.id} was not stored: disk full" in caplog.text
+    assert not Store(tmp_path).has(e.id)
+    monkeypatch.undo()
+    again = run_ensemble(SMALL, 2, mode="randomness", workers=1, store=tmp_path, services=False, resume=False)
+    assert not again.from_cache and Store(tmp_path).has(e.id)  # the lock was let go: computed and stored now
+
+
 def test_tampered_file_is_refused_with_one_line(tmp_path, capsys):
     ens = run_ensemble(SMALL, 2, workers=1, store=tmp_path)
     path = tmp_path / ens.id / "national.parquet"
