@@ -62,24 +62,15 @@ def one_run_charts() -> None:
 
 
 with top:
-    data = ui.fan_data(scenario, meanwhile=one_run_charts)
-
-    # the answer first: the chance of each target by its due date
-    st.subheader("Chance of reaching each target by its due date")
-    cols = st.columns(len(labels["due"]))
-    for col, (value, due, label) in zip(cols, model_calls.chances_by_due(data["prob"], labels["due"])):
-        if value is None:
-            col.metric(label, "after the end date", help=f"The runs end in {scenario.until:%B %Y}; move the end "
-                                                          "date to see this target.")
-        else:
-            col.metric(label, f"{value:.0%}", help=f"Share of {data['runs']} runs with at least that many people "
-                                                   f"holding a PHB by {due:%B %Y}.")
-
-    pts = text.calibration_points()
+    # laid out before the runs, filled after: the levers beside the chart are drawn at once (not after the
+    # runs), and once the ensemble is in, the fan goes to the browser first and the chances above it next
+    chances = st.container()
     chart_col, lever_col = st.columns([4, 1])
     with lever_col:
         levers.near("uptake", values)
-    with chart_col:
+    with chart_col:  # the progress bar stands where the chart is redrawn
+        data = ui.fan_data(scenario, meanwhile=one_run_charts)
+        pts = text.calibration_points()
         if view == "stock":
             fan = charts.fan_chart(data["bands"]["holders"], f"{text.measure('holders')} (people)", "People",
                                    targets=text.targets(), points=pts[pts["measure"] == "phbs_held"])
@@ -99,6 +90,17 @@ with top:
                    f"{' (read back from the results store)' if data['from_store'] else ''}. "
                    f"{pd.Timestamp(last['month']):%B %Y}: median {last['median']:,.0f} "
                    f"(95% of runs {last['p2_5']:,.0f} to {last['p97_5']:,.0f}).")
+
+    with chances:  # the answer first on the page: the chance of each target by its due date
+        st.subheader("Chance of reaching each target by its due date")
+        cols = st.columns(len(labels["due"]))
+        for col, (value, due, label) in zip(cols, model_calls.chances_by_due(data["prob"], labels["due"])):
+            if value is None:
+                col.metric(label, "after the end date", help=f"The runs end in {scenario.until:%B %Y}; move the "
+                                                              "end date to see this target.")
+            else:
+                col.metric(label, f"{value:.0%}", help=f"Share of {data['runs']} runs with at least that many "
+                                                       f"people holding a PHB by {due:%B %Y}.")
 
     if view == "ytd":
         ui.show_chart(charts.fan_chart(data["bands"]["received_ytd"], f"{text.measure('received_ytd')} (people)",
