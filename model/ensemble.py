@@ -135,7 +135,7 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
     `write_behind=True`: the finished entry is written to the store by a background thread after this returns
     (the caller waiting on a lever change does not wait for the parquet files); the entry's lock is held
     until it is written, so another caller asking for it meanwhile waits and reads it back. The returned
-    manifest then has no file hashes (the stored one has)."""
+    manifest then lacks what writing adds (id, file hashes, git revision); the stored one has them."""
     if design is not None:
         mode, uncertain = "design", "scenario"
         runs = len(design)
@@ -175,7 +175,11 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         e = _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
                      progress, dask_processes, prior, design, post_digest, resume, write=not write_behind)
         if write_behind:  # the lock passes to the writer, which lets it go once the entry is on disk
-            _WRITER.submit(_write_then_release, st, e, held.pop_all())
+            later = held.pop_all()
+            try:
+                _WRITER.submit(_write_then_release, st, e, later)
+            except RuntimeError:  # the process is shutting down and takes no more threads: write it now
+                _write_then_release(st, e, later)
         return e
 
 

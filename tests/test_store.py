@@ -188,6 +188,19 @@ def test_a_failed_write_behind_is_reported_and_lets_go_of_the_entry(tmp_path, mo
     assert not again.from_cache and Store(tmp_path).has(e.id)  # the lock was let go: computed and stored now
 
 
+def test_write_behind_in_a_process_shutting_down_writes_at_once(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    closed = ThreadPoolExecutor(max_workers=1)
+    closed.shutdown()  # what the writer is once the interpreter has begun to exit: it takes no more work
+    monkeypatch.setattr(ensemble, "_WRITER", closed)
+    e = run_ensemble(SMALL, 2, mode="randomness", workers=1, store=tmp_path, services=False, resume=False,
+                     write_behind=True)
+    assert Store(tmp_path).has(e.id)  # written before returning, and the entry's lock let go:
+    again = run_ensemble(SMALL, 2, mode="randomness", workers=1, store=tmp_path, services=False, resume=False)
+    assert again.from_cache
+
+
 def test_tampered_file_is_refused_with_one_line(tmp_path, capsys):
     ens = run_ensemble(SMALL, 2, workers=1, store=tmp_path)
     path = tmp_path / ens.id / "national.parquet"
