@@ -173,13 +173,15 @@ def run_ensemble(scenario: Scenario, runs: int, *, mode: str = "both", backend: 
         if st.has(eid):
             return _cached(st, scenario, runs, mode, eid, progress)
         e = _compute(scenario, runs, mode, which, services, key, eid, st, backend, scheduler, workers,
-                     progress, dask_processes, prior, design, post_digest, resume, write=not write_behind)
-        if write_behind:  # the lock passes to the writer, which lets it go once the entry is on disk
-            later = held.pop_all()
-            try:
-                _WRITER.submit(_write_then_release, st, e, later)
-            except RuntimeError:  # the process is shutting down and takes no more threads: write it now
-                _write_then_release(st, e, later)
+                     progress, dask_processes, prior, design, post_digest, resume)
+        if not write_behind:
+            e.manifest = _write(st, eid, e.tables, e.manifest)
+            return e
+        later = held.pop_all()  # the lock passes to the writer, which lets it go once the entry is on disk
+        try:
+            _WRITER.submit(_write_then_release, st, e, later)
+        except RuntimeError:  # the process is shutting down and takes no more threads: write it now
+            _write_then_release(st, e, later)
         return e
 
 
@@ -215,7 +217,8 @@ def _cached(st: Store, scenario: Scenario, runs: int, mode: str, eid: str, progr
 def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: bool, key: str, eid: str,
              st: Store | None, backend: str, scheduler: str | None, workers: int | None, progress,
              dask_processes: bool, prior: bool = False, design: list[dict] | None = None,
-             post_digest: str | None = None, resume: bool = True, write: bool = True) -> Ensemble:
+             post_digest: str | None = None, resume: bool = True) -> Ensemble:
+    """Run what is not stored yet (resuming from `st`'s finished runs); the caller stores the entry."""
     t0 = time.perf_counter()
     specs = plan_runs(scenario, runs, mode, which, prior) if design is None else \
         [RunSpec(i, int(d["seed"]), dict(d["parameters"]), 0) for i, d in enumerate(design)]
@@ -271,8 +274,6 @@ def _compute(scenario: Scenario, runs: int, mode: str, which: str, services: boo
         **({"runs_damaged": list(st.damaged)} if st is not None and st.damaged else {}),
         "run_seconds_mean": round(float(np.mean(seconds)), 4) if seconds else None,
     }
-    if st is not None and write:
-        manifest = _write(st, eid, tables, manifest)
     return Ensemble(scenario, runs, mode, eid, tables, manifest)
 
 
